@@ -1,0 +1,570 @@
+//! Command-line flags and environment, and their validation.
+//!
+//! Flags follow the Prometheus exporters' habits (`--web.*`, `--log.*`, one namespace per
+//! component). Every invalid value is refused at start-up with a message that names the flag
+//! and says why; `main` prints it and exits with status 2. The API key is never a flag value:
+//! it comes from `SMARTLEAD_API_KEY` or from a file.
+
+use std::ffi::OsString;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use reqwest::Url;
+
+use crate::smartlead::key::{ApiKey, KeyError, KeySource};
+
+/// The default port, registered for this exporter on the Prometheus wiki's port list.
+pub const DEFAULT_PORT: u16 = 10072;
+
+/// Polls closer than this are refused: SmartLead's budget is a few calls a second at best.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Polls closer than this are warned about: the key's budget is shared by everything using it.
+pub const GENTLE_POLL_INTERVAL: Duration = Duration::from_secs(30);
+
+/// The poll interval when `--poll.interval` is not given.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The poll interval under `--demo` when `--poll.interval` is not given, so that the
+/// dashboards fill quickly.
+pub const DEMO_POLL_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The smallest body cap accepted: an error page must still fit.
+pub const MIN_BODY_SIZE: u64 = 1024;
+
+/// The environment variable holding the key.
+pub const API_KEY_ENV: &str = "SMARTLEAD_API_KEY";
+
+/// The `account` label in demo mode when `--smartlead.account` is not given.
+pub const DEMO_ACCOUNT: &str = "demo";
+
+/// The flags, as clap parses them.
+#[derive(Debug, Parser)]
+#[command(
+    name = "smartlead_exporter",
+    version,
+    about = "Prometheus exporter for SmartLead lead categories, API latency and errors.",
+    after_help = "The API key is read from the SMARTLEAD_API_KEY environment variable or from \
+                  the file named by --smartlead.api-key-file (re-read before every poll); it is \
+                  never accepted as a flag value."
+)]
+pub struct Cli {
+    /// Address to serve on: `:PORT` for every interface, or `HOST:PORT`.
+    #[arg(long = "web.listen-address", value_name = "ADDRESS", default_value = ":10072")]
+    pub listen_address: String,
+
+    /// Path under which to expose metrics.
+    #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics")]
+    pub telemetry_path: String,
+
+    /// SmartLead API root; the exporter calls {base}/leads/fetch-categories.
+    #[arg(
+        long = "smartlead.base-url",
+        env = "SMARTLEAD_BASE_URL",
+        value_name = "URL",
+        default_value = "https://server.smartlead.ai/api/v1"
+    )]
+    pub base_url: String,
+
+    /// File holding the API key, re-read before every poll (a rotated Kubernetes Secret takes
+    /// effect without a restart). Alternative to the SMARTLEAD_API_KEY environment variable.
+    #[arg(
+        long = "smartlead.api-key-file",
+        env = "SMARTLEAD_API_KEY_FILE",
+        value_name = "FILE"
+    )]
+    pub api_key_file: Option<PathBuf>,
+
+    /// Value of the `account` label [default: default, or demo with --demo].
+    #[arg(long = "smartlead.account", value_name = "NAME")]
+    pub account: Option<String>,
+
+    /// Limit on one whole request to SmartLead, body included.
+    #[arg(long = "smartlead.timeout", value_name = "DURATION", default_value = "10s",
+          value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Largest answer accepted from SmartLead (B, KiB, MiB, GiB, or KB, MB...).
+    #[arg(long = "smartlead.max-body-size", value_name = "SIZE", default_value = "16MiB",
+          value_parser = parse_size)]
+    pub max_body_size: u64,
+
+    /// Time between polls [default: 60s, or 5s with --demo]; below 1s refused.
+    #[arg(long = "poll.interval", value_name = "DURATION", value_parser = parse_duration)]
+    pub poll_interval: Option<Duration>,
+
+    /// Longest delay between polls while they keep failing (exponential backoff with jitter).
+    #[arg(long = "poll.max-backoff", value_name = "DURATION", default_value = "10m",
+          value_parser = parse_duration)]
+    pub max_backoff: Duration,
+
+    /// Category ids up to this are origin="global", larger ones origin="user".
+    #[arg(long = "categories.global-max-id", value_name = "ID", default_value_t = 99)]
+    pub global_max_id: u64,
+
+    /// After this long without a successful poll, category series are withdrawn.
+    #[arg(long = "metrics.stale-after", value_name = "DURATION", default_value = "5m",
+          value_parser = parse_duration)]
+    pub stale_after: Duration,
+
+    /// Only log messages with the given severity or above.
+    #[arg(long = "log.level", value_name = "LEVEL", value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+
+    /// Output format of log messages, on stderr.
+    #[arg(long = "log.format", value_name = "FORMAT", value_enum, default_value_t = LogFormat::Logfmt)]
+    pub log_format: LogFormat,
+
+    /// Run against an embedded SmartLead stand-in on loopback; no key needed.
+    #[arg(long = "demo")]
+    pub demo: bool,
+
+    /// Poll once, print the exposition to stdout, exit 0 if the poll succeeded, 1 if not.
+    #[arg(long = "once")]
+    pub once: bool,
+}
+
+/// `--log.level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    /// Failures only.
+    Error,
+    /// Failures and oddities in SmartLead's answers.
+    Warn,
+    /// Start, stop and recoveries.
+    Info,
+    /// Every poll.
+    Debug,
+    /// Everything, dependencies included.
+    Trace,
+}
+
+/// `--log.format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `key=value` pairs, as the Go exporters write.
+    Logfmt,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where SmartLead is.
+#[derive(Debug, Clone)]
+pub enum Upstream {
+    /// The real API (or whatever `--smartlead.base-url` names), with the key's source.
+    Remote {
+        /// The API root.
+        base_url: Url,
+        /// Where the key is read from before every poll.
+        key_source: KeySource,
+        /// The key read at start-up, proving the source works.
+        initial_key: ApiKey,
+    },
+    /// The embedded stand-in, started by `main`.
+    Demo,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Addresses to try binding, in order (`:PORT` tries IPv6-any, then IPv4-any).
+    pub listen: Vec<SocketAddr>,
+    /// The path of the exposition.
+    pub telemetry_path: String,
+    /// SmartLead, or the demo stand-in.
+    pub upstream: Upstream,
+    /// The `account` label.
+    pub account: String,
+    /// Limit on one whole request.
+    pub timeout: Duration,
+    /// Largest body accepted.
+    pub max_body_size: u64,
+    /// Time between polls.
+    pub poll_interval: Duration,
+    /// Longest backoff delay.
+    pub max_backoff: Duration,
+    /// Ids up to this are global.
+    pub global_max_id: u64,
+    /// Categories are withdrawn this long after the last success.
+    pub stale_after: Duration,
+    /// `--log.level`.
+    pub log_level: LogLevel,
+    /// `--log.format`.
+    pub log_format: LogFormat,
+    /// `--once`.
+    pub once: bool,
+    /// Things that are allowed but probably unwise, to log once logging is up.
+    pub warnings: Vec<String>,
+}
+
+/// A configuration that cannot run. The message names the flag or variable and says why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A flag's value is out of range or malformed.
+    #[error("invalid value for {flag}: {reason}")]
+    Invalid {
+        /// The flag, e.g. `--poll.interval`.
+        flag: &'static str,
+        /// Why, with the value.
+        reason: String,
+    },
+    /// No key, and not in demo mode.
+    #[error(
+        "no SmartLead API key: set the {API_KEY_ENV} environment variable, or name a file \
+         holding the key with --smartlead.api-key-file (or SMARTLEAD_API_KEY_FILE); \
+         or try --demo"
+    )]
+    MissingKey,
+    /// Both key sources given.
+    #[error(
+        "both {API_KEY_ENV} and --smartlead.api-key-file are set: keep only one, so that it is \
+         clear which key is used"
+    )]
+    TwoKeys,
+    /// The key source is unusable.
+    #[error("{source}; {hint}")]
+    Key {
+        /// What went wrong.
+        source: KeyError,
+        /// Which setting to fix.
+        hint: &'static str,
+    },
+}
+
+impl Config {
+    /// Validates parsed flags, reading `SMARTLEAD_API_KEY` from `env_key`.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the flag or variable at fault.
+    pub fn from_cli(cli: Cli, env_key: Option<OsString>) -> Result<Self, ConfigError> {
+        let mut warnings = Vec::new();
+        let listen = parse_listen_address(&cli.listen_address)?;
+        let telemetry_path = validate_telemetry_path(cli.telemetry_path)?;
+
+        let upstream = if cli.demo {
+            Upstream::Demo
+        } else {
+            let base_url = parse_base_url(&cli.base_url)?;
+            let (key_source, initial_key) = key_source(env_key, cli.api_key_file)?;
+            Upstream::Remote {
+                base_url,
+                key_source,
+                initial_key,
+            }
+        };
+
+        let account = match cli.account {
+            Some(account) if account.trim().is_empty() => {
+                return Err(invalid("--smartlead.account", "the account label must not be empty"))
+            }
+            Some(account) => account,
+            None if cli.demo => DEMO_ACCOUNT.to_owned(),
+            None => "default".to_owned(),
+        };
+
+        if cli.timeout.is_zero() {
+            return Err(invalid("--smartlead.timeout", "must be greater than 0"));
+        }
+        if cli.max_body_size < MIN_BODY_SIZE {
+            return Err(invalid(
+                "--smartlead.max-body-size",
+                format!("{} bytes is too small; the least is {MIN_BODY_SIZE} bytes (1KiB)", cli.max_body_size),
+            ));
+        }
+
+        let poll_interval = cli.poll_interval.unwrap_or(if cli.demo {
+            DEMO_POLL_INTERVAL
+        } else {
+            DEFAULT_POLL_INTERVAL
+        });
+        if poll_interval < MIN_POLL_INTERVAL {
+            return Err(invalid(
+                "--poll.interval",
+                format!(
+                    "{} is below the minimum of 1s",
+                    humantime::format_duration(poll_interval)
+                ),
+            ));
+        }
+        if poll_interval < GENTLE_POLL_INTERVAL && !cli.demo {
+            warnings.push(format!(
+                "--poll.interval={} is below 30s: SmartLead's rate budget is shared by \
+                 everything that uses the key",
+                humantime::format_duration(poll_interval)
+            ));
+        }
+        if cli.max_backoff < poll_interval {
+            return Err(invalid(
+                "--poll.max-backoff",
+                format!(
+                    "{} is shorter than --poll.interval ({})",
+                    humantime::format_duration(cli.max_backoff),
+                    humantime::format_duration(poll_interval)
+                ),
+            ));
+        }
+        if cli.stale_after <= poll_interval {
+            return Err(invalid(
+                "--metrics.stale-after",
+                format!(
+                    "{} must be longer than --poll.interval ({}), or every series would go \
+                     stale between polls",
+                    humantime::format_duration(cli.stale_after),
+                    humantime::format_duration(poll_interval)
+                ),
+            ));
+        }
+        Ok(Self {
+            listen,
+            telemetry_path,
+            upstream,
+            account,
+            timeout: cli.timeout,
+            max_body_size: cli.max_body_size,
+            poll_interval,
+            max_backoff: cli.max_backoff,
+            global_max_id: cli.global_max_id,
+            stale_after: cli.stale_after,
+            log_level: cli.log_level,
+            log_format: cli.log_format,
+            once: cli.once,
+            warnings,
+        })
+    }
+}
+
+fn invalid(flag: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        flag,
+        reason: reason.into(),
+    }
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{e} (examples: 30s, 5m, 1h30m)"))
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    parse_size::parse_size(text.trim())
+        .map_err(|e| format!("{e} (examples: 512KiB, 16MiB)"))
+}
+
+/// `:PORT` (every interface), `HOST:PORT` or `[V6]:PORT`.
+fn parse_listen_address(text: &str) -> Result<Vec<SocketAddr>, ConfigError> {
+    let flag = "--web.listen-address";
+    if let Some(port) = text.strip_prefix(':') {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| invalid(flag, format!("{text:?}: the port must be a number from 0 to 65535")))?;
+        return Ok(vec![
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+        ]);
+    }
+    if let Ok(address) = text.parse::<SocketAddr>() {
+        return Ok(vec![address]);
+    }
+    if !text.contains(':') {
+        return Err(invalid(
+            flag,
+            format!("{text:?} has no port: use HOST:PORT or :PORT (e.g. :{DEFAULT_PORT})"),
+        ));
+    }
+    let addresses: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|e| invalid(flag, format!("{text:?}: {e}")))?
+        .collect();
+    if addresses.is_empty() {
+        return Err(invalid(flag, format!("{text:?} resolves to no address")));
+    }
+    Ok(addresses)
+}
+
+fn validate_telemetry_path(path: String) -> Result<String, ConfigError> {
+    let flag = "--web.telemetry-path";
+    if !path.starts_with('/') {
+        return Err(invalid(flag, format!("{path:?} must start with '/'")));
+    }
+    if matches!(path.as_str(), "/" | "/-/healthy" | "/-/ready") {
+        return Err(invalid(flag, format!("{path:?} is taken by another endpoint")));
+    }
+    if path.contains(['?', '#']) || path.chars().any(char::is_whitespace) {
+        return Err(invalid(flag, format!("{path:?} must be a plain path")));
+    }
+    Ok(path)
+}
+
+fn parse_base_url(text: &str) -> Result<Url, ConfigError> {
+    let flag = "--smartlead.base-url";
+    let url = Url::parse(text.trim()).map_err(|e| invalid(flag, format!("{text:?}: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(flag, format!("{text:?}: the scheme must be http or https")));
+    }
+    if url.cannot_be_a_base() || url.host().is_none() {
+        return Err(invalid(flag, format!("{text:?} has no host")));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(
+            flag,
+            "must not have a query or fragment: the exporter adds the key itself",
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(flag, "must not carry credentials"));
+    }
+    Ok(url)
+}
+
+fn key_source(
+    env_key: Option<OsString>,
+    file: Option<PathBuf>,
+) -> Result<(KeySource, ApiKey), ConfigError> {
+    let env_key = env_key.filter(|k| !k.is_empty());
+    match (env_key, file) {
+        (Some(_), Some(_)) => Err(ConfigError::TwoKeys),
+        (None, None) => Err(ConfigError::MissingKey),
+        (Some(raw), None) => {
+            let raw = raw.into_string().map_err(|_| ConfigError::Key {
+                source: KeyError::Empty,
+                hint: "SMARTLEAD_API_KEY must be valid UTF-8",
+            })?;
+            let key = ApiKey::new(&raw).map_err(|source| ConfigError::Key {
+                source,
+                hint: "set SMARTLEAD_API_KEY to the key from SmartLead's settings",
+            })?;
+            Ok((KeySource::Fixed(key.clone()), key))
+        }
+        (None, Some(path)) => {
+            let source = KeySource::File(path);
+            let key = source.load().map_err(|source| ConfigError::Key {
+                source,
+                hint: "check --smartlead.api-key-file",
+            })?;
+            Ok((source, key))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str], key: Option<&str>) -> Result<Config, String> {
+        let mut argv = vec!["smartlead_exporter"];
+        argv.extend_from_slice(args);
+        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        Config::from_cli(cli, key.map(OsString::from)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_match_the_documented_contract() {
+        let c = config(&[], Some("k")).unwrap();
+        assert_eq!(c.listen.len(), 2);
+        assert_eq!(c.listen[1], "0.0.0.0:10072".parse().unwrap());
+        assert_eq!(c.telemetry_path, "/metrics");
+        assert_eq!(c.account, "default");
+        assert_eq!(c.timeout, Duration::from_secs(10));
+        assert_eq!(c.max_body_size, 16 * 1024 * 1024);
+        assert_eq!(c.poll_interval, Duration::from_secs(60));
+        assert_eq!(c.max_backoff, Duration::from_secs(600));
+        assert_eq!(c.global_max_id, 99);
+        assert_eq!(c.stale_after, Duration::from_secs(300));
+        assert_eq!(c.log_level, LogLevel::Info);
+        assert_eq!(c.log_format, LogFormat::Logfmt);
+        assert!(c.warnings.is_empty());
+        match c.upstream {
+            Upstream::Remote { base_url, .. } => {
+                assert_eq!(base_url.as_str(), "https://server.smartlead.ai/api/v1")
+            }
+            Upstream::Demo => panic!("not demo"),
+        }
+    }
+
+    #[test]
+    fn demo_needs_no_key_and_polls_every_5s() {
+        let c = config(&["--demo"], None).unwrap();
+        assert!(matches!(c.upstream, Upstream::Demo));
+        assert_eq!(c.account, "demo");
+        assert_eq!(c.poll_interval, Duration::from_secs(5));
+        let c = config(&["--demo", "--smartlead.account=acme", "--poll.interval=2s"], None).unwrap();
+        assert_eq!(c.account, "acme");
+        assert_eq!(c.poll_interval, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn missing_key_names_both_ways_to_give_one() {
+        let err = config(&[], None).unwrap_err();
+        assert!(err.contains("SMARTLEAD_API_KEY") && err.contains("--smartlead.api-key-file"), "{err}");
+        assert!(config(&[], Some("")).unwrap_err().contains("SMARTLEAD_API_KEY"));
+    }
+
+    #[test]
+    fn key_file_must_be_readable_and_not_both_sources() {
+        let err = config(&["--smartlead.api-key-file=/nonexistent/key"], None).unwrap_err();
+        assert!(err.contains("/nonexistent/key") && err.contains("--smartlead.api-key-file"), "{err}");
+        let err = config(&["--smartlead.api-key-file=/etc/hostname"], Some("k")).unwrap_err();
+        assert!(err.contains("both"), "{err}");
+    }
+
+    #[test]
+    fn intervals_are_checked() {
+        let err = config(&["--poll.interval=500ms"], Some("k")).unwrap_err();
+        assert!(err.contains("--poll.interval") && err.contains("minimum of 1s"), "{err}");
+        let c = config(&["--poll.interval=10s"], Some("k")).unwrap();
+        assert_eq!(c.warnings.len(), 1);
+        assert!(c.warnings[0].contains("below 30s"));
+        let err = config(&["--poll.interval=2m", "--poll.max-backoff=1m"], Some("k")).unwrap_err();
+        assert!(err.contains("--poll.max-backoff"), "{err}");
+        let err = config(&["--metrics.stale-after=30s"], Some("k")).unwrap_err();
+        assert!(err.contains("--metrics.stale-after"), "{err}");
+        let err = config(&["--poll.interval=soon"], Some("k")).unwrap_err();
+        assert!(err.contains("--poll.interval"), "{err}");
+        let err = config(&["--smartlead.timeout=0s"], Some("k")).unwrap_err();
+        assert!(err.contains("--smartlead.timeout"), "{err}");
+    }
+
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        let c = config(&["--smartlead.max-body-size=512KiB"], Some("k")).unwrap();
+        assert_eq!(c.max_body_size, 512 * 1024);
+        let c = config(&["--smartlead.max-body-size=2MB"], Some("k")).unwrap();
+        assert_eq!(c.max_body_size, 2_000_000);
+        let err = config(&["--smartlead.max-body-size=12"], Some("k")).unwrap_err();
+        assert!(err.contains("--smartlead.max-body-size"), "{err}");
+        let err = config(&["--smartlead.max-body-size=lots"], Some("k")).unwrap_err();
+        assert!(err.contains("--smartlead.max-body-size"), "{err}");
+    }
+
+    #[test]
+    fn addresses_paths_and_urls_are_checked() {
+        assert_eq!(
+            config(&["--web.listen-address=127.0.0.1:9"], Some("k")).unwrap().listen,
+            vec!["127.0.0.1:9".parse().unwrap()]
+        );
+        assert_eq!(
+            config(&["--web.listen-address=[::1]:9"], Some("k")).unwrap().listen,
+            vec!["[::1]:9".parse().unwrap()]
+        );
+        for bad in [":http", "10072", ":70000"] {
+            let err = config(&[&format!("--web.listen-address={bad}")], Some("k")).unwrap_err();
+            assert!(err.contains("--web.listen-address"), "{bad}: {err}");
+        }
+        for bad in ["metrics", "/", "/-/ready", "/a b"] {
+            let err = config(&["--web.telemetry-path", bad], Some("k")).unwrap_err();
+            assert!(err.contains("--web.telemetry-path"), "{bad}: {err}");
+        }
+        for bad in ["ftp://x/api", "server.smartlead.ai", "https://x/api?api_key=1", "https://u:p@x/"] {
+            let err = config(&["--smartlead.base-url", bad], Some("k")).unwrap_err();
+            assert!(err.contains("--smartlead.base-url"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_key_is_not_a_flag() {
+        let err = config(&["--smartlead.api-key=secret"], None).unwrap_err();
+        assert!(err.contains("unexpected argument"), "{err}");
+    }
+}

@@ -1,0 +1,44 @@
+//! `smartlead_exporter` polls SmartLead's lead-categories API on its own timer and serves what
+//! it learned as Prometheus metrics.
+//!
+//! # Layout
+//!
+//! Data flows one way, and each module uses only the ones listed before it:
+//!
+//! - [`config`]: command-line flags and environment, validated; every bad value exits 2.
+//! - [`logging`]: the `tracing` subscriber (`--log.level`, `--log.format`), on stderr.
+//! - [`shutdown`]: the one signal every task listens to (SIGTERM, SIGINT).
+//! - [`smartlead`]: the API key ([`smartlead::key`]), the response model and its lenient
+//!   parser ([`smartlead::model`]), and the HTTP client with its limits ([`smartlead::client`]).
+//! - [`snapshot`]: the immutable result of the latest poll, shared with the server.
+//! - [`poller`]: the schedule (interval, backoff, `Retry-After`, staleness); produces snapshots.
+//! - [`metrics`]: the registry and families; turns snapshots into an exposition encoded once per
+//!   poll, not per scrape.
+//! - [`server`]: hyper serving `/metrics`, `/`, `/-/healthy` and `/-/ready`, with connection
+//!   limits and graceful shutdown.
+//! - [`demo`]: the SmartLead stand-in behind `--demo`.
+//!
+//! `src/main.rs` only wires these together.
+
+pub mod config;
+pub mod demo;
+pub mod logging;
+pub mod metrics;
+pub mod poller;
+pub mod server;
+pub mod shutdown;
+pub mod smartlead;
+pub mod snapshot;
+
+/// The exporter's version, as reported by `--version` and `smartlead_exporter_build_info`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The git revision the binary was built from (see `build.rs`).
+pub const REVISION: &str = env!("SMARTLEAD_EXPORTER_REVISION");
+
+/// The version of the compiler that built the binary (see `build.rs`).
+pub const RUST_VERSION: &str = env!("SMARTLEAD_EXPORTER_RUSTC_VERSION");
+
+/// The `User-Agent` sent to SmartLead. Cloudflare in front of SmartLead refuses some default
+/// client identities, so the exporter always names itself.
+pub const USER_AGENT: &str = concat!("smartlead_exporter/", env!("CARGO_PKG_VERSION"));

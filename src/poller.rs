@@ -1,0 +1,352 @@
+//! The schedule: one SmartLead call per interval, whatever the number of scrapers; exponential
+//! backoff with jitter on consecutive failures; `Retry-After` and `X-RateLimit-Reset` honoured;
+//! categories withdrawn once stale. Each poll produces a new [`Snapshot`], handed to a publish
+//! callback (the metrics, in the binary), so the poller knows nothing of what consumes it.
+//!
+//! Failures are logged once per streak (again only when their kind changes), so a key that
+//! stays invalid for a day writes one error line, not 1,440.
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+use tracing::{debug, error, info, warn};
+
+use crate::shutdown::Shutdown;
+use crate::smartlead::client::{Client, FailureReason, FetchError, Fetched, RateLimit};
+use crate::smartlead::key::{ApiKey, KeySource};
+use crate::snapshot::{Attempt, Categories, Snapshot};
+
+/// A server-imposed wait (`Retry-After`, `X-RateLimit-Reset`) is honoured up to this long; a
+/// longer one is taken as a mistake that would otherwise stop the exporter for good.
+pub const MAX_SERVER_WAIT: Duration = Duration::from_secs(60 * 60);
+
+/// Backoff delays are shortened by a random fraction up to this, so that many exporters
+/// sharing a key do not retry in step.
+pub const BACKOFF_JITTER: f64 = 0.2;
+
+/// At most this many distinct unrecognised sentiments are remembered for warn-once.
+pub const MAX_WARNED_SENTIMENTS: usize = 64;
+
+/// What the poller needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct PollerConfig {
+    /// The `account` label, for log lines.
+    pub account: String,
+    /// Time between poll starts while polls succeed.
+    pub interval: Duration,
+    /// The longest delay that backoff reaches.
+    pub max_backoff: Duration,
+    /// Categories are withdrawn this long after the last success.
+    pub stale_after: Duration,
+    /// Ids up to this are global categories.
+    pub global_max_id: u64,
+}
+
+/// The kind of a failure, to log each streak once.
+type FailureKind = (FailureReason, Option<u16>);
+
+/// Polls SmartLead and keeps the current [`Snapshot`].
+#[derive(Debug)]
+pub struct Poller {
+    /// The HTTP client, with its deadline and body cap.
+    client: Client,
+    /// Where the key comes from; a file is re-read before every poll.
+    key_source: KeySource,
+    /// The last key read successfully, used when a re-read fails (a Secret being swapped).
+    last_key: ApiKey,
+    /// Whether the current streak of key-file errors was logged.
+    key_error_logged: bool,
+    /// Interval, backoff and staleness settings.
+    config: PollerConfig,
+    /// The state published after every poll.
+    snapshot: Snapshot,
+    /// When the last success happened, on the monotonic clock, for staleness.
+    last_success_at: Option<Instant>,
+    /// The kind of the current failure streak, if it was logged.
+    streak: Option<FailureKind>,
+    /// Unrecognised sentiments already warned about.
+    warned_sentiments: HashSet<String>,
+    /// Whether duplicate ids or unreadable timestamps were warned about (once per process).
+    warned_duplicates: bool,
+    /// See `warned_duplicates`.
+    warned_timestamps: bool,
+}
+
+impl Poller {
+    /// A poller that will use `initial_key` until (and whenever) the source cannot be read.
+    pub fn new(
+        client: Client,
+        key_source: KeySource,
+        initial_key: ApiKey,
+        config: PollerConfig,
+    ) -> Self {
+        Self {
+            client,
+            key_source,
+            last_key: initial_key,
+            key_error_logged: false,
+            config,
+            snapshot: Snapshot::default(),
+            last_success_at: None,
+            streak: None,
+            warned_sentiments: HashSet::new(),
+            warned_duplicates: false,
+            warned_timestamps: false,
+        }
+    }
+
+    /// The state after the latest poll.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// Polls at once, then on schedule, until shutdown. After every attempt `publish` gets the
+    /// attempt and the new snapshot; when data goes stale between polls it gets `None` and the
+    /// snapshot without categories.
+    pub async fn run<F>(mut self, mut publish: F, mut shutdown: Shutdown)
+    where
+        F: FnMut(Option<&Attempt>, &Snapshot),
+    {
+        loop {
+            let started = Instant::now();
+            let attempt = tokio::select! {
+                attempt = self.poll_once() => attempt,
+                () = shutdown.requested() => return,
+            };
+            let delay = self.next_delay(&attempt, SystemTime::now(), fastrand::f64());
+            let next = started + delay;
+            self.snapshot.next_poll =
+                Some(SystemTime::now() + next.saturating_duration_since(Instant::now()));
+            publish(Some(&attempt), &self.snapshot);
+            loop {
+                let wake = match self.stale_deadline() {
+                    Some(stale) if stale < next => stale,
+                    _ => next,
+                };
+                tokio::select! {
+                    () = tokio::time::sleep_until(wake) => {}
+                    () = shutdown.requested() => return,
+                }
+                if self.expire_if_stale(Instant::now()) {
+                    publish(None, &self.snapshot);
+                }
+                if Instant::now() >= next {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// One poll: read the key, call SmartLead, update the snapshot, log what changed.
+    pub async fn poll_once(&mut self) -> Attempt {
+        let key = self.current_key();
+        let result = self.client.fetch_categories(&key).await;
+        let now = SystemTime::now();
+        self.snapshot.attempts += 1;
+        match result {
+            Ok(fetched) => self.succeeded(fetched, now),
+            Err(failure) => self.failed(failure),
+        }
+    }
+
+    fn current_key(&mut self) -> ApiKey {
+        match self.key_source.load() {
+            Ok(key) => {
+                if self.key_error_logged {
+                    info!(account = %self.config.account, "the API key file is readable again");
+                    self.key_error_logged = false;
+                }
+                self.last_key = key.clone();
+                key
+            }
+            Err(e) => {
+                if !self.key_error_logged {
+                    warn!(account = %self.config.account, error = %e,
+                        "using the last key read until the key file can be read again");
+                    self.key_error_logged = true;
+                }
+                self.last_key.clone()
+            }
+        }
+    }
+
+    fn succeeded(&mut self, fetched: Fetched, now: SystemTime) -> Attempt {
+        let Fetched { catalog, exchange } = fetched;
+        if self.streak.take().is_some() || self.snapshot.consecutive_failures > 0 {
+            info!(account = %self.config.account,
+                failed_polls = self.snapshot.consecutive_failures,
+                "SmartLead answers again");
+        }
+        self.warn_about_oddities(&catalog);
+        debug!(account = %self.config.account, categories = catalog.categories.len(),
+            elapsed_ms = exchange.elapsed.map(|e| e.as_millis()), "poll succeeded");
+        let snapshot = &mut self.snapshot;
+        snapshot.categories = Some(Categories {
+            list: catalog.categories.into(),
+            global_max_id: self.config.global_max_id,
+        });
+        snapshot.up = true;
+        snapshot.last_success = Some(now);
+        snapshot.last_error = None;
+        snapshot.consecutive_failures = 0;
+        snapshot.last_duration = exchange.elapsed;
+        merge_rate_limit(&mut snapshot.rate_limit, exchange.rate_limit);
+        self.last_success_at = Some(Instant::now());
+        Attempt {
+            exchange,
+            failure: None,
+        }
+    }
+
+    fn failed(&mut self, failure: FetchError) -> Attempt {
+        let FetchError {
+            reason,
+            message,
+            exchange,
+        } = failure;
+        let snapshot = &mut self.snapshot;
+        snapshot.up = false;
+        snapshot.consecutive_failures = snapshot.consecutive_failures.saturating_add(1);
+        snapshot.last_duration = exchange.elapsed;
+        merge_rate_limit(&mut snapshot.rate_limit, exchange.rate_limit);
+        let kind = (reason, exchange.status);
+        let account = &self.config.account;
+        let failures = snapshot.consecutive_failures;
+        if self.streak == Some(kind) {
+            debug!(%account, reason = reason.as_str(), status = exchange.status,
+                consecutive_failures = failures, error = %message, "poll failed again");
+        } else if matches!(exchange.status, Some(401 | 403)) || reason == FailureReason::Decode {
+            error!(%account, reason = reason.as_str(), status = exchange.status,
+                consecutive_failures = failures, error = %message, "poll failed");
+        } else {
+            warn!(%account, reason = reason.as_str(), status = exchange.status,
+                consecutive_failures = failures, error = %message, "poll failed");
+        }
+        self.streak = Some(kind);
+        snapshot.last_error = Some(message);
+        Attempt {
+            exchange,
+            failure: Some(reason),
+        }
+    }
+
+    fn warn_about_oddities(&mut self, catalog: &crate::smartlead::model::Catalog) {
+        let account = &self.config.account;
+        for value in &catalog.unknown_sentiments {
+            if self.warned_sentiments.len() >= MAX_WARNED_SENTIMENTS {
+                break;
+            }
+            if self.warned_sentiments.insert(value.clone()) {
+                warn!(%account, sentiment_type = %value,
+                    "unrecognised sentiment_type, counted as sentiment=\"other\"");
+            }
+        }
+        if catalog.duplicates > 0 && !self.warned_duplicates {
+            self.warned_duplicates = true;
+            warn!(%account, duplicates = catalog.duplicates,
+                "SmartLead listed some category ids more than once; each id counts once");
+        }
+        if catalog.unreadable_timestamps > 0 && !self.warned_timestamps {
+            self.warned_timestamps = true;
+            warn!(%account, categories = catalog.unreadable_timestamps,
+                "some created_at values are not RFC 3339 timestamps; their \
+                 smartlead_category_created_timestamp_seconds series are left out");
+        }
+    }
+
+    /// The delay from this poll's start to the next one's.
+    ///
+    /// `unit` is a random number in `[0, 1)` for the jitter, passed in so that tests can fix it.
+    pub fn next_delay(&self, attempt: &Attempt, now: SystemTime, unit: f64) -> Duration {
+        let interval = self.config.interval;
+        let mut delay = match attempt.failure {
+            None => interval,
+            Some(_) => backoff(
+                interval,
+                self.config.max_backoff,
+                self.snapshot.consecutive_failures,
+                unit,
+            ),
+        };
+        let limits = &attempt.exchange.rate_limit;
+        let mut not_before = attempt.exchange.retry_after;
+        if attempt.exchange.status == Some(429) || limits.remaining == Some(0) {
+            not_before = not_before.max(limits.reset);
+        }
+        if let Some(at) = not_before {
+            let wait = at.duration_since(now).unwrap_or_default();
+            if wait > MAX_SERVER_WAIT {
+                warn!(account = %self.config.account, wait = %humantime::format_duration(wait),
+                    "SmartLead asked to wait longer than {}; waiting that long instead",
+                    humantime::format_duration(MAX_SERVER_WAIT));
+            }
+            delay = delay.max(wait.min(MAX_SERVER_WAIT));
+        }
+        delay
+    }
+
+    fn stale_deadline(&self) -> Option<Instant> {
+        self.snapshot.categories.as_ref()?;
+        Some(self.last_success_at? + self.config.stale_after)
+    }
+
+    /// Withdraws the categories once stale; returns whether it did.
+    fn expire_if_stale(&mut self, now: Instant) -> bool {
+        match self.stale_deadline() {
+            Some(deadline) if now >= deadline => {
+                warn!(account = %self.config.account,
+                    stale_after = %humantime::format_duration(self.config.stale_after),
+                    "no successful poll for --metrics.stale-after; category series withdrawn");
+                self.snapshot.categories = None;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Keeps the latest known value of each rate-limit header; answers without them change nothing.
+fn merge_rate_limit(known: &mut RateLimit, seen: RateLimit) {
+    known.limit = seen.limit.or(known.limit);
+    known.remaining = seen.remaining.or(known.remaining);
+    known.reset = seen.reset.or(known.reset);
+}
+
+/// Exponential backoff: the interval after the first failure, doubling per further failure up
+/// to `max`, shortened by up to [`BACKOFF_JITTER`] (`unit` in `[0, 1)`), never below the
+/// interval.
+pub fn backoff(interval: Duration, max: Duration, failures: u32, unit: f64) -> Duration {
+    if failures == 0 {
+        return interval;
+    }
+    let doublings = (failures - 1).min(32);
+    let grown = interval.saturating_mul(1u32 << doublings.min(31)).min(max);
+    let jittered = grown.mul_f64(1.0 - BACKOFF_JITTER * unit.clamp(0.0, 1.0));
+    jittered.max(interval)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn backoff_doubles_from_the_interval_up_to_the_cap() {
+        let max = Duration::from_secs(600);
+        let delays: Vec<u64> = (0..8)
+            .map(|n| backoff(MIN, max, n, 0.0).as_secs())
+            .collect();
+        assert_eq!(delays, [60, 60, 120, 240, 480, 600, 600, 600]);
+        assert_eq!(backoff(MIN, max, u32::MAX, 0.0), max);
+    }
+
+    #[test]
+    fn backoff_jitter_shortens_but_never_below_the_interval() {
+        let max = Duration::from_secs(600);
+        assert_eq!(backoff(MIN, max, 4, 1.0), Duration::from_secs(384));
+        assert_eq!(backoff(MIN, max, 1, 1.0), MIN);
+        assert_eq!(backoff(MIN, max, 6, 0.5), Duration::from_secs(540));
+    }
+}

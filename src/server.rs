@@ -1,0 +1,327 @@
+//! The HTTP server: the exposition on the telemetry path, a landing page on `/`,
+//! `/-/healthy` and `/-/ready`; 404 for other paths, 405 for methods other than GET and HEAD.
+//!
+//! A scrape never waits for a poll: it clones the buffer the last poll encoded. Slow or idle
+//! clients cannot hold the server: headers must arrive within [`HEADER_READ_TIMEOUT`] (which
+//! also closes idle keep-alive connections), every read and write must progress within
+//! [`IO_TIMEOUT`], and at most [`MAX_CONNECTIONS`] connections are served at once.
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, VARY};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_io_timeout::TimeoutStream;
+use tracing::{debug, info, warn};
+
+use crate::metrics::{Metrics, CONTENT_TYPE as EXPOSITION_TYPE};
+use crate::shutdown::Shutdown;
+
+/// Connections served at once; more wait in the listen backlog. Leaves room under the usual
+/// soft limit of 1,024 open files.
+pub const MAX_CONNECTIONS: usize = 512;
+
+/// A client must send its request headers within this long after connecting or after its
+/// previous response; this also closes idle keep-alive connections.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Every read and write on a connection must make progress within this long.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// On shutdown, in-flight requests get this long to finish.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// After a failed `accept` (out of file descriptors, say), wait this long before the next.
+pub const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// Request headers larger than this are refused.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// What the request handler needs.
+#[derive(Debug)]
+struct App {
+    /// The encoded exposition and the latest snapshot.
+    metrics: Arc<Metrics>,
+    /// `--web.telemetry-path`.
+    telemetry_path: String,
+    /// The `account` label, for the landing page.
+    account: String,
+}
+
+/// Serves until shutdown, then gives in-flight requests [`SHUTDOWN_GRACE`] to finish.
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    telemetry_path: String,
+    account: String,
+    mut shutdown: Shutdown,
+) {
+    let app = Arc::new(App {
+        metrics,
+        telemetry_path,
+        account,
+    });
+    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let graceful = GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BYTES.max(8192))
+        .keep_alive(true);
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&limit).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = shutdown.requested() => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    continue;
+                }
+            },
+            () = shutdown.requested() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let mut stream = TimeoutStream::new(stream);
+        stream.set_read_timeout(Some(IO_TIMEOUT));
+        stream.set_write_timeout(Some(IO_TIMEOUT));
+        let io = TokioIo::new(Box::pin(stream));
+        let app = Arc::clone(&app);
+        let service = service_fn(move |request| {
+            let app = Arc::clone(&app);
+            async move { Ok::<_, Infallible>(handle(&app, &request)) }
+        });
+        let connection = graceful.watch(builder.serve_connection(io, service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                debug!(%peer, error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        info!("closing connections still open after the shutdown grace period");
+    }
+}
+
+/// Routes one request.
+fn handle<B>(app: &App, request: &Request<B>) -> Response<Full<Bytes>> {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed: use GET or HEAD.\n");
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    let path = request.uri().path();
+    if path == app.telemetry_path {
+        let gzip = request
+            .headers()
+            .get(ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(accepts_gzip);
+        let mut response = Response::new(Full::new(app.metrics.exposition(gzip)));
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(EXPOSITION_TYPE));
+        headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+        if gzip {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        return response;
+    }
+    match path {
+        "/" => {
+            let mut response = Response::new(Full::new(Bytes::from(landing_page(app))));
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            response
+        }
+        "/-/healthy" => text(StatusCode::OK, "Healthy.\n"),
+        "/-/ready" => {
+            if app.metrics.snapshot().attempts > 0 {
+                text(StatusCode::OK, "Ready.\n")
+            } else {
+                text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Not ready: the first poll of SmartLead has not finished.\n",
+                )
+            }
+        }
+        _ => text(StatusCode::NOT_FOUND, "Not found.\n"),
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// Whether an `Accept-Encoding` value allows gzip (`gzip` or `*`, with a non-zero q-value).
+pub fn accepts_gzip(header: &str) -> bool {
+    header.split(',').any(|item| {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or("").trim();
+        if !coding.eq_ignore_ascii_case("gzip") && coding != "*" {
+            return false;
+        }
+        parts.all(|param| {
+            let param = param.trim();
+            let Some(q) = param
+                .strip_prefix("q=")
+                .or_else(|| param.strip_prefix("Q="))
+            else {
+                return true;
+            };
+            q.trim().parse::<f32>().map(|q| q > 0.0).unwrap_or(false)
+        })
+    })
+}
+
+/// The landing page: name, version, links, and the poll status in words.
+fn landing_page(app: &App) -> String {
+    let snapshot = app.metrics.snapshot();
+    let now = SystemTime::now();
+    let ago = |at: SystemTime| {
+        let secs = now.duration_since(at).unwrap_or_default().as_secs();
+        format!(
+            "{} ({} ago)",
+            humantime::format_rfc3339_seconds(at),
+            humantime::format_duration(Duration::from_secs(secs))
+        )
+    };
+    let status = if snapshot.attempts == 0 {
+        "waiting for the first poll"
+    } else if snapshot.up {
+        "up: the latest poll succeeded"
+    } else {
+        "down: the latest poll failed"
+    };
+    let mut rows = String::new();
+    let mut row = |name: &str, value: &str| {
+        let _ = write!(rows, "<tr><th>{}</th><td>{}</td></tr>", escape(name), escape(value));
+    };
+    row("Account", &app.account);
+    row("Status", status);
+    row(
+        "Last success",
+        &snapshot
+            .last_success
+            .map_or_else(|| "never".to_owned(), ago),
+    );
+    row(
+        "Last error",
+        snapshot.last_error.as_deref().unwrap_or("none"),
+    );
+    row(
+        "Consecutive failures",
+        &snapshot.consecutive_failures.to_string(),
+    );
+    row(
+        "Categories",
+        &snapshot.categories.as_ref().map_or_else(
+            || "none (never polled successfully, or stale)".to_owned(),
+            |c| c.list.len().to_string(),
+        ),
+    );
+    if let Some(next) = snapshot.next_poll {
+        row("Next poll", &humantime::format_rfc3339_seconds(next).to_string());
+    }
+    let path = escape(&app.telemetry_path);
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>SmartLead Exporter</title>\
+         <style>body{{font-family:sans-serif;margin:2em}}th{{text-align:left;padding-right:1em}}</style>\
+         </head><body><h1>SmartLead Exporter</h1>\
+         <p>Version {version}. Prometheus metrics of SmartLead lead categories, polled on a timer.</p>\
+         <ul><li><a href=\"{path}\">Metrics</a></li>\
+         <li><a href=\"/-/healthy\">/-/healthy</a></li>\
+         <li><a href=\"/-/ready\">/-/ready</a></li></ul>\
+         <h2>Poll status</h2><table>{rows}</table></body></html>\n",
+        version = escape(crate::VERSION),
+    )
+}
+
+/// Escapes text for HTML; upstream error messages end up on the page.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Binds the listen address, for `main` to report a clear error when it is taken.
+///
+/// # Errors
+/// The operating system's error, e.g. the address is in use.
+pub async fn bind(addresses: &[SocketAddr]) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for address in addresses {
+        match TcpListener::bind(address).await {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no address to listen on")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_is_accepted_unless_refused() {
+        assert!(accepts_gzip("gzip"));
+        assert!(accepts_gzip("deflate, GZIP;q=0.5"));
+        assert!(accepts_gzip("identity, *"));
+        assert!(!accepts_gzip("gzip;q=0"));
+        assert!(!accepts_gzip("gzip; q=0.0, br"));
+        assert!(!accepts_gzip("identity"));
+        assert!(!accepts_gzip("x-gzip2"));
+        assert!(!accepts_gzip(""));
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            escape("<script>alert('x&y')</script>"),
+            "&lt;script&gt;alert(&#39;x&amp;y&#39;)&lt;/script&gt;"
+        );
+    }
+}

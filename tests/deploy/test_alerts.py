@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import yaml
 
-from conftest import RULES_FILE, RULES_TEST_FILE, alert_rules, promtool
+from deploy_support import RULES_FILE, RULES_TEST_FILE, alert_rules, promtool
 
 
 def test_rules_file_passes_promtool_check_rules():

@@ -14,7 +14,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from conftest import CHART_DIR, DASHBOARD_FILE, RULES_FILE, load_rules, promtool
+from deploy_support import CHART_DIR, DASHBOARD_FILE, RULES_FILE, load_rules, promtool
 
 helm.disable_logging()  # Helm logs every followed symlink at INFO
 
@@ -373,3 +373,15 @@ def test_chart_files_are_symlinks_to_the_canonical_files():
     with helm.Chart.load(CHART_DIR) as chart:
         files = {f["name"]: f["data"] for f in chart.files}
     assert files["files/smartlead-exporter.rules.yml"] == RULES_FILE.read_text()
+
+
+def test_packaged_chart_carries_the_linked_files(tmp_path):
+    # `helm package` stores the contents behind the symlinks, so the published chart needs
+    # neither alerts/ nor dashboards/ beside it.
+    archive = helm.package(CHART_DIR, destination=tmp_path)
+    with helm.Chart.load(archive) as chart:
+        files = {f["name"]: f["data"] for f in chart.files}
+        assert files["files/smartlead-exporter.json"] == DASHBOARD_FILE.read_text()
+        rendered = chart.render(VARIANTS["monitoring"], name=RELEASE, namespace=NAMESPACE)
+    rule = yaml.safe_load(rendered["smartlead-exporter/templates/prometheusrule.yaml"])
+    assert rule["spec"] == load_rules()

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from conftest import load_dashboard
+from deploy_support import load_dashboard
 
 DASHBOARD = load_dashboard()
 PANELS = [p for p in DASHBOARD["panels"] if p["type"] != "row"]  # rows only group panels

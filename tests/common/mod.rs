@@ -1,0 +1,443 @@
+//! Shared test harness: a scripted SmartLead stand-in speaking raw HTTP/1.1 over loopback, and
+//! the real exporter binary started as a child process and scraped over loopback.
+//!
+//! The stand-in works at the socket level so that tests can send what a well-behaved server
+//! never would: truncated bodies, bodies that trickle in, resets, silence.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The exporter binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_smartlead_exporter");
+
+/// How long a test waits for a condition before failing.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+/// The seed document's example response, verbatim.
+pub const SEED_EXAMPLE: &str = r#"[
+{
+    "id": 1,
+    "name": "Interested",
+    "sentiment_type": "positive",
+    "created_at": "2024-01-15T10:30:00.000Z"
+  },
+  {
+    "id": 2,
+    "name": "Not Interested",
+    "sentiment_type": "negative",
+    "created_at": "2024-01-15T10:30:00.000Z"
+  },
+  {
+    "id": 3,
+    "name": "Meeting Booked",
+    "sentiment_type": "positive",
+    "created_at": "2024-01-15T10:30:00.000Z"
+  },
+  {
+    "id": 789,
+    "name": "Follow Up Later",
+    "sentiment_type": "neutral",
+    "created_at": "2025-11-20T14:22:00.000Z"
+}
+]"#;
+
+/// What the stand-in does with one request.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// A complete answer with `Content-Length`.
+    Answer {
+        /// HTTP status.
+        status: u16,
+        /// Extra headers.
+        headers: Vec<(String, String)>,
+        /// The body.
+        body: Vec<u8>,
+    },
+    /// The same, after a delay.
+    Delayed(Duration, Box<Reply>),
+    /// Bytes written as they are, then the connection closes.
+    Raw(Vec<u8>),
+    /// Headers announcing `len` bytes, then one byte every `every`.
+    Trickle {
+        /// The announced body length.
+        len: usize,
+        /// The pause between bytes.
+        every: Duration,
+    },
+    /// A chunked 200 answer that sends `chunks` chunks of `size` bytes (no `Content-Length`).
+    Chunked {
+        /// Chunks to send.
+        chunks: usize,
+        /// Bytes per chunk.
+        size: usize,
+    },
+    /// Read the request and never answer.
+    Silence,
+    /// Read the request and reset the connection.
+    Reset,
+}
+
+impl Reply {
+    /// A JSON answer.
+    pub fn json(status: u16, body: &str) -> Self {
+        Self::Answer {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    /// An answer with a content type and body.
+    pub fn typed(status: u16, content_type: &str, body: &[u8]) -> Self {
+        Self::Answer {
+            status,
+            headers: vec![("Content-Type".into(), content_type.into())],
+            body: body.to_vec(),
+        }
+    }
+
+    /// The same answer with an extra header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        if let Self::Answer { headers, .. } = &mut self {
+            headers.push((name.into(), value.into()));
+        }
+        self
+    }
+}
+
+/// One request as the stand-in saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// When it arrived.
+    pub at: Instant,
+    /// The request head, request line and headers.
+    pub head: String,
+}
+
+/// A scripted SmartLead stand-in.
+#[derive(Clone)]
+pub struct StandIn {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The replies, by call number; the last one repeats.
+    script: Arc<Mutex<Vec<Reply>>>,
+    /// Calls answered, counting from the start or the last `set_script`.
+    calls: Arc<AtomicUsize>,
+    /// Every request head seen.
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl StandIn {
+    /// Starts a stand-in on an ephemeral loopback port.
+    pub async fn start(script: Vec<Reply>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let stand_in = Self {
+            addr: listener.local_addr().unwrap(),
+            script: Arc::new(Mutex::new(script)),
+            calls: Arc::new(AtomicUsize::new(0)),
+            seen: Arc::new(Mutex::new(Vec::new())),
+        };
+        let server = stand_in.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let server = server.clone();
+                tokio::spawn(async move { server.serve(stream).await });
+            }
+        });
+        stand_in
+    }
+
+    /// The base URL to give `--smartlead.base-url`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/api/v1", self.addr)
+    }
+
+    /// Replaces the script; call numbering goes on.
+    pub fn set_script(&self, script: Vec<Reply>) {
+        *self.script.lock().unwrap() = script;
+    }
+
+    /// Requests received so far.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// Every request head seen so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    async fn serve(&self, mut stream: TcpStream) {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+            if head.len() > 64 * 1024 {
+                return;
+            }
+        }
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        self.seen.lock().unwrap().push(Seen {
+            at: Instant::now(),
+            head: String::from_utf8_lossy(&head).into_owned(),
+        });
+        let reply = {
+            let script = self.script.lock().unwrap();
+            script
+                .get(call)
+                .or_else(|| script.last())
+                .cloned()
+                .unwrap_or(Reply::Silence)
+        };
+        write_reply(&mut stream, reply).await;
+    }
+}
+
+async fn write_reply(stream: &mut TcpStream, mut reply: Reply) {
+    while let Reply::Delayed(delay, inner) = reply {
+        tokio::time::sleep(delay).await;
+        reply = *inner;
+    }
+    match reply {
+        Reply::Answer {
+            status,
+            headers,
+            body,
+        } => {
+            let mut out = format!("HTTP/1.1 {status} Whatever\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+            for (name, value) in headers {
+                out.push_str(&format!("{name}: {value}\r\n"));
+            }
+            out.push_str("\r\n");
+            let mut bytes = out.into_bytes();
+            bytes.extend_from_slice(&body);
+            let _ = stream.write_all(&bytes).await;
+            let _ = stream.shutdown().await;
+        }
+        Reply::Raw(bytes) => {
+            let _ = stream.write_all(&bytes).await;
+            let _ = stream.shutdown().await;
+        }
+        Reply::Trickle { len, every } => {
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n[");
+            if stream.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            for _ in 1..len {
+                tokio::time::sleep(every).await;
+                if stream.write_all(b" ").await.is_err() {
+                    return;
+                }
+            }
+        }
+        Reply::Chunked { chunks, size } => {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+            if stream.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let chunk = format!("{size:x}\r\n{}\r\n", " ".repeat(size));
+            for _ in 0..chunks {
+                if stream.write_all(chunk.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+            let _ = stream.write_all(b"0\r\n\r\n").await;
+        }
+        Reply::Silence => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        Reply::Reset => {
+            let _ = stream.set_zero_linger();
+        }
+        Reply::Delayed(..) => unreachable!(),
+    }
+}
+
+/// A running exporter process, killed when dropped.
+pub struct Exporter {
+    /// The child process.
+    child: Child,
+    /// Where it serves.
+    pub addr: SocketAddr,
+    /// Every stderr line so far.
+    logs: Arc<Mutex<Vec<String>>>,
+    /// A client that never uses a proxy.
+    http: reqwest::Client,
+}
+
+impl Exporter {
+    /// Starts the exporter with `args` (plus a loopback listen address) and `env` only.
+    pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(BIN);
+        command
+            .arg("--web.listen-address=127.0.0.1:0")
+            .args(args)
+            .env_clear()
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("start the exporter");
+        let stderr = child.stderr.take().unwrap();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = Arc::clone(&logs);
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = listening_address(&line) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(addr);
+                    }
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr = rx
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("exporter did not start: {:?}", logs.lock().unwrap()));
+        Self {
+            child,
+            addr: addr.parse().unwrap(),
+            logs,
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+        }
+    }
+
+    /// Starts the exporter against `stand_in` with key `key` and extra `args`.
+    pub fn against(stand_in: &StandIn, key: &str, args: &[&str]) -> Self {
+        let base = format!("--smartlead.base-url={}", stand_in.base_url());
+        let mut all = vec![base.as_str()];
+        all.extend_from_slice(args);
+        Self::start(&all, &[("SMARTLEAD_API_KEY", key)])
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `GET path`: status, headers and body text.
+    pub async fn get(&self, path: &str) -> (u16, reqwest::header::HeaderMap, String) {
+        let response = self
+            .http
+            .get(format!("http://{}{path}", self.addr))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (status, headers, response.text().await.unwrap())
+    }
+
+    /// The exposition text.
+    pub async fn metrics(&self) -> String {
+        let (status, _, body) = self.get("/metrics").await;
+        assert_eq!(status, 200);
+        body
+    }
+
+    /// Scrapes until `check` holds on the exposition, or fails after [`WAIT`].
+    pub async fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let text = self.metrics().await;
+            if check(&text) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; last exposition:\n{text}\nlogs:\n{}",
+                self.logs().join("\n")
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Every stderr line so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Sends a signal and waits for the exit, returning the status and how long it took.
+    pub fn stop(mut self, signal: &str) -> (ExitStatus, Duration) {
+        let started = Instant::now();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, started.elapsed());
+            }
+            assert!(started.elapsed() < WAIT, "exporter did not exit after SIG{signal}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of the series named exactly `series` (name and labels as exposed).
+pub fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(series)?;
+        rest.strip_prefix(' ')?.trim().parse().ok()
+    })
+}
+
+/// The address in the "listening" log line, in logfmt or JSON.
+fn listening_address(line: &str) -> Option<String> {
+    if line.contains("message=listening") {
+        return line
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("address="))
+            .map(str::to_owned);
+    }
+    if line.contains("\"message\":\"listening\"") {
+        let value: serde_json::Value = serde_json::from_str(line).ok()?;
+        return value["address"].as_str().map(str::to_owned);
+    }
+    None
+}
+
+/// Runs the exporter to completion with `args` and `env`: status, stdout, stderr.
+pub fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let output = Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}

@@ -245,15 +245,12 @@ impl Client {
             Err(BodyError::Timeout) => {
                 return Err(fail(FailureReason::Timeout, self.timed_out(), exchange))
             }
+            Err(BodyError::Transport(e)) if e.is_timeout() => {
+                return Err(fail(FailureReason::Timeout, self.timed_out(), exchange))
+            }
             Err(BodyError::Transport(e)) => {
-                let timed_out = e.is_timeout();
                 let message = describe(&e.without_url(), Some("the answer broke off"));
-                let reason = if timed_out {
-                    FailureReason::Timeout
-                } else {
-                    FailureReason::Transport
-                };
-                return Err(fail(reason, message, exchange));
+                return Err(fail(FailureReason::Transport, message, exchange));
             }
         };
         match model::parse(&body) {

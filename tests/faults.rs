@@ -1,0 +1,378 @@
+//! A hostile upstream: every bad answer and fault SmartLead (or Cloudflare, or the network)
+//! can produce. For each, the exporter keeps running and answering, reports the failure under
+//! the right reason, logs it once, keeps the last good data, and never shows the key. Every
+//! case runs at `--log.level=trace` with a canary key that must appear nowhere.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{value, Exporter, Reply, StandIn, SEED_EXAMPLE};
+
+/// The canary key: it must appear in no log line, metric or page.
+const CANARY: &str = "canary-7f3a9c-do-not-leak";
+
+fn failures(reason: &str) -> String {
+    format!(
+        "smartlead_api_request_failures_total{{account=\"default\",endpoint=\"fetch-categories\",reason=\"{reason}\"}}"
+    )
+}
+
+fn requests(code: u16) -> String {
+    format!(
+        "smartlead_api_requests_total{{account=\"default\",code=\"{code}\",endpoint=\"fetch-categories\"}}"
+    )
+}
+
+const UP: &str = "smartlead_up{account=\"default\"}";
+const INTERESTED: &str = "smartlead_categories{account=\"default\",origin=\"global\",sentiment=\"positive\"}";
+
+/// Runs one fault: a good first poll, then `fault` on every poll after.
+async fn survive(fault: Reply, reason: &str, code: Option<u16>, log_hint: &str) {
+    survive_with(fault, reason, code, log_hint, &[]).await;
+}
+
+async fn survive_with(fault: Reply, reason: &str, code: Option<u16>, log_hint: &str, args: &[&str]) {
+    let stand_in = StandIn::start(vec![Reply::json(200, SEED_EXAMPLE), fault]).await;
+    let mut all = vec![
+        "--poll.interval=1s",
+        "--poll.max-backoff=1s",
+        "--smartlead.timeout=1s",
+        "--log.level=trace",
+    ];
+    all.extend_from_slice(args);
+    let mut exporter = Exporter::against(&stand_in, CANARY, &all);
+    exporter
+        .wait_for(&format!("two failures with reason {reason}"), |t| {
+            value(t, &failures(reason)).unwrap_or(0.0) >= 2.0
+        })
+        .await;
+
+    assert!(exporter.alive());
+    let started = Instant::now();
+    let text = exporter.metrics().await;
+    assert!(started.elapsed() < Duration::from_secs(1), "scrape took {:?}", started.elapsed());
+    assert_eq!(value(&text, UP), Some(0.0));
+    for other in ["timeout", "transport", "status", "decode", "too_large"] {
+        if other != reason {
+            assert_eq!(value(&text, &failures(other)), Some(0.0), "{other}:\n{text}");
+        }
+    }
+    assert_eq!(value(&text, &requests(200)).unwrap_or(0.0) >= 1.0, true);
+    if let Some(code) = code {
+        assert!(value(&text, &requests(code)).unwrap_or(0.0) >= 2.0, "code {code}:\n{text}");
+    }
+    // The last good data stays until --metrics.stale-after (5m by default).
+    assert_eq!(value(&text, INTERESTED), Some(2.0));
+
+    let logs = exporter.logs();
+    let failed: Vec<&String> = logs
+        .iter()
+        .filter(|l| l.contains("message=\"poll failed\""))
+        .collect();
+    assert_eq!(failed.len(), 1, "one log line per failure streak: {failed:#?}");
+    assert!(failed[0].contains(&format!("reason={reason}")), "{}", failed[0]);
+    assert!(failed[0].contains(log_hint), "{}", failed[0]);
+
+    let (_, _, page) = exporter.get("/").await;
+    assert!(page.contains("down: the latest poll failed"), "{page}");
+    for (what, text) in [("logs", logs.join("\n")), ("metrics", text), ("page", page)] {
+        assert!(!text.contains(CANARY), "the key leaked into the {what}");
+        assert!(!text.contains("api_key="), "the request URL leaked into the {what}");
+    }
+    assert!(stand_in.seen()[0].head.contains(CANARY), "the stand-in did get the key");
+}
+
+fn html(status: u16, title: &str) -> Reply {
+    Reply::typed(
+        status,
+        "text/html; charset=UTF-8",
+        format!("<!DOCTYPE html>\n<html><head><title>{title}</title></head><body>cloudflare</body></html>").as_bytes(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unauthorized_names_the_key_settings() {
+    // The body echoes the key, as some APIs do: it must be redacted.
+    let body = format!(r#"{{"message": "Invalid API Key {CANARY}"}}"#);
+    survive(Reply::json(401, &body), "status", Some(401), "invalid or expired").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forbidden_names_the_plan() {
+    survive(
+        Reply::json(403, r#"{"success": false, "error": {"code": 403, "message": "API access requires a paid plan"}}"#),
+        "status",
+        Some(403),
+        "lack API access",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_error() {
+    survive(Reply::json(500, r#"{"error": "Internal Server Error"}"#), "status", Some(500), "SmartLead failed").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cloudflare_html_error_pages() {
+    survive(html(502, "502 Bad Gateway"), "status", Some(502), "502 Bad Gateway").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cloudflare_52x() {
+    for code in [520, 521, 522, 523, 524] {
+        let stand_in = StandIn::start(vec![html(code, "Origin error")]).await;
+        let exporter = Exporter::against(&stand_in, CANARY, &["--log.level=trace"]);
+        let text = exporter
+            .wait_for("a 52x failure", |t| value(t, &failures("status")) == Some(1.0))
+            .await;
+        assert_eq!(value(&text, &requests(code)), Some(1.0));
+        let logs = exporter.logs().join("\n");
+        assert!(logs.contains("Cloudflare could not get an answer"), "{logs}");
+        assert!(!logs.contains(CANARY) && !text.contains(CANARY));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redirects_are_never_followed() {
+    let elsewhere = StandIn::start(vec![Reply::json(200, SEED_EXAMPLE)]).await;
+    let location = format!("http://{}/steal?api_key={CANARY}", elsewhere.addr);
+    survive(
+        Reply::json(302, "{}").with_header("Location", &location),
+        "status",
+        Some(302),
+        "redirects are not followed",
+    )
+    .await;
+    assert_eq!(elsewhere.calls(), 0, "the key travelled to another host");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn html_with_status_200() {
+    survive(html(200, "Just a moment..."), "decode", Some(200), "got HTML").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn truncated_json() {
+    survive(Reply::json(200, &SEED_EXAMPLE[..100]), "decode", Some(200), "EOF while parsing").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_error_object_instead_of_a_list() {
+    survive(Reply::json(200, r#"{"error": "Something went wrong"}"#), "decode", Some(200), "Something went wrong").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_types() {
+    survive(Reply::json(200, r#"[{"id": {"a": 1}, "name": ["Interested"]}]"#), "decode", Some(200), "integer id").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_utf8() {
+    survive(
+        Reply::typed(200, "application/json", b"[{\"id\": 1, \"name\": \"Int\xff\xfeested\"}]"),
+        "decode",
+        Some(200),
+        "invalid unicode",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn body_over_the_cap_with_content_length() {
+    let big = format!("[{}]", vec![r#"{"id":1,"name":"x"}"#; 200].join(","));
+    survive_with(
+        Reply::json(200, &big),
+        "too_large",
+        Some(200),
+        "--smartlead.max-body-size",
+        &["--smartlead.max-body-size=1KiB"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chunked_body_over_the_cap_is_cut_while_streaming() {
+    // 64 MiB announced in no header: the exporter must stop reading at the cap.
+    survive_with(
+        Reply::Chunked { chunks: 4096, size: 16 * 1024 },
+        "too_large",
+        Some(200),
+        "--smartlead.max-body-size",
+        &["--smartlead.max-body-size=64KiB"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_answer_times_out() {
+    survive(Reply::Silence, "timeout", None, "--smartlead.timeout").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trickling_body_times_out() {
+    survive(
+        Reply::Trickle { len: 10_000, every: Duration::from_millis(50) },
+        "timeout",
+        Some(200),
+        "--smartlead.timeout",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_reset() {
+    survive(Reply::Reset, "transport", None, "cannot reach SmartLead").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn garbage_instead_of_http() {
+    survive(Reply::Raw(b"SSH-2.0-OpenSSH_9.2\r\n".to_vec()), "transport", None, "cannot reach SmartLead").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_refused() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let exporter = Exporter::start(
+        &[
+            &format!("--smartlead.base-url=http://{addr}/api/v1"),
+            "--poll.interval=1s",
+            "--poll.max-backoff=1s",
+            "--log.level=trace",
+        ],
+        &[("SMARTLEAD_API_KEY", CANARY)],
+    );
+    let text = exporter
+        .wait_for("two transport failures", |t| value(t, &failures("transport")).unwrap_or(0.0) >= 2.0)
+        .await;
+    assert_eq!(value(&text, UP), Some(0.0));
+    assert!(!text.contains("smartlead_api_requests_total{"), "no answer, no code");
+    let logs = exporter.logs();
+    let failed: Vec<&String> = logs.iter().filter(|l| l.contains("message=\"poll failed\"")).collect();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert!(failed[0].contains("Connection refused"), "{}", failed[0]);
+    assert!(!logs.join("\n").contains(CANARY));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_failure_is_a_transport_failure() {
+    // A server that answers the TLS ClientHello with plain text: the handshake fails.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt as _;
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\nnot TLS").await;
+        }
+    });
+    let exporter = Exporter::start(
+        &[&format!("--smartlead.base-url=https://{addr}/api/v1"), "--log.level=trace"],
+        &[("SMARTLEAD_API_KEY", CANARY)],
+    );
+    let text = exporter
+        .wait_for("a transport failure", |t| value(t, &failures("transport")) == Some(1.0))
+        .await;
+    assert_eq!(value(&text, UP), Some(0.0));
+    assert!(!exporter.logs().join("\n").contains(CANARY));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_after_delays_the_next_poll_and_rate_limits_are_exported() {
+    let stand_in = StandIn::start(vec![
+        Reply::json(429, r#"{"message": "Rate limit exceeded"}"#)
+            .with_header("Retry-After", "3")
+            .with_header("X-RateLimit-Limit", "60")
+            .with_header("X-RateLimit-Remaining", "0"),
+        Reply::json(200, SEED_EXAMPLE).with_header("X-RateLimit-Remaining", "41"),
+    ])
+    .await;
+    let exporter = Exporter::against(&stand_in, "k", &["--poll.interval=1s"]);
+    let text = exporter
+        .wait_for("the 429", |t| value(t, &requests(429)) == Some(1.0))
+        .await;
+    assert_eq!(value(&text, "smartlead_api_rate_limit_limit{account=\"default\"}"), Some(60.0));
+    assert_eq!(value(&text, "smartlead_api_rate_limit_remaining{account=\"default\"}"), Some(0.0));
+    let text = exporter
+        .wait_for("recovery", |t| value(t, UP) == Some(1.0))
+        .await;
+    assert_eq!(value(&text, "smartlead_api_rate_limit_limit{account=\"default\"}"), Some(60.0));
+    assert_eq!(value(&text, "smartlead_api_rate_limit_remaining{account=\"default\"}"), Some(41.0));
+    let seen = stand_in.seen();
+    let gap = seen[1].at - seen[0].at;
+    assert!(gap >= Duration::from_millis(2900), "polled again after {gap:?}, before Retry-After");
+    let logs = exporter.logs().join("\n");
+    assert!(logs.contains("rate limited"), "{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limit_reset_delays_the_next_poll() {
+    let reset = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3;
+    let stand_in = StandIn::start(vec![
+        Reply::json(429, "{}").with_header("X-RateLimit-Reset", &reset.to_string()),
+        Reply::json(200, "[]"),
+    ])
+    .await;
+    let exporter = Exporter::against(&stand_in, "k", &["--poll.interval=1s"]);
+    exporter.wait_for("recovery", |t| value(t, UP) == Some(1.0)).await;
+    let seen = stand_in.seen();
+    let gap = seen[1].at - seen[0].at;
+    assert!(gap >= Duration::from_millis(1900), "polled again after {gap:?}, before the reset");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backoff_grows_then_recovery_returns_to_the_interval() {
+    let stand_in = StandIn::start(vec![Reply::json(500, "{}")]).await;
+    let exporter = Exporter::against(&stand_in, "k", &["--poll.interval=1s", "--poll.max-backoff=4s"]);
+    exporter
+        .wait_for("five failures", |t| value(t, &failures("status")) == Some(5.0))
+        .await;
+    let text = exporter.metrics().await;
+    assert_eq!(value(&text, "smartlead_poll_consecutive_failures{account=\"default\"}"), Some(5.0));
+    stand_in.set_script(vec![Reply::json(200, SEED_EXAMPLE)]);
+    let text = exporter.wait_for("recovery", |t| value(t, UP) == Some(1.0)).await;
+    assert_eq!(value(&text, "smartlead_poll_consecutive_failures{account=\"default\"}"), Some(0.0));
+    let calls = stand_in.calls();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let seen = stand_in.seen();
+    let gaps: Vec<Duration> = seen.windows(2).map(|p| p[1].at - p[0].at).collect();
+    // Failure n waits min(1s * 2^(n-1), 4s), shortened by up to 20%, never below 1s.
+    let bounds = [(1.0, 1.0), (1.6, 2.0), (3.2, 4.0), (3.2, 4.0), (3.2, 4.0)];
+    for (gap, (low, high)) in gaps.iter().zip(bounds) {
+        let secs = gap.as_secs_f64();
+        assert!(secs >= low - 0.05 && secs <= high + 0.4, "gaps {gaps:?}");
+    }
+    // Back to one poll a second after the recovery.
+    assert!(seen.len() >= calls + 2, "{} polls after recovery", seen.len() - calls);
+    for gap in &gaps[5..] {
+        assert!(gap.as_secs_f64() < 1.4, "gaps after recovery {gaps:?}");
+    }
+    let logs = exporter.logs().join("\n");
+    assert_eq!(logs.matches("message=\"poll failed\"").count(), 1, "{logs}");
+    assert!(logs.contains("SmartLead answers again"), "{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changing_failure_is_logged_again() {
+    let stand_in = StandIn::start(vec![
+        Reply::json(500, "{}"),
+        Reply::json(500, "{}"),
+        Reply::json(401, "{}"),
+    ])
+    .await;
+    let exporter = Exporter::against(&stand_in, "k", &["--poll.interval=1s", "--poll.max-backoff=1s"]);
+    exporter
+        .wait_for("the 401s", |t| value(t, &requests(401)).unwrap_or(0.0) >= 2.0)
+        .await;
+    let logs = exporter.logs();
+    let failed: Vec<&String> = logs.iter().filter(|l| l.contains("message=\"poll failed\"")).collect();
+    assert_eq!(failed.len(), 2, "{failed:#?}");
+    assert!(failed[0].contains("level=warn") && failed[0].contains("status=500"));
+    assert!(failed[1].contains("level=error") && failed[1].contains("status=401"));
+}

@@ -52,11 +52,19 @@ pub const DEMO_ACCOUNT: &str = "demo";
 )]
 pub struct Cli {
     /// Address to serve on: `:PORT` for every interface, or `HOST:PORT`.
-    #[arg(long = "web.listen-address", value_name = "ADDRESS", default_value = ":10072")]
+    #[arg(
+        long = "web.listen-address",
+        value_name = "ADDRESS",
+        default_value = ":10072"
+    )]
     pub listen_address: String,
 
     /// Path under which to expose metrics.
-    #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics")]
+    #[arg(
+        long = "web.telemetry-path",
+        value_name = "PATH",
+        default_value = "/metrics"
+    )]
     pub telemetry_path: String,
 
     /// SmartLead API root; the exporter calls {base}/leads/fetch-categories.
@@ -101,7 +109,11 @@ pub struct Cli {
     pub max_backoff: Duration,
 
     /// Category ids up to this are origin="global", larger ones origin="user".
-    #[arg(long = "categories.global-max-id", value_name = "ID", default_value_t = 99)]
+    #[arg(
+        long = "categories.global-max-id",
+        value_name = "ID",
+        default_value_t = 99
+    )]
     pub global_max_id: u64,
 
     /// After this long without a successful poll, category series are withdrawn.
@@ -257,7 +269,10 @@ impl Config {
 
         let account = match cli.account {
             Some(account) if account.trim().is_empty() => {
-                return Err(invalid("--smartlead.account", "the account label must not be empty"))
+                return Err(invalid(
+                    "--smartlead.account",
+                    "the account label must not be empty",
+                ))
             }
             Some(account) => account,
             None if cli.demo => DEMO_ACCOUNT.to_owned(),
@@ -270,7 +285,10 @@ impl Config {
         if cli.max_body_size < MIN_BODY_SIZE {
             return Err(invalid(
                 "--smartlead.max-body-size",
-                format!("{} bytes is too small; the least is {MIN_BODY_SIZE} bytes (1KiB)", cli.max_body_size),
+                format!(
+                    "{} bytes is too small; the least is {MIN_BODY_SIZE} bytes (1KiB)",
+                    cli.max_body_size
+                ),
             ));
         }
 
@@ -343,22 +361,23 @@ fn invalid(flag: &'static str, reason: impl Into<String>) -> ConfigError {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("{e} (examples: 30s, 5m, 1h30m)"))
+    humantime::parse_duration(text.trim()).map_err(|e| format!("{e} (examples: 30s, 5m, 1h30m)"))
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {
-    parse_size::parse_size(text.trim())
-        .map_err(|e| format!("{e} (examples: 512KiB, 16MiB)"))
+    parse_size::parse_size(text.trim()).map_err(|e| format!("{e} (examples: 512KiB, 16MiB)"))
 }
 
 /// `:PORT` (every interface), `HOST:PORT` or `[V6]:PORT`.
 fn parse_listen_address(text: &str) -> Result<Vec<SocketAddr>, ConfigError> {
     let flag = "--web.listen-address";
     if let Some(port) = text.strip_prefix(':') {
-        let port: u16 = port
-            .parse()
-            .map_err(|_| invalid(flag, format!("{text:?}: the port must be a number from 0 to 65535")))?;
+        let port: u16 = port.parse().map_err(|_| {
+            invalid(
+                flag,
+                format!("{text:?}: the port must be a number from 0 to 65535"),
+            )
+        })?;
         return Ok(vec![
             SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
             SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
@@ -389,7 +408,10 @@ fn validate_telemetry_path(path: String) -> Result<String, ConfigError> {
         return Err(invalid(flag, format!("{path:?} must start with '/'")));
     }
     if matches!(path.as_str(), "/" | "/-/healthy" | "/-/ready") {
-        return Err(invalid(flag, format!("{path:?} is taken by another endpoint")));
+        return Err(invalid(
+            flag,
+            format!("{path:?} is taken by another endpoint"),
+        ));
     }
     if path.contains(['?', '#']) || path.chars().any(char::is_whitespace) {
         return Err(invalid(flag, format!("{path:?} must be a plain path")));
@@ -401,7 +423,10 @@ fn parse_base_url(text: &str) -> Result<Url, ConfigError> {
     let flag = "--smartlead.base-url";
     let url = Url::parse(text.trim()).map_err(|e| invalid(flag, format!("{text:?}: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid(flag, format!("{text:?}: the scheme must be http or https")));
+        return Err(invalid(
+            flag,
+            format!("{text:?}: the scheme must be http or https"),
+        ));
     }
     if url.cannot_be_a_base() || url.host().is_none() {
         return Err(invalid(flag, format!("{text:?} has no host")));
@@ -489,7 +514,11 @@ mod tests {
         assert!(matches!(c.upstream, Upstream::Demo));
         assert_eq!(c.account, "demo");
         assert_eq!(c.poll_interval, Duration::from_secs(5));
-        let c = config(&["--demo", "--smartlead.account=acme", "--poll.interval=2s"], None).unwrap();
+        let c = config(
+            &["--demo", "--smartlead.account=acme", "--poll.interval=2s"],
+            None,
+        )
+        .unwrap();
         assert_eq!(c.account, "acme");
         assert_eq!(c.poll_interval, Duration::from_secs(2));
     }
@@ -497,14 +526,22 @@ mod tests {
     #[test]
     fn missing_key_names_both_ways_to_give_one() {
         let err = config(&[], None).unwrap_err();
-        assert!(err.contains("SMARTLEAD_API_KEY") && err.contains("--smartlead.api-key-file"), "{err}");
-        assert!(config(&[], Some("")).unwrap_err().contains("SMARTLEAD_API_KEY"));
+        assert!(
+            err.contains("SMARTLEAD_API_KEY") && err.contains("--smartlead.api-key-file"),
+            "{err}"
+        );
+        assert!(config(&[], Some(""))
+            .unwrap_err()
+            .contains("SMARTLEAD_API_KEY"));
     }
 
     #[test]
     fn key_file_must_be_readable_and_not_both_sources() {
         let err = config(&["--smartlead.api-key-file=/nonexistent/key"], None).unwrap_err();
-        assert!(err.contains("/nonexistent/key") && err.contains("--smartlead.api-key-file"), "{err}");
+        assert!(
+            err.contains("/nonexistent/key") && err.contains("--smartlead.api-key-file"),
+            "{err}"
+        );
         let err = config(&["--smartlead.api-key-file=/etc/hostname"], Some("k")).unwrap_err();
         assert!(err.contains("both"), "{err}");
     }
@@ -512,7 +549,10 @@ mod tests {
     #[test]
     fn intervals_are_checked() {
         let err = config(&["--poll.interval=500ms"], Some("k")).unwrap_err();
-        assert!(err.contains("--poll.interval") && err.contains("minimum of 1s"), "{err}");
+        assert!(
+            err.contains("--poll.interval") && err.contains("minimum of 1s"),
+            "{err}"
+        );
         let c = config(&["--poll.interval=10s"], Some("k")).unwrap();
         assert_eq!(c.warnings.len(), 1);
         assert!(c.warnings[0].contains("below 30s"));
@@ -541,11 +581,15 @@ mod tests {
     #[test]
     fn addresses_paths_and_urls_are_checked() {
         assert_eq!(
-            config(&["--web.listen-address=127.0.0.1:9"], Some("k")).unwrap().listen,
+            config(&["--web.listen-address=127.0.0.1:9"], Some("k"))
+                .unwrap()
+                .listen,
             vec!["127.0.0.1:9".parse().unwrap()]
         );
         assert_eq!(
-            config(&["--web.listen-address=[::1]:9"], Some("k")).unwrap().listen,
+            config(&["--web.listen-address=[::1]:9"], Some("k"))
+                .unwrap()
+                .listen,
             vec!["[::1]:9".parse().unwrap()]
         );
         for bad in [":http", "10072", ":70000"] {
@@ -556,7 +600,12 @@ mod tests {
             let err = config(&["--web.telemetry-path", bad], Some("k")).unwrap_err();
             assert!(err.contains("--web.telemetry-path"), "{bad}: {err}");
         }
-        for bad in ["ftp://x/api", "server.smartlead.ai", "https://x/api?api_key=1", "https://u:p@x/"] {
+        for bad in [
+            "ftp://x/api",
+            "server.smartlead.ai",
+            "https://x/api?api_key=1",
+            "https://u:p@x/",
+        ] {
             let err = config(&["--smartlead.base-url", bad], Some("k")).unwrap_err();
             assert!(err.contains("--smartlead.base-url"), "{bad}: {err}");
         }

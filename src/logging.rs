@@ -12,7 +12,10 @@ use crate::config::{LogFormat, LogLevel};
 ///
 /// # Errors
 /// When a global subscriber is already installed.
-pub fn init(level: LogLevel, format: LogFormat) -> Result<(), tracing_subscriber::util::TryInitError> {
+pub fn init(
+    level: LogLevel,
+    format: LogFormat,
+) -> Result<(), tracing_subscriber::util::TryInitError> {
     let filter = match level {
         LogLevel::Error => LevelFilter::ERROR,
         LogLevel::Warn => LevelFilter::WARN,

@@ -75,7 +75,11 @@ async fn run(config: Config) -> ExitCode {
         Upstream::Demo => match demo::start().await {
             Ok(upstream) => {
                 info!(base_url = %upstream.base_url, "demo mode: polling the embedded SmartLead stand-in");
-                (upstream.base_url, KeySource::Fixed(upstream.key.clone()), upstream.key)
+                (
+                    upstream.base_url,
+                    KeySource::Fixed(upstream.key.clone()),
+                    upstream.key,
+                )
             }
             Err(e) => {
                 error!(error = %e, "cannot start the demo SmartLead stand-in");

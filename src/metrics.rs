@@ -21,8 +21,8 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use prometheus::core::Collector;
 use prometheus::{
-    GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use tracing::error;
 
@@ -35,7 +35,8 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Buckets of `smartlead_api_request_duration_seconds`: from 25 ms to SmartLead's slowest
 /// useful answer (Cloudflare gives up after about 100 s; the default timeout is 10 s).
-pub const LATENCY_BUCKETS: [f64; 11] = [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0];
+pub const LATENCY_BUCKETS: [f64; 11] =
+    [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0];
 
 /// How long a rendering of the `process_*` metrics is reused. Prometheus scrapes every 15 s or
 /// more; reusing them within a second keeps a scrape to a buffer clone under load.
@@ -136,12 +137,9 @@ impl Metrics {
     /// [`MetricsError`] when a family cannot be registered.
     pub fn new(account: &str, build: &BuildInfo) -> Result<Self, MetricsError> {
         let registry = Registry::new();
-        let opts = |name: &str, help: String| {
-            Opts::new(name, help).const_label("account", account)
-        };
-        let api = |name: &str, help: &str| {
-            opts(name, help.to_owned()).const_label("endpoint", ENDPOINT)
-        };
+        let opts = |name: &str, help: String| Opts::new(name, help).const_label("account", account);
+        let api =
+            |name: &str, help: &str| opts(name, help.to_owned()).const_label("endpoint", ENDPOINT);
 
         let up = IntGauge::with_opts(opts(
             "smartlead_up",
@@ -522,7 +520,8 @@ mod tests {
         assert!(text.contains(
             "smartlead_category_created_timestamp_seconds{account=\"acme\",id=\"1\"} 1705314600.5\n"
         ));
-        assert!(!text.contains("smartlead_category_created_timestamp_seconds{account=\"acme\",id=\"789\"}"));
+        assert!(!text
+            .contains("smartlead_category_created_timestamp_seconds{account=\"acme\",id=\"789\"}"));
         assert!(text.contains(
             "smartlead_categories{account=\"acme\",origin=\"global\",sentiment=\"positive\"} 1\n"
         ));
@@ -531,7 +530,8 @@ mod tests {
         ));
         assert_eq!(text.matches("smartlead_categories{").count(), 10);
         assert!(text.contains("smartlead_up{account=\"acme\"} 1\n"));
-        assert!(text.contains("smartlead_last_success_timestamp_seconds{account=\"acme\"} 1700000000\n"));
+        assert!(text
+            .contains("smartlead_last_success_timestamp_seconds{account=\"acme\"} 1700000000\n"));
         assert!(text.contains("process_resident_memory_bytes "));
     }
 
@@ -548,7 +548,8 @@ mod tests {
         assert!(!text.contains("smartlead_categories{"));
         assert!(!text.contains("smartlead_category_info{"));
         assert!(text.contains("smartlead_up{account=\"acme\"} 0\n"));
-        assert!(text.contains("smartlead_last_success_timestamp_seconds{account=\"acme\"} 1700000000\n"));
+        assert!(text
+            .contains("smartlead_last_success_timestamp_seconds{account=\"acme\"} 1700000000\n"));
     }
 
     #[test]

@@ -129,7 +129,10 @@ pub async fn serve(
 /// Routes one request.
 fn handle<B>(app: &App, request: &Request<B>) -> Response<Full<Bytes>> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
-        let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed: use GET or HEAD.\n");
+        let mut response = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method not allowed: use GET or HEAD.\n",
+        );
         response
             .headers_mut()
             .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
@@ -227,7 +230,12 @@ fn landing_page(app: &App) -> String {
     };
     let mut rows = String::new();
     let mut row = |name: &str, value: &str| {
-        let _ = write!(rows, "<tr><th>{}</th><td>{}</td></tr>", escape(name), escape(value));
+        let _ = write!(
+            rows,
+            "<tr><th>{}</th><td>{}</td></tr>",
+            escape(name),
+            escape(value)
+        );
     };
     row("Account", &app.account);
     row("Status", status);
@@ -253,7 +261,10 @@ fn landing_page(app: &App) -> String {
         ),
     );
     if let Some(next) = snapshot.next_poll {
-        row("Next poll", &humantime::format_rfc3339_seconds(next).to_string());
+        row(
+            "Next poll",
+            &humantime::format_rfc3339_seconds(next).to_string(),
+        );
     }
     let path = escape(&app.telemetry_path);
     format!(

@@ -10,7 +10,9 @@ use common::{run, value, Exporter, Reply, StandIn, SEED_EXAMPLE};
 const ACCOUNT_UP: &str = "smartlead_up{account=\"default\"}";
 
 fn categories(sentiment: &str, origin: &str) -> String {
-    format!("smartlead_categories{{account=\"default\",origin=\"{origin}\",sentiment=\"{sentiment}\"}}")
+    format!(
+        "smartlead_categories{{account=\"default\",origin=\"{origin}\",sentiment=\"{sentiment}\"}}"
+    )
 }
 
 fn failures(reason: &str) -> String {
@@ -46,7 +48,11 @@ async fn seed_example_is_exported_exactly() {
         ("negative", "user", 0.0),
     ];
     for (sentiment, origin, count) in expected {
-        assert_eq!(value(&text, &categories(sentiment, origin)), Some(count), "{sentiment} {origin}");
+        assert_eq!(
+            value(&text, &categories(sentiment, origin)),
+            Some(count),
+            "{sentiment} {origin}"
+        );
     }
     assert_eq!(text.matches("smartlead_categories{").count(), 10);
     for (id, name, sentiment, origin) in [
@@ -62,11 +68,17 @@ async fn seed_example_is_exported_exactly() {
     }
     assert_eq!(text.matches("smartlead_category_info{").count(), 4);
     assert_eq!(
-        value(&text, "smartlead_category_created_timestamp_seconds{account=\"default\",id=\"1\"}"),
+        value(
+            &text,
+            "smartlead_category_created_timestamp_seconds{account=\"default\",id=\"1\"}"
+        ),
         Some(1_705_314_600.0)
     );
     assert_eq!(
-        value(&text, "smartlead_category_created_timestamp_seconds{account=\"default\",id=\"789\"}"),
+        value(
+            &text,
+            "smartlead_category_created_timestamp_seconds{account=\"default\",id=\"789\"}"
+        ),
         Some(1_763_648_520.0)
     );
     assert_eq!(value(&text, &requests(200)), Some(1.0));
@@ -77,8 +89,18 @@ async fn seed_example_is_exported_exactly() {
         value(&text, "smartlead_api_request_duration_seconds_count{account=\"default\",endpoint=\"fetch-categories\"}"),
         Some(1.0)
     );
-    assert_eq!(value(&text, "smartlead_poll_consecutive_failures{account=\"default\"}"), Some(0.0));
-    let last_success = value(&text, "smartlead_last_success_timestamp_seconds{account=\"default\"}").unwrap();
+    assert_eq!(
+        value(
+            &text,
+            "smartlead_poll_consecutive_failures{account=\"default\"}"
+        ),
+        Some(0.0)
+    );
+    let last_success = value(
+        &text,
+        "smartlead_last_success_timestamp_seconds{account=\"default\"}",
+    )
+    .unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -88,7 +110,10 @@ async fn seed_example_is_exported_exactly() {
         .lines()
         .find(|l| l.starts_with("smartlead_exporter_build_info{revision=\""))
         .unwrap();
-    assert!(build_info.contains(",rustversion=\"1.") && build_info.ends_with(",version=\"0.1.0\"} 1"), "{build_info}");
+    assert!(
+        build_info.contains(",rustversion=\"1.") && build_info.ends_with(",version=\"0.1.0\"} 1"),
+        "{build_info}"
+    );
     assert!(value(&text, "process_resident_memory_bytes").unwrap() > 0.0);
     assert!(text.contains("# HELP smartlead_up 1 if the latest poll of SmartLead succeeded, else 0. Refreshed every poll interval, not at scrape time."));
 }
@@ -103,11 +128,16 @@ async fn requests_name_the_exporter_and_carry_the_key_in_the_query() {
     let seen = stand_in.seen();
     let head = seen[0].head.to_ascii_lowercase();
     assert!(
-        seen[0].head.starts_with("GET /api/v1/leads/fetch-categories?api_key=sk_live_42 HTTP/1.1\r\n"),
+        seen[0]
+            .head
+            .starts_with("GET /api/v1/leads/fetch-categories?api_key=sk_live_42 HTTP/1.1\r\n"),
         "{}",
         seen[0].head
     );
-    assert!(head.contains("\r\nuser-agent: smartlead_exporter/0.1.0\r\n"), "{head}");
+    assert!(
+        head.contains("\r\nuser-agent: smartlead_exporter/0.1.0\r\n"),
+        "{head}"
+    );
     assert!(head.contains("\r\naccept: application/json\r\n"), "{head}");
 }
 
@@ -155,7 +185,10 @@ async fn one_call_per_interval() {
     assert_eq!(seen.len(), 4, "polls at 0, 1, 2 and 3 s");
     for pair in seen.windows(2) {
         let gap = pair[1].at - pair[0].at;
-        assert!(gap >= Duration::from_millis(900) && gap < Duration::from_millis(1500), "{gap:?}");
+        assert!(
+            gap >= Duration::from_millis(900) && gap < Duration::from_millis(1500),
+            "{gap:?}"
+        );
     }
     drop(exporter);
 }
@@ -182,7 +215,10 @@ async fn endpoints_status_codes_and_gzip() {
 
     let (status, headers, body) = exporter.get("/probe").await;
     assert_eq!(status, 200);
-    assert_eq!(headers["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+    assert_eq!(
+        headers["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
     assert!(headers.get("content-encoding").is_none());
     assert!(body.contains("smartlead_up{account=\"default\"} 1\n"));
 
@@ -192,7 +228,11 @@ async fn endpoints_status_codes_and_gzip() {
 
     let response = http.head(url("/probe")).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    let length: usize = response.headers()["content-length"].to_str().unwrap().parse().unwrap();
+    let length: usize = response.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(length > 1000);
     assert_eq!(response.bytes().await.unwrap().len(), 0);
 
@@ -205,7 +245,11 @@ async fn endpoints_status_codes_and_gzip() {
     assert_eq!(response.headers()["content-encoding"], "gzip");
     let compressed = response.bytes().await.unwrap();
     let mut plain = String::new();
-    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&compressed[..]), &mut plain).unwrap();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&compressed[..]),
+        &mut plain,
+    )
+    .unwrap();
     assert!(plain.contains("smartlead_up{account=\"default\"} 1\n"));
     assert!(compressed.len() * 2 < plain.len());
 }
@@ -253,17 +297,29 @@ async fn failures_are_counted_and_last_good_data_kept_until_stale() {
     let exporter = Exporter::against(
         &stand_in,
         "k",
-        &["--poll.interval=1s", "--poll.max-backoff=1s", "--metrics.stale-after=5s"],
+        &[
+            "--poll.interval=1s",
+            "--poll.max-backoff=1s",
+            "--metrics.stale-after=5s",
+        ],
     );
     let text = exporter
-        .wait_for("three failures", |t| value(t, &failures("decode")) == Some(1.0))
+        .wait_for("three failures", |t| {
+            value(t, &failures("decode")) == Some(1.0)
+        })
         .await;
     assert_eq!(value(&text, ACCOUNT_UP), Some(0.0));
     assert_eq!(value(&text, &failures("status")), Some(2.0));
     assert_eq!(value(&text, &requests(200)), Some(2.0));
     assert_eq!(value(&text, &requests(401)), Some(1.0));
     assert_eq!(value(&text, &requests(500)), Some(1.0));
-    assert_eq!(value(&text, "smartlead_poll_consecutive_failures{account=\"default\"}"), Some(3.0));
+    assert_eq!(
+        value(
+            &text,
+            "smartlead_poll_consecutive_failures{account=\"default\"}"
+        ),
+        Some(3.0)
+    );
     // Still within --metrics.stale-after of the first poll: the last good data stays.
     assert_eq!(value(&text, &categories("positive", "global")), Some(2.0));
     assert_eq!(text.matches("smartlead_category_info{").count(), 4);
@@ -273,7 +329,9 @@ async fn failures_are_counted_and_last_good_data_kept_until_stale() {
     assert!(page.contains("not a category list"), "{page}");
 
     let text = exporter
-        .wait_for("stale data withdrawn", |t| !t.contains("smartlead_categories{"))
+        .wait_for("stale data withdrawn", |t| {
+            !t.contains("smartlead_categories{")
+        })
         .await;
     assert!(!text.contains("smartlead_category_info{"));
     assert!(!text.contains("smartlead_category_created_timestamp_seconds{"));
@@ -302,16 +360,29 @@ async fn key_file_is_reread_before_every_poll() {
     std::fs::write(&path, "rotated-key\n").unwrap();
     tokio::time::sleep(Duration::from_millis(2200)).await;
     let seen = stand_in.seen();
-    assert!(seen[0].head.contains("api_key=first-key "), "{}", seen[0].head);
+    assert!(
+        seen[0].head.contains("api_key=first-key "),
+        "{}",
+        seen[0].head
+    );
     assert!(seen.last().unwrap().head.contains("api_key=rotated-key "));
     // A key file that vanishes mid-rotation: the last key read keeps working.
     std::fs::remove_file(&path).unwrap();
     let before = stand_in.calls();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(stand_in.calls() > before);
-    assert!(stand_in.seen().last().unwrap().head.contains("api_key=rotated-key "));
+    assert!(stand_in
+        .seen()
+        .last()
+        .unwrap()
+        .head
+        .contains("api_key=rotated-key "));
     assert_eq!(value(&exporter.metrics().await, ACCOUNT_UP), Some(1.0));
-    let warnings = exporter.logs().iter().filter(|l| l.contains("key file")).count();
+    let warnings = exporter
+        .logs()
+        .iter()
+        .filter(|l| l.contains("key file"))
+        .count();
     assert_eq!(warnings, 1, "{:?}", exporter.logs());
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -332,19 +403,60 @@ async fn sigterm_and_sigint_exit_zero_within_five_seconds() {
 
 #[test]
 fn bad_configuration_exits_2_naming_the_problem() {
-    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case<'_>] = &[
         (&[], &[], "SMARTLEAD_API_KEY"),
         (&[], &[], "--smartlead.api-key-file"),
-        (&["--smartlead.api-key-file=/nonexistent/key"], &[], "/nonexistent/key"),
-        (&["--poll.interval=100ms"], &[("SMARTLEAD_API_KEY", "k")], "--poll.interval"),
-        (&["--poll.interval=often"], &[("SMARTLEAD_API_KEY", "k")], "--poll.interval"),
-        (&["--smartlead.timeout=-1s"], &[("SMARTLEAD_API_KEY", "k")], "--smartlead.timeout"),
-        (&["--web.listen-address=nowhere"], &[("SMARTLEAD_API_KEY", "k")], "--web.listen-address"),
-        (&["--smartlead.base-url=ftp://x"], &[("SMARTLEAD_API_KEY", "k")], "--smartlead.base-url"),
-        (&["--log.level=loud"], &[("SMARTLEAD_API_KEY", "k")], "--log.level"),
-        (&["--log.format=xml"], &[("SMARTLEAD_API_KEY", "k")], "--log.format"),
-        (&["--categories.global-max-id=-5"], &[("SMARTLEAD_API_KEY", "k")], "--categories.global-max-id"),
-        (&["--no-such-flag"], &[("SMARTLEAD_API_KEY", "k")], "--no-such-flag"),
+        (
+            &["--smartlead.api-key-file=/nonexistent/key"],
+            &[],
+            "/nonexistent/key",
+        ),
+        (
+            &["--poll.interval=100ms"],
+            &[("SMARTLEAD_API_KEY", "k")],
+            "--poll.interval",
+        ),
+        (
+            &["--poll.interval=often"],
+            &[("SMARTLEAD_API_KEY", "k")],
+            "--poll.interval",
+        ),
+        (
+            &["--smartlead.timeout=-1s"],
+            &[("SMARTLEAD_API_KEY", "k")],
+            "--smartlead.timeout",
+        ),
+        (
+            &["--web.listen-address=nowhere"],
+            &[("SMARTLEAD_API_KEY", "k")],
+            "--web.listen-address",
+        ),
+        (
+            &["--smartlead.base-url=ftp://x"],
+            &[("SMARTLEAD_API_KEY", "k")],
+            "--smartlead.base-url",
+        ),
+        (
+            &["--log.level=loud"],
+            &[("SMARTLEAD_API_KEY", "k")],
+            "--log.level",
+        ),
+        (
+            &["--log.format=xml"],
+            &[("SMARTLEAD_API_KEY", "k")],
+            "--log.format",
+        ),
+        (
+            &["--categories.global-max-id=-5"],
+            &[("SMARTLEAD_API_KEY", "k")],
+            "--categories.global-max-id",
+        ),
+        (
+            &["--no-such-flag"],
+            &[("SMARTLEAD_API_KEY", "k")],
+            "--no-such-flag",
+        ),
     ];
     for (args, env, expected) in cases {
         let (code, _, stderr) = run(args, env);
@@ -357,10 +469,7 @@ fn bad_configuration_exits_2_naming_the_problem() {
 async fn listen_address_in_use_exits_2() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = taken.local_addr().unwrap().to_string();
-    let (code, _, stderr) = run(
-        &[&format!("--web.listen-address={address}"), "--demo"],
-        &[],
-    );
+    let (code, _, stderr) = run(&[&format!("--web.listen-address={address}"), "--demo"], &[]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--web.listen-address"), "{stderr}");
 }
@@ -369,7 +478,10 @@ async fn listen_address_in_use_exits_2() {
 async fn once_prints_the_exposition_and_reports_the_poll() {
     let good = StandIn::start(vec![Reply::json(200, SEED_EXAMPLE)]).await;
     let (code, stdout, _) = run(
-        &["--once", &format!("--smartlead.base-url={}", good.base_url())],
+        &[
+            "--once",
+            &format!("--smartlead.base-url={}", good.base_url()),
+        ],
         &[("SMARTLEAD_API_KEY", "k")],
     );
     assert_eq!(code, 0);
@@ -378,7 +490,10 @@ async fn once_prints_the_exposition_and_reports_the_poll() {
 
     let bad = StandIn::start(vec![Reply::json(500, "{}")]).await;
     let (code, stdout, stderr) = run(
-        &["--once", &format!("--smartlead.base-url={}", bad.base_url())],
+        &[
+            "--once",
+            &format!("--smartlead.base-url={}", bad.base_url()),
+        ],
         &[("SMARTLEAD_API_KEY", "k")],
     );
     assert_eq!(code, 1);
@@ -392,7 +507,9 @@ async fn once_prints_the_exposition_and_reports_the_poll() {
 async fn demo_mode_fills_every_metric() {
     let exporter = Exporter::start(&["--demo", "--poll.interval=1s"], &[]);
     let text = exporter
-        .wait_for("a demo poll", |t| t.contains("smartlead_up{account=\"demo\"} 1"))
+        .wait_for("a demo poll", |t| {
+            t.contains("smartlead_up{account=\"demo\"} 1")
+        })
         .await;
     for sentiment in ["positive", "negative", "neutral", "none", "other"] {
         let total: f64 = ["global", "user"]
@@ -403,9 +520,20 @@ async fn demo_mode_fills_every_metric() {
             .sum();
         assert!(total > 0.0, "{sentiment}");
     }
-    assert_eq!(text.matches("smartlead_category_info{account=\"demo\"").count(), 14);
-    assert_eq!(value(&text, "smartlead_api_rate_limit_limit{account=\"demo\"}"), Some(60.0));
-    assert!(value(&text, "smartlead_api_rate_limit_remaining{account=\"demo\"}").is_some());
+    assert_eq!(
+        text.matches("smartlead_category_info{account=\"demo\"")
+            .count(),
+        14
+    );
+    assert_eq!(
+        value(&text, "smartlead_api_rate_limit_limit{account=\"demo\"}"),
+        Some(60.0)
+    );
+    assert!(value(
+        &text,
+        "smartlead_api_rate_limit_remaining{account=\"demo\"}"
+    )
+    .is_some());
     assert!(text.contains("smartlead_api_requests_total{account=\"demo\",code=\"200\""));
 }
 
@@ -414,16 +542,25 @@ async fn json_logs_are_one_object_per_line() {
     let stand_in = StandIn::start(vec![Reply::json(500, "{}")]).await;
     let exporter = Exporter::against(&stand_in, "k", &["--log.format=json"]);
     exporter
-        .wait_for("a failed poll", |t| value(t, &failures("status")) == Some(1.0))
+        .wait_for("a failed poll", |t| {
+            value(t, &failures("status")) == Some(1.0)
+        })
         .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let logs = exporter.logs();
     assert!(logs.len() >= 2, "{logs:?}");
     for line in &logs {
-        let object: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
-        assert!(object["level"].is_string() && object["message"].is_string(), "{line}");
+        let object: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert!(
+            object["level"].is_string() && object["message"].is_string(),
+            "{line}"
+        );
     }
-    assert!(logs.iter().any(|l| l.contains("\"status\":500")), "{logs:?}");
+    assert!(
+        logs.iter().any(|l| l.contains("\"status\":500")),
+        "{logs:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -431,7 +568,9 @@ async fn promtool_finds_nothing_to_complain_about() {
     use std::io::Write as _;
     let exporter = Exporter::start(&["--demo", "--poll.interval=1s"], &[]);
     let text = exporter
-        .wait_for("a demo poll", |t| t.contains("smartlead_up{account=\"demo\"} 1"))
+        .wait_for("a demo poll", |t| {
+            t.contains("smartlead_up{account=\"demo\"} 1")
+        })
         .await;
     let mut promtool = std::process::Command::new("promtool")
         .args(["check", "metrics"])
@@ -440,7 +579,12 @@ async fn promtool_finds_nothing_to_complain_about() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("promtool is needed: install Debian's prometheus package (the test command does)");
-    promtool.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let output = promtool.wait_with_output().unwrap();
     let findings = format!(
         "{}{}",

@@ -25,14 +25,21 @@ fn requests(code: u16) -> String {
 }
 
 const UP: &str = "smartlead_up{account=\"default\"}";
-const INTERESTED: &str = "smartlead_categories{account=\"default\",origin=\"global\",sentiment=\"positive\"}";
+const INTERESTED: &str =
+    "smartlead_categories{account=\"default\",origin=\"global\",sentiment=\"positive\"}";
 
 /// Runs one fault: a good first poll, then `fault` on every poll after.
 async fn survive(fault: Reply, reason: &str, code: Option<u16>, log_hint: &str) {
     survive_with(fault, reason, code, log_hint, &[]).await;
 }
 
-async fn survive_with(fault: Reply, reason: &str, code: Option<u16>, log_hint: &str, args: &[&str]) {
+async fn survive_with(
+    fault: Reply,
+    reason: &str,
+    code: Option<u16>,
+    log_hint: &str,
+    args: &[&str],
+) {
     let stand_in = StandIn::start(vec![Reply::json(200, SEED_EXAMPLE), fault]).await;
     let mut all = vec![
         "--poll.interval=1s",
@@ -51,16 +58,30 @@ async fn survive_with(fault: Reply, reason: &str, code: Option<u16>, log_hint: &
     assert!(exporter.alive());
     let started = Instant::now();
     let text = exporter.metrics().await;
-    assert!(started.elapsed() < Duration::from_secs(1), "scrape took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "scrape took {:?}",
+        started.elapsed()
+    );
     assert_eq!(value(&text, UP), Some(0.0));
     for other in ["timeout", "transport", "status", "decode", "too_large"] {
         if other != reason {
-            assert_eq!(value(&text, &failures(other)), Some(0.0), "{other}:\n{text}");
+            assert_eq!(
+                value(&text, &failures(other)),
+                Some(0.0),
+                "{other}:\n{text}"
+            );
         }
     }
-    assert_eq!(value(&text, &requests(200)).unwrap_or(0.0) >= 1.0, true);
+    assert!(
+        value(&text, &requests(200)).unwrap_or(0.0) >= 1.0,
+        "the good first poll"
+    );
     if let Some(code) = code {
-        assert!(value(&text, &requests(code)).unwrap_or(0.0) >= 2.0, "code {code}:\n{text}");
+        assert!(
+            value(&text, &requests(code)).unwrap_or(0.0) >= 2.0,
+            "code {code}:\n{text}"
+        );
     }
     // The last good data stays until --metrics.stale-after (5m by default).
     assert_eq!(value(&text, INTERESTED), Some(2.0));
@@ -70,17 +91,31 @@ async fn survive_with(fault: Reply, reason: &str, code: Option<u16>, log_hint: &
         .iter()
         .filter(|l| l.contains("message=\"poll failed\""))
         .collect();
-    assert_eq!(failed.len(), 1, "one log line per failure streak: {failed:#?}");
-    assert!(failed[0].contains(&format!("reason={reason}")), "{}", failed[0]);
+    assert_eq!(
+        failed.len(),
+        1,
+        "one log line per failure streak: {failed:#?}"
+    );
+    assert!(
+        failed[0].contains(&format!("reason={reason}")),
+        "{}",
+        failed[0]
+    );
     assert!(failed[0].contains(log_hint), "{}", failed[0]);
 
     let (_, _, page) = exporter.get("/").await;
     assert!(page.contains("down: the latest poll failed"), "{page}");
     for (what, text) in [("logs", logs.join("\n")), ("metrics", text), ("page", page)] {
         assert!(!text.contains(CANARY), "the key leaked into the {what}");
-        assert!(!text.contains("api_key="), "the request URL leaked into the {what}");
+        assert!(
+            !text.contains("api_key="),
+            "the request URL leaked into the {what}"
+        );
     }
-    assert!(stand_in.seen()[0].head.contains(CANARY), "the stand-in did get the key");
+    assert!(
+        stand_in.seen()[0].head.contains(CANARY),
+        "the stand-in did get the key"
+    );
 }
 
 fn html(status: u16, title: &str) -> Reply {
@@ -95,7 +130,13 @@ fn html(status: u16, title: &str) -> Reply {
 async fn unauthorized_names_the_key_settings() {
     // The body echoes the key, as some APIs do: it must be redacted.
     let body = format!(r#"{{"message": "Invalid API Key {CANARY}"}}"#);
-    survive(Reply::json(401, &body), "status", Some(401), "invalid or expired").await;
+    survive(
+        Reply::json(401, &body),
+        "status",
+        Some(401),
+        "invalid or expired",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -111,12 +152,24 @@ async fn forbidden_names_the_plan() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn server_error() {
-    survive(Reply::json(500, r#"{"error": "Internal Server Error"}"#), "status", Some(500), "SmartLead failed").await;
+    survive(
+        Reply::json(500, r#"{"error": "Internal Server Error"}"#),
+        "status",
+        Some(500),
+        "SmartLead failed",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cloudflare_html_error_pages() {
-    survive(html(502, "502 Bad Gateway"), "status", Some(502), "502 Bad Gateway").await;
+    survive(
+        html(502, "502 Bad Gateway"),
+        "status",
+        Some(502),
+        "502 Bad Gateway",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -125,11 +178,16 @@ async fn cloudflare_52x() {
         let stand_in = StandIn::start(vec![html(code, "Origin error")]).await;
         let exporter = Exporter::against(&stand_in, CANARY, &["--log.level=trace"]);
         let text = exporter
-            .wait_for("a 52x failure", |t| value(t, &failures("status")) == Some(1.0))
+            .wait_for("a 52x failure", |t| {
+                value(t, &failures("status")) == Some(1.0)
+            })
             .await;
         assert_eq!(value(&text, &requests(code)), Some(1.0));
         let logs = exporter.logs().join("\n");
-        assert!(logs.contains("Cloudflare could not get an answer"), "{logs}");
+        assert!(
+            logs.contains("Cloudflare could not get an answer"),
+            "{logs}"
+        );
         assert!(!logs.contains(CANARY) && !text.contains(CANARY));
     }
 }
@@ -150,28 +208,56 @@ async fn redirects_are_never_followed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn html_with_status_200() {
-    survive(html(200, "Just a moment..."), "decode", Some(200), "got HTML").await;
+    survive(
+        html(200, "Just a moment..."),
+        "decode",
+        Some(200),
+        "got HTML",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn truncated_json() {
-    survive(Reply::json(200, &SEED_EXAMPLE[..100]), "decode", Some(200), "EOF while parsing").await;
+    survive(
+        Reply::json(200, &SEED_EXAMPLE[..100]),
+        "decode",
+        Some(200),
+        "EOF while parsing",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_error_object_instead_of_a_list() {
-    survive(Reply::json(200, r#"{"error": "Something went wrong"}"#), "decode", Some(200), "Something went wrong").await;
+    survive(
+        Reply::json(200, r#"{"error": "Something went wrong"}"#),
+        "decode",
+        Some(200),
+        "Something went wrong",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_types() {
-    survive(Reply::json(200, r#"[{"id": {"a": 1}, "name": ["Interested"]}]"#), "decode", Some(200), "integer id").await;
+    survive(
+        Reply::json(200, r#"[{"id": {"a": 1}, "name": ["Interested"]}]"#),
+        "decode",
+        Some(200),
+        "integer id",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_utf8() {
     survive(
-        Reply::typed(200, "application/json", b"[{\"id\": 1, \"name\": \"Int\xff\xfeested\"}]"),
+        Reply::typed(
+            200,
+            "application/json",
+            b"[{\"id\": 1, \"name\": \"Int\xff\xfeested\"}]",
+        ),
         "decode",
         Some(200),
         "invalid unicode",
@@ -196,7 +282,10 @@ async fn body_over_the_cap_with_content_length() {
 async fn chunked_body_over_the_cap_is_cut_while_streaming() {
     // 64 MiB announced in no header: the exporter must stop reading at the cap.
     survive_with(
-        Reply::Chunked { chunks: 4096, size: 16 * 1024 },
+        Reply::Chunked {
+            chunks: 4096,
+            size: 16 * 1024,
+        },
         "too_large",
         Some(200),
         "--smartlead.max-body-size",
@@ -213,7 +302,10 @@ async fn no_answer_times_out() {
 #[tokio::test(flavor = "multi_thread")]
 async fn trickling_body_times_out() {
     survive(
-        Reply::Trickle { len: 10_000, every: Duration::from_millis(50) },
+        Reply::Trickle {
+            len: 10_000,
+            every: Duration::from_millis(50),
+        },
         "timeout",
         Some(200),
         "--smartlead.timeout",
@@ -228,7 +320,13 @@ async fn connection_reset() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn garbage_instead_of_http() {
-    survive(Reply::Raw(b"SSH-2.0-OpenSSH_9.2\r\n".to_vec()), "transport", None, "cannot reach SmartLead").await;
+    survive(
+        Reply::Raw(b"SSH-2.0-OpenSSH_9.2\r\n".to_vec()),
+        "transport",
+        None,
+        "cannot reach SmartLead",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -246,12 +344,20 @@ async fn connection_refused() {
         &[("SMARTLEAD_API_KEY", CANARY)],
     );
     let text = exporter
-        .wait_for("two transport failures", |t| value(t, &failures("transport")).unwrap_or(0.0) >= 2.0)
+        .wait_for("two transport failures", |t| {
+            value(t, &failures("transport")).unwrap_or(0.0) >= 2.0
+        })
         .await;
     assert_eq!(value(&text, UP), Some(0.0));
-    assert!(!text.contains("smartlead_api_requests_total{"), "no answer, no code");
+    assert!(
+        !text.contains("smartlead_api_requests_total{"),
+        "no answer, no code"
+    );
     let logs = exporter.logs();
-    let failed: Vec<&String> = logs.iter().filter(|l| l.contains("message=\"poll failed\"")).collect();
+    let failed: Vec<&String> = logs
+        .iter()
+        .filter(|l| l.contains("message=\"poll failed\""))
+        .collect();
     assert_eq!(failed.len(), 1, "{failed:#?}");
     assert!(failed[0].contains("Connection refused"), "{}", failed[0]);
     assert!(!logs.join("\n").contains(CANARY));
@@ -265,15 +371,22 @@ async fn tls_failure_is_a_transport_failure() {
     tokio::spawn(async move {
         use tokio::io::AsyncWriteExt as _;
         while let Ok((mut stream, _)) = listener.accept().await {
-            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\nnot TLS").await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 400 Bad Request\r\n\r\nnot TLS")
+                .await;
         }
     });
     let exporter = Exporter::start(
-        &[&format!("--smartlead.base-url=https://{addr}/api/v1"), "--log.level=trace"],
+        &[
+            &format!("--smartlead.base-url=https://{addr}/api/v1"),
+            "--log.level=trace",
+        ],
         &[("SMARTLEAD_API_KEY", CANARY)],
     );
     let text = exporter
-        .wait_for("a transport failure", |t| value(t, &failures("transport")) == Some(1.0))
+        .wait_for("a transport failure", |t| {
+            value(t, &failures("transport")) == Some(1.0)
+        })
         .await;
     assert_eq!(value(&text, UP), Some(0.0));
     assert!(!exporter.logs().join("\n").contains(CANARY));
@@ -293,16 +406,37 @@ async fn retry_after_delays_the_next_poll_and_rate_limits_are_exported() {
     let text = exporter
         .wait_for("the 429", |t| value(t, &requests(429)) == Some(1.0))
         .await;
-    assert_eq!(value(&text, "smartlead_api_rate_limit_limit{account=\"default\"}"), Some(60.0));
-    assert_eq!(value(&text, "smartlead_api_rate_limit_remaining{account=\"default\"}"), Some(0.0));
+    assert_eq!(
+        value(&text, "smartlead_api_rate_limit_limit{account=\"default\"}"),
+        Some(60.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            "smartlead_api_rate_limit_remaining{account=\"default\"}"
+        ),
+        Some(0.0)
+    );
     let text = exporter
         .wait_for("recovery", |t| value(t, UP) == Some(1.0))
         .await;
-    assert_eq!(value(&text, "smartlead_api_rate_limit_limit{account=\"default\"}"), Some(60.0));
-    assert_eq!(value(&text, "smartlead_api_rate_limit_remaining{account=\"default\"}"), Some(41.0));
+    assert_eq!(
+        value(&text, "smartlead_api_rate_limit_limit{account=\"default\"}"),
+        Some(60.0)
+    );
+    assert_eq!(
+        value(
+            &text,
+            "smartlead_api_rate_limit_remaining{account=\"default\"}"
+        ),
+        Some(41.0)
+    );
     let seen = stand_in.seen();
     let gap = seen[1].at - seen[0].at;
-    assert!(gap >= Duration::from_millis(2900), "polled again after {gap:?}, before Retry-After");
+    assert!(
+        gap >= Duration::from_millis(2900),
+        "polled again after {gap:?}, before Retry-After"
+    );
     let logs = exporter.logs().join("\n");
     assert!(logs.contains("rate limited"), "{logs}");
 }
@@ -320,24 +454,49 @@ async fn rate_limit_reset_delays_the_next_poll() {
     ])
     .await;
     let exporter = Exporter::against(&stand_in, "k", &["--poll.interval=1s"]);
-    exporter.wait_for("recovery", |t| value(t, UP) == Some(1.0)).await;
+    exporter
+        .wait_for("recovery", |t| value(t, UP) == Some(1.0))
+        .await;
     let seen = stand_in.seen();
     let gap = seen[1].at - seen[0].at;
-    assert!(gap >= Duration::from_millis(1900), "polled again after {gap:?}, before the reset");
+    assert!(
+        gap >= Duration::from_millis(1900),
+        "polled again after {gap:?}, before the reset"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn backoff_grows_then_recovery_returns_to_the_interval() {
     let stand_in = StandIn::start(vec![Reply::json(500, "{}")]).await;
-    let exporter = Exporter::against(&stand_in, "k", &["--poll.interval=1s", "--poll.max-backoff=4s"]);
+    let exporter = Exporter::against(
+        &stand_in,
+        "k",
+        &["--poll.interval=1s", "--poll.max-backoff=4s"],
+    );
     exporter
-        .wait_for("five failures", |t| value(t, &failures("status")) == Some(5.0))
+        .wait_for("five failures", |t| {
+            value(t, &failures("status")) == Some(5.0)
+        })
         .await;
     let text = exporter.metrics().await;
-    assert_eq!(value(&text, "smartlead_poll_consecutive_failures{account=\"default\"}"), Some(5.0));
+    assert_eq!(
+        value(
+            &text,
+            "smartlead_poll_consecutive_failures{account=\"default\"}"
+        ),
+        Some(5.0)
+    );
     stand_in.set_script(vec![Reply::json(200, SEED_EXAMPLE)]);
-    let text = exporter.wait_for("recovery", |t| value(t, UP) == Some(1.0)).await;
-    assert_eq!(value(&text, "smartlead_poll_consecutive_failures{account=\"default\"}"), Some(0.0));
+    let text = exporter
+        .wait_for("recovery", |t| value(t, UP) == Some(1.0))
+        .await;
+    assert_eq!(
+        value(
+            &text,
+            "smartlead_poll_consecutive_failures{account=\"default\"}"
+        ),
+        Some(0.0)
+    );
     let calls = stand_in.calls();
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let seen = stand_in.seen();
@@ -349,7 +508,11 @@ async fn backoff_grows_then_recovery_returns_to_the_interval() {
         assert!(secs >= low - 0.05 && secs <= high + 0.4, "gaps {gaps:?}");
     }
     // Back to one poll a second after the recovery.
-    assert!(seen.len() >= calls + 2, "{} polls after recovery", seen.len() - calls);
+    assert!(
+        seen.len() >= calls + 2,
+        "{} polls after recovery",
+        seen.len() - calls
+    );
     for gap in &gaps[5..] {
         assert!(gap.as_secs_f64() < 1.4, "gaps after recovery {gaps:?}");
     }
@@ -366,12 +529,21 @@ async fn a_changing_failure_is_logged_again() {
         Reply::json(401, "{}"),
     ])
     .await;
-    let exporter = Exporter::against(&stand_in, "k", &["--poll.interval=1s", "--poll.max-backoff=1s"]);
+    let exporter = Exporter::against(
+        &stand_in,
+        "k",
+        &["--poll.interval=1s", "--poll.max-backoff=1s"],
+    );
     exporter
-        .wait_for("the 401s", |t| value(t, &requests(401)).unwrap_or(0.0) >= 2.0)
+        .wait_for("the 401s", |t| {
+            value(t, &requests(401)).unwrap_or(0.0) >= 2.0
+        })
         .await;
     let logs = exporter.logs();
-    let failed: Vec<&String> = logs.iter().filter(|l| l.contains("message=\"poll failed\"")).collect();
+    let failed: Vec<&String> = logs
+        .iter()
+        .filter(|l| l.contains("message=\"poll failed\""))
+        .collect();
     assert_eq!(failed.len(), 2, "{failed:#?}");
     assert!(failed[0].contains("level=warn") && failed[0].contains("status=500"));
     assert!(failed[1].contains("level=error") && failed[1].contains("status=401"));

@@ -315,14 +315,22 @@ async fn read_body(
 fn status_message(status: StatusCode, detail: Option<&str>) -> String {
     let detail = detail.map(|d| format!(": {d:?}")).unwrap_or_default();
     let hint = match status.as_u16() {
-        401 => "the API key is invalid or expired: check SMARTLEAD_API_KEY or the file named by \
-                --smartlead.api-key-file (a rotated file is picked up on the next poll)",
-        403 => "the key was refused: the SmartLead plan may lack API access, or a proxy or \
-                Cloudflare blocked the request",
-        429 => "rate limited: the key's budget is shared with every integration that uses it; \
-                the exporter waits for Retry-After and backs off",
-        300..=399 => "redirects are not followed, since the key is in the query string; check \
-                      --smartlead.base-url",
+        401 => {
+            "the API key is invalid or expired: check SMARTLEAD_API_KEY or the file named by \
+                --smartlead.api-key-file (a rotated file is picked up on the next poll)"
+        }
+        403 => {
+            "the key was refused: the SmartLead plan may lack API access, or a proxy or \
+                Cloudflare blocked the request"
+        }
+        429 => {
+            "rate limited: the key's budget is shared with every integration that uses it; \
+                the exporter waits for Retry-After and backs off"
+        }
+        300..=399 => {
+            "redirects are not followed, since the key is in the query string; check \
+                      --smartlead.base-url"
+        }
         520..=527 => "Cloudflare could not get an answer from SmartLead; retrying with backoff",
         500..=599 => "SmartLead failed; retrying with backoff",
         _ => "unexpected status; retrying with backoff",
@@ -435,7 +443,10 @@ mod tests {
             Some(now + Duration::from_secs(120))
         );
         assert_eq!(
-            retry_after(&headers(&[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")]), now),
+            retry_after(
+                &headers(&[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")]),
+                now
+            ),
             Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480))
         );
         assert_eq!(retry_after(&headers(&[("retry-after", "soon")]), now), None);

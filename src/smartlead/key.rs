@@ -110,10 +110,7 @@ mod tests {
         assert_eq!(key.expose(), "sk-canary-123");
         assert_eq!(format!("{key}"), REDACTED);
         assert_eq!(format!("{key:?}"), REDACTED);
-        assert_eq!(
-            format!("{:?}", KeySource::Fixed(key)),
-            "Fixed([redacted])"
-        );
+        assert_eq!(format!("{:?}", KeySource::Fixed(key)), "Fixed([redacted])");
     }
 
     #[test]

@@ -438,7 +438,11 @@ mod tests {
                 Sentiment::Other
             ]
         );
-        let unknown: Vec<&str> = catalog.unknown_sentiments.iter().map(String::as_str).collect();
+        let unknown: Vec<&str> = catalog
+            .unknown_sentiments
+            .iter()
+            .map(String::as_str)
+            .collect();
         assert_eq!(unknown, ["", "mixed"]);
     }
 
@@ -484,11 +488,17 @@ mod tests {
             (br#"[{"id":-1,"name":"a"}]"#, "integer id"),
             (br#"[{"id":"12a","name":"a"}]"#, "integer id"),
             (br#"[{"id":"","name":"a"}]"#, "integer id"),
-            (br#"[{"id":"99999999999999999999","name":"a"}]"#, "integer id"),
+            (
+                br#"[{"id":"99999999999999999999","name":"a"}]"#,
+                "integer id",
+            ),
             (br#"[{"id":1}]"#, "missing field `name`"),
             (br#"[{"name":"a"}]"#, "missing field `id`"),
             (br#"[{"id":1,"name":7}]"#, "invalid type"),
-            (br#"[{"id":1,"name":"a","sentiment_type":3}]"#, "invalid type"),
+            (
+                br#"[{"id":1,"name":"a","sentiment_type":3}]"#,
+                "invalid type",
+            ),
             (br#"[1,2]"#, "invalid type"),
             (b"[{\"id\":1,\"name\":\"\xff\xfe\"}]", "invalid unicode"),
             (b"null", "invalid type"),
@@ -544,5 +554,150 @@ mod tests {
         assert_eq!(Origin::of(100, 99), Origin::User);
         assert_eq!(Origin::of(789, 99), Origin::User);
         assert_eq!(Origin::of(789, 1000), Origin::Global);
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::collection::{btree_map, vec};
+        use proptest::prelude::*;
+        use serde_json::Value;
+
+        /// Any JSON value, nested a few levels, with keys that often are the real ones.
+        fn json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                ".{0,12}".prop_map(Value::String),
+                "[0-9]{1,22}".prop_map(Value::String),
+            ];
+            let key = prop_oneof!["id", "name", "sentiment_type", "created_at", ".{0,6}"];
+            leaf.prop_recursive(4, 64, 8, move |inner| {
+                prop_oneof![
+                    vec(inner.clone(), 0..8).prop_map(Value::Array),
+                    btree_map(key.clone(), inner, 0..6)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn sentiment() -> impl Strategy<Value = Option<String>> {
+            proptest::option::of(prop_oneof![
+                Just("positive".to_owned()),
+                Just("NEGATIVE".to_owned()),
+                Just("neutral".to_owned()),
+                ".{0,10}",
+            ])
+        }
+
+        proptest! {
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in vec(any::<u8>(), 0..2048)) {
+                let _ = parse(&bytes);
+                let _ = error_message(&bytes);
+            }
+
+            #[test]
+            fn arbitrary_json_never_panics(value in json()) {
+                let text = value.to_string();
+                if let Ok(catalog) = parse(text.as_bytes()) {
+                    prop_assert!(catalog.categories.windows(2).all(|w| w[0].id < w[1].id));
+                    prop_assert!(catalog.unknown_sentiments.len() <= MAX_UNKNOWN_SENTIMENTS);
+                }
+                let _ = error_message(text.as_bytes());
+            }
+
+            #[test]
+            fn arrays_of_near_categories_never_panic(items in vec(json(), 0..16)) {
+                let _ = parse(Value::Array(items).to_string().as_bytes());
+            }
+
+            #[test]
+            fn valid_lists_parse_to_sorted_unique_categories(
+                items in vec((0u64..500, ".{0,16}", sentiment(), any::<bool>()), 0..40)
+            ) {
+                let json: Vec<Value> = items
+                    .iter()
+                    .map(|(id, name, sentiment, id_as_string)| {
+                        let id = if *id_as_string { Value::from(id.to_string()) } else { Value::from(*id) };
+                        serde_json::json!({"id": id, "name": name, "sentiment_type": sentiment})
+                    })
+                    .collect();
+                let catalog = parse(Value::Array(json).to_string().as_bytes()).unwrap();
+                let mut expected: Vec<u64> = items.iter().map(|i| i.0).collect();
+                expected.sort_unstable();
+                expected.dedup();
+                let ids: Vec<u64> = catalog.categories.iter().map(|c| c.id).collect();
+                prop_assert_eq!(&ids, &expected);
+                prop_assert_eq!(catalog.duplicates, items.len() - expected.len());
+                for category in &catalog.categories {
+                    let first = items.iter().find(|i| i.0 == category.id).unwrap();
+                    prop_assert_eq!(&category.name, &first.1);
+                    prop_assert_eq!(category.sentiment, Sentiment::classify(first.2.as_deref()));
+                }
+            }
+        }
+
+        /// The fastest of a few runs, to see through a busy machine.
+        fn fastest(body: &[u8]) -> std::time::Duration {
+            (0..5)
+                .map(|_| {
+                    let started = std::time::Instant::now();
+                    let _ = std::hint::black_box(parse(std::hint::black_box(body)));
+                    started.elapsed()
+                })
+                .min()
+                .unwrap()
+        }
+
+        /// Parse time grows linearly with the body: eight times the input takes about eight
+        /// times as long (quadratic growth would take 64 times). Each shape is a way to make a
+        /// naive parser go quadratic: many elements, duplicates, one long escaped string,
+        /// nesting in unknown fields, many unknown sentiments.
+        #[test]
+        fn parse_time_is_linear_in_the_body() {
+            type Shape = (&'static str, fn(usize) -> String);
+            let shapes: [Shape; 5] = [
+                ("many categories", |n| {
+                    let items: Vec<String> = (0..n)
+                        .map(|i| format!(r#"{{"id":{i},"name":"c{i}","sentiment_type":"positive","created_at":"2024-01-15T10:30:00.000Z"}}"#))
+                        .collect();
+                    format!("[{}]", items.join(","))
+                }),
+                ("duplicates in reverse", |n| {
+                    let items: Vec<String> = (0..n)
+                        .map(|i| format!(r#"{{"id":{},"name":"d"}}"#, (n - i) % 97))
+                        .collect();
+                    format!("[{}]", items.join(","))
+                }),
+                ("one long escaped name", |n| {
+                    format!(r#"[{{"id":1,"name":"{}"}}]"#, "\\u00e9\\\"".repeat(n))
+                }),
+                ("nesting in unknown fields", |n| {
+                    let items: Vec<String> = (0..n)
+                        .map(|i| format!(r#"{{"id":{i},"name":"n","x":[[[[{{"y":[1,{{}}]}}]]]]}}"#))
+                        .collect();
+                    format!("[{}]", items.join(","))
+                }),
+                ("many unknown sentiments", |n| {
+                    let items: Vec<String> = (0..n)
+                        .map(|i| format!(r#"{{"id":{i},"name":"s","sentiment_type":"odd{i}"}}"#))
+                        .collect();
+                    format!("[{}]", items.join(","))
+                }),
+            ];
+            for (shape, make) in shapes {
+                let small = make(5_000);
+                let large = make(40_000);
+                let ratio = fastest(large.as_bytes()).as_secs_f64()
+                    / fastest(small.as_bytes()).as_secs_f64();
+                assert!(
+                    ratio < 24.0,
+                    "{shape}: 8x the input took {ratio:.1}x the time"
+                );
+            }
+        }
     }
 }

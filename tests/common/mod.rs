@@ -216,7 +216,10 @@ async fn write_reply(stream: &mut TcpStream, mut reply: Reply) {
             headers,
             body,
         } => {
-            let mut out = format!("HTTP/1.1 {status} Whatever\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+            let mut out = format!(
+                "HTTP/1.1 {status} Whatever\r\nContent-Length: {}\r\nConnection: close\r\n",
+                body.len()
+            );
             for (name, value) in headers {
                 out.push_str(&format!("{name}: {value}\r\n"));
             }
@@ -385,7 +388,10 @@ impl Exporter {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return (status, started.elapsed());
             }
-            assert!(started.elapsed() < WAIT, "exporter did not exit after SIG{signal}");
+            assert!(
+                started.elapsed() < WAIT,
+                "exporter did not exit after SIG{signal}"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }

@@ -15,6 +15,9 @@ ARG REVISION=unknown
 ENV SMARTLEAD_EXPORTER_REVISION=${REVISION}
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
+# Cargo.toml declares the benchmark target explicitly, and Cargo refuses a manifest whose
+# declared targets are missing, even when building only the binary.
+COPY benches ./benches
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin smartlead_exporter \

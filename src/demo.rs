@@ -37,6 +37,10 @@ pub const RATE_LIMITED_PER_MILLE: u32 = 60;
 /// Per thousand calls after the first: how many are answered 500.
 pub const FAILED_PER_MILLE: u32 = 40;
 
+/// `Retry-After` of a 429, in seconds; `X-RateLimit-Reset` says the same, so that the demo's
+/// dashboards show short pauses rather than waits to the next minute.
+pub const RETRY_AFTER_SECS: u64 = 2;
+
 /// The budget advertised in `X-RateLimit-Limit`, per minute, as on SmartLead's standard plan.
 pub const RATE_LIMIT_PER_MINUTE: u64 = 60;
 
@@ -127,14 +131,19 @@ async fn answer<B>(request: &Request<B>, calls: &AtomicU64) -> Response<Full<Byt
     tokio::time::sleep(Duration::from_millis(latency)).await;
 
     let roll = fastrand::u32(..1000);
-    let mut response = if call > 0 && roll < RATE_LIMITED_PER_MILLE {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let limited = call > 0 && roll < RATE_LIMITED_PER_MILLE;
+    let mut response = if limited {
         let mut response = json(
             StatusCode::TOO_MANY_REQUESTS,
             r#"{"message":"Rate limit exceeded"}"#,
         );
         response
             .headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from_static("2"));
+            .insert(RETRY_AFTER, RETRY_AFTER_SECS.into());
         response
     } else if call > 0 && roll < RATE_LIMITED_PER_MILLE + FAILED_PER_MILLE {
         json(
@@ -144,18 +153,18 @@ async fn answer<B>(request: &Request<B>, calls: &AtomicU64) -> Response<Full<Byt
     } else {
         json(StatusCode::OK, CATEGORIES)
     };
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let used = call % RATE_LIMIT_PER_MINUTE;
+    let (remaining, reset) = if limited {
+        (0, now + RETRY_AFTER_SECS)
+    } else {
+        (
+            RATE_LIMIT_PER_MINUTE - 1 - call % RATE_LIMIT_PER_MINUTE,
+            now - now % 60 + 60,
+        )
+    };
     let headers = response.headers_mut();
     headers.insert("x-ratelimit-limit", RATE_LIMIT_PER_MINUTE.into());
-    headers.insert(
-        "x-ratelimit-remaining",
-        (RATE_LIMIT_PER_MINUTE - 1 - used).into(),
-    );
-    headers.insert("x-ratelimit-reset", (now - now % 60 + 60).into());
+    headers.insert("x-ratelimit-remaining", remaining.into());
+    headers.insert("x-ratelimit-reset", reset.into());
     response
 }
 

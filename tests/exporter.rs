@@ -5,25 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{run, value, Exporter, Reply, StandIn, SEED_EXAMPLE};
-
-const ACCOUNT_UP: &str = "smartlead_up{account=\"default\"}";
+use common::{failures, requests, run, value, Exporter, Reply, StandIn, SEED_EXAMPLE, UP};
 
 fn categories(sentiment: &str, origin: &str) -> String {
     format!(
         "smartlead_categories{{account=\"default\",origin=\"{origin}\",sentiment=\"{sentiment}\"}}"
-    )
-}
-
-fn failures(reason: &str) -> String {
-    format!(
-        "smartlead_api_request_failures_total{{account=\"default\",endpoint=\"fetch-categories\",reason=\"{reason}\"}}"
-    )
-}
-
-fn requests(code: u16) -> String {
-    format!(
-        "smartlead_api_requests_total{{account=\"default\",code=\"{code}\",endpoint=\"fetch-categories\"}}"
     )
 }
 
@@ -32,7 +18,7 @@ async fn seed_example_is_exported_exactly() {
     let stand_in = StandIn::start(vec![Reply::json(200, SEED_EXAMPLE)]).await;
     let exporter = Exporter::against(&stand_in, "k", &[]);
     let text = exporter
-        .wait_for("the first poll", |t| value(t, ACCOUNT_UP) == Some(1.0))
+        .wait_for("the first poll", |t| value(t, UP) == Some(1.0))
         .await;
 
     let expected = [
@@ -123,7 +109,7 @@ async fn requests_name_the_exporter_and_carry_the_key_in_the_query() {
     let stand_in = StandIn::start(vec![Reply::json(200, "[]")]).await;
     let exporter = Exporter::against(&stand_in, "sk_live_42", &[]);
     exporter
-        .wait_for("the first poll", |t| value(t, ACCOUNT_UP) == Some(1.0))
+        .wait_for("the first poll", |t| value(t, UP) == Some(1.0))
         .await;
     let seen = stand_in.seen();
     let head = seen[0].head.to_ascii_lowercase();
@@ -146,7 +132,7 @@ async fn scrapes_never_cause_upstream_calls() {
     let stand_in = StandIn::start(vec![Reply::json(200, SEED_EXAMPLE)]).await;
     let exporter = Exporter::against(&stand_in, "k", &["--poll.interval=1m"]);
     exporter
-        .wait_for("the first poll", |t| value(t, ACCOUNT_UP) == Some(1.0))
+        .wait_for("the first poll", |t| value(t, UP) == Some(1.0))
         .await;
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let url = format!("http://{}/metrics", exporter.addr);
@@ -155,7 +141,7 @@ async fn scrapes_never_cause_upstream_calls() {
         async move { http.get(url).send().await.unwrap().text().await.unwrap() }
     });
     let texts = futures_join_all(scrapes).await;
-    assert!(texts.iter().all(|t| value(t, ACCOUNT_UP) == Some(1.0)));
+    assert!(texts.iter().all(|t| value(t, UP) == Some(1.0)));
     for path in ["/", "/-/ready", "/-/healthy"] {
         exporter.get(path).await;
     }
@@ -278,9 +264,9 @@ async fn ready_only_after_the_first_poll() {
     let (status, _, body) = exporter.get("/-/ready").await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(exporter.get("/-/healthy").await.0, 200);
-    assert_eq!(value(&exporter.metrics().await, ACCOUNT_UP), Some(0.0));
+    assert_eq!(value(&exporter.metrics().await, UP), Some(0.0));
     exporter
-        .wait_for("the first poll", |t| value(t, ACCOUNT_UP) == Some(1.0))
+        .wait_for("the first poll", |t| value(t, UP) == Some(1.0))
         .await;
     assert_eq!(exporter.get("/-/ready").await.0, 200);
 }
@@ -308,7 +294,7 @@ async fn failures_are_counted_and_last_good_data_kept_until_stale() {
             value(t, &failures("decode")) == Some(1.0)
         })
         .await;
-    assert_eq!(value(&text, ACCOUNT_UP), Some(0.0));
+    assert_eq!(value(&text, UP), Some(0.0));
     assert_eq!(value(&text, &failures("status")), Some(2.0));
     assert_eq!(value(&text, &requests(200)), Some(2.0));
     assert_eq!(value(&text, &requests(401)), Some(1.0));
@@ -336,7 +322,7 @@ async fn failures_are_counted_and_last_good_data_kept_until_stale() {
     assert!(!text.contains("smartlead_category_info{"));
     assert!(!text.contains("smartlead_category_created_timestamp_seconds{"));
     assert!(text.contains("smartlead_last_success_timestamp_seconds{account=\"default\"}"));
-    assert_eq!(value(&text, ACCOUNT_UP), Some(0.0));
+    assert_eq!(value(&text, UP), Some(0.0));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -355,7 +341,7 @@ async fn key_file_is_reread_before_every_poll() {
         &[],
     );
     exporter
-        .wait_for("the first poll", |t| value(t, ACCOUNT_UP) == Some(1.0))
+        .wait_for("the first poll", |t| value(t, UP) == Some(1.0))
         .await;
     std::fs::write(&path, "rotated-key\n").unwrap();
     tokio::time::sleep(Duration::from_millis(2200)).await;
@@ -377,7 +363,7 @@ async fn key_file_is_reread_before_every_poll() {
         .unwrap()
         .head
         .contains("api_key=rotated-key "));
-    assert_eq!(value(&exporter.metrics().await, ACCOUNT_UP), Some(1.0));
+    assert_eq!(value(&exporter.metrics().await, UP), Some(1.0));
     let warnings = exporter
         .logs()
         .iter()
@@ -485,7 +471,7 @@ async fn once_prints_the_exposition_and_reports_the_poll() {
         &[("SMARTLEAD_API_KEY", "k")],
     );
     assert_eq!(code, 0);
-    assert_eq!(value(&stdout, ACCOUNT_UP), Some(1.0));
+    assert_eq!(value(&stdout, UP), Some(1.0));
     assert_eq!(value(&stdout, &categories("positive", "global")), Some(2.0));
 
     let bad = StandIn::start(vec![Reply::json(500, "{}")]).await;
@@ -497,7 +483,7 @@ async fn once_prints_the_exposition_and_reports_the_poll() {
         &[("SMARTLEAD_API_KEY", "k")],
     );
     assert_eq!(code, 1);
-    assert_eq!(value(&stdout, ACCOUNT_UP), Some(0.0));
+    assert_eq!(value(&stdout, UP), Some(0.0));
     assert_eq!(value(&stdout, &failures("status")), Some(1.0));
     assert!(stderr.contains("status=500"), "{stderr}");
     assert_eq!(bad.calls(), 1);

@@ -7,24 +7,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{value, Exporter, Reply, StandIn, SEED_EXAMPLE};
+use common::{failures, requests, value, Exporter, Reply, StandIn, SEED_EXAMPLE, UP};
 
 /// The canary key: it must appear in no log line, metric or page.
 const CANARY: &str = "canary-7f3a9c-do-not-leak";
 
-fn failures(reason: &str) -> String {
-    format!(
-        "smartlead_api_request_failures_total{{account=\"default\",endpoint=\"fetch-categories\",reason=\"{reason}\"}}"
-    )
-}
-
-fn requests(code: u16) -> String {
-    format!(
-        "smartlead_api_requests_total{{account=\"default\",code=\"{code}\",endpoint=\"fetch-categories\"}}"
-    )
-}
-
-const UP: &str = "smartlead_up{account=\"default\"}";
 const INTERESTED: &str =
     "smartlead_categories{account=\"default\",origin=\"global\",sentiment=\"positive\"}";
 

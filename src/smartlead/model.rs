@@ -366,32 +366,7 @@ mod tests {
     use super::*;
 
     /// The example response from SmartLead's reference page, verbatim.
-    const SEED_EXAMPLE: &str = r#"[
-{
-    "id": 1,
-    "name": "Interested",
-    "sentiment_type": "positive",
-    "created_at": "2024-01-15T10:30:00.000Z"
-  },
-  {
-    "id": 2,
-    "name": "Not Interested",
-    "sentiment_type": "negative",
-    "created_at": "2024-01-15T10:30:00.000Z"
-  },
-  {
-    "id": 3,
-    "name": "Meeting Booked",
-    "sentiment_type": "positive",
-    "created_at": "2024-01-15T10:30:00.000Z"
-  },
-  {
-    "id": 789,
-    "name": "Follow Up Later",
-    "sentiment_type": "neutral",
-    "created_at": "2025-11-20T14:22:00.000Z"
-}
-]"#;
+    const SEED_EXAMPLE: &str = include_str!("../../tests/fixtures/seed-example.json");
 
     #[test]
     fn seed_example_parses_verbatim() {

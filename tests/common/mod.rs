@@ -23,32 +23,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_smartlead_exporter");
 pub const WAIT: Duration = Duration::from_secs(15);
 
 /// The seed document's example response, verbatim.
-pub const SEED_EXAMPLE: &str = r#"[
-{
-    "id": 1,
-    "name": "Interested",
-    "sentiment_type": "positive",
-    "created_at": "2024-01-15T10:30:00.000Z"
-  },
-  {
-    "id": 2,
-    "name": "Not Interested",
-    "sentiment_type": "negative",
-    "created_at": "2024-01-15T10:30:00.000Z"
-  },
-  {
-    "id": 3,
-    "name": "Meeting Booked",
-    "sentiment_type": "positive",
-    "created_at": "2024-01-15T10:30:00.000Z"
-  },
-  {
-    "id": 789,
-    "name": "Follow Up Later",
-    "sentiment_type": "neutral",
-    "created_at": "2025-11-20T14:22:00.000Z"
-}
-]"#;
+pub const SEED_EXAMPLE: &str = include_str!("../fixtures/seed-example.json");
 
 /// What the stand-in does with one request.
 #[derive(Debug, Clone)]
@@ -407,6 +382,23 @@ impl Drop for Exporter {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `smartlead_up` of the default account.
+pub const UP: &str = "smartlead_up{account=\"default\"}";
+
+/// The series of `smartlead_api_request_failures_total` for `reason`, default account.
+pub fn failures(reason: &str) -> String {
+    format!(
+        "smartlead_api_request_failures_total{{account=\"default\",endpoint=\"fetch-categories\",reason=\"{reason}\"}}"
+    )
+}
+
+/// The series of `smartlead_api_requests_total` for `code`, default account.
+pub fn requests(code: u16) -> String {
+    format!(
+        "smartlead_api_requests_total{{account=\"default\",code=\"{code}\",endpoint=\"fetch-categories\"}}"
+    )
 }
 
 /// The value of the series named exactly `series` (name and labels as exposed).

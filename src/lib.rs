@@ -17,9 +17,11 @@
 //! - [`server`]: hyper serving `/metrics`, `/`, `/-/healthy` and `/-/ready`, with connection
 //!   limits and graceful shutdown.
 //! - [`demo`]: the SmartLead stand-in behind `--demo`.
+//! - [`allocator`]: glibc tuning that returns a large poll's memory to the system.
 //!
 //! `src/main.rs` only wires these together.
 
+pub mod allocator;
 pub mod config;
 pub mod demo;
 pub mod logging;

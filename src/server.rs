@@ -1,7 +1,8 @@
 //! The HTTP server: the exposition on the telemetry path, a landing page on `/`,
 //! `/-/healthy` and `/-/ready`; 404 for other paths, 405 for methods other than GET and HEAD.
 //!
-//! A scrape never waits for a poll: it clones the buffer the last poll encoded. Slow or idle
+//! A scrape never waits for a poll: it sends the buffers the last poll encoded, as they are
+//! ([`Chunks`]), without copying them together. Slow or idle
 //! clients cannot hold the server: headers must arrive within [`HEADER_READ_TIMEOUT`] (which
 //! also closes idle keep-alive connections), every read and write must progress within
 //! [`IO_TIMEOUT`], and at most [`MAX_CONNECTIONS`] connections are served at once.
@@ -9,11 +10,13 @@
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http_body_util::Full;
+use hyper::body::{Body, Frame, SizeHint};
 use hyper::header::{HeaderValue, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, VARY};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -25,7 +28,7 @@ use tokio::sync::Semaphore;
 use tokio_io_timeout::TimeoutStream;
 use tracing::{debug, info, warn};
 
-use crate::metrics::{Metrics, CONTENT_TYPE as EXPOSITION_TYPE};
+use crate::metrics::{Exposition, Metrics, CONTENT_TYPE as EXPOSITION_TYPE};
 use crate::shutdown::Shutdown;
 
 /// Connections served at once; more wait in the listen backlog. Leaves room under the usual
@@ -126,8 +129,59 @@ pub async fn serve(
     }
 }
 
+/// A response body of up to two buffers, sent one after the other with an exact
+/// `Content-Length`: the exposition's per-poll part and its `process_*` part go out as they
+/// are, where joining them would copy the whole exposition on every scrape.
+#[derive(Debug, Default)]
+pub struct Chunks {
+    /// Still to send, in order; taken (left empty) as they are sent.
+    parts: [Bytes; 2],
+}
+
+impl Chunks {
+    /// One buffer.
+    pub fn one(bytes: Bytes) -> Self {
+        Self {
+            parts: [bytes, Bytes::new()],
+        }
+    }
+
+    fn remaining(&self) -> u64 {
+        self.parts.iter().map(|p| p.len() as u64).sum()
+    }
+}
+
+impl From<Exposition> for Chunks {
+    fn from(exposition: Exposition) -> Self {
+        Self {
+            parts: [exposition.head, exposition.tail],
+        }
+    }
+}
+
+impl Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let next = self.parts.iter_mut().find(|p| !p.is_empty());
+        Poll::Ready(next.map(|part| Ok(Frame::data(std::mem::take(part)))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.parts.iter().all(Bytes::is_empty)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining())
+    }
+}
+
 /// Routes one request.
-fn handle<B>(app: &App, request: &Request<B>) -> Response<Full<Bytes>> {
+fn handle<B>(app: &App, request: &Request<B>) -> Response<Chunks> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         let mut response = text(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -145,7 +199,7 @@ fn handle<B>(app: &App, request: &Request<B>) -> Response<Full<Bytes>> {
             .get(ACCEPT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .is_some_and(accepts_gzip);
-        let mut response = Response::new(Full::new(app.metrics.exposition(gzip)));
+        let mut response = Response::new(Chunks::from(app.metrics.scrape(gzip)));
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(EXPOSITION_TYPE));
         headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
@@ -156,7 +210,7 @@ fn handle<B>(app: &App, request: &Request<B>) -> Response<Full<Bytes>> {
     }
     match path {
         "/" => {
-            let mut response = Response::new(Full::new(Bytes::from(landing_page(app))));
+            let mut response = Response::new(Chunks::one(Bytes::from(landing_page(app))));
             response.headers_mut().insert(
                 CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
@@ -178,8 +232,8 @@ fn handle<B>(app: &App, request: &Request<B>) -> Response<Full<Bytes>> {
     }
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+fn text(status: StatusCode, body: &'static str) -> Response<Chunks> {
+    let mut response = Response::new(Chunks::one(Bytes::from_static(body.as_bytes())));
     *response.status_mut() = status;
     response.headers_mut().insert(
         CONTENT_TYPE,

@@ -10,10 +10,8 @@
 //! most once per [`PROCESS_METRICS_MAX_AGE`] into a second, small buffer. A scrape is an
 //! [`Exposition`]: the two buffers, sent one after the other, so neither is copied.
 //!
-//! The gzip answer is one gzip member made of two deflate streams: the per-poll part ends on a
-//! sync flush (byte-aligned, not final), the `process_*` part is deflated on its own and ends
-//! the member, and the trailer's CRC-32 combines both. Decoders see an ordinary gzip file;
-//! `pigz` joins its parallel pieces the same way.
+//! The gzip answer is one gzip member made of the two parts' deflate streams; the private `gzip`
+//! submodule owns that framing.
 //!
 //! The per-category families (`smartlead_category_info`,
 //! `smartlead_category_created_timestamp_seconds`) can hold 100,000 series, so they are
@@ -25,13 +23,17 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use flate2::{Compress, Compression, Crc, Decompress, FlushCompress, FlushDecompress, Status};
+use flate2::{Crc, FlushCompress};
 use prometheus::core::Collector;
 use prometheus::{
     GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
 use tracing::error;
+
+use self::gzip::{gzip_tail, inflate, Deflater, EXPECTED_RATIO, GZIP_HEADER};
+
+mod gzip;
 
 use crate::smartlead::client::{FailureReason, ENDPOINT};
 use crate::smartlead::model::{Origin, Sentiment};
@@ -49,23 +51,9 @@ pub const LATENCY_BUCKETS: [f64; 11] =
 /// more; reusing them within a second keeps a scrape to a buffer clone under load.
 pub const PROCESS_METRICS_MAX_AGE: Duration = Duration::from_secs(1);
 
-/// The gzip member header (RFC 1952): deflate, no flags, no time stamp, unknown OS.
-const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
-
-/// The gzip level: the fastest. Expositions compress about 8:1 at it; a higher level saves
-/// little more and costs several times the CPU on every poll.
-const GZIP_LEVEL: Compression = Compression::fast();
-
-/// Room reserved beyond the expected deflate output: block headers and the flush marker.
-const DEFLATE_SLACK: usize = 1024;
-
 /// Text is handed to the compressor whenever this much has been written: large enough that
 /// the compressor works on long runs, small enough to stay in the CPU cache.
 pub const ENCODE_BATCH_BYTES: usize = 64 * 1024;
-
-/// Deflate at the fastest level turns exposition text into about an eighth of its size;
-/// output buffers are first sized for a quarter.
-const EXPECTED_RATIO: usize = 4;
 
 /// Bytes of text per category in `smartlead_category_info` and
 /// `smartlead_category_created_timestamp_seconds`, beyond the account and the name: reserving
@@ -616,130 +604,6 @@ fn push_label_value(out: &mut String, value: &str) {
         rest = &rest[at + 1..];
     }
     out.push_str(rest);
-}
-
-/// The end of a gzip member whose start is `polled.gzip_head`: `process` deflated as the
-/// last stream, then the CRC-32 and length of both texts together.
-fn gzip_tail(polled: &Polled, process: &[u8]) -> Bytes {
-    let mut deflater = Deflater::new(&[], process.len() / EXPECTED_RATIO);
-    deflater.write(process);
-    let (mut tail, process_crc) = deflater.finish(FlushCompress::Finish);
-    let mut crc = Crc::new();
-    crc.combine(&polled.crc);
-    crc.combine(&process_crc);
-    tail.extend_from_slice(&crc.sum().to_le_bytes());
-    // ISIZE is the length modulo 2^32 (RFC 1952); `Crc::amount` counts exactly that.
-    tail.extend_from_slice(&crc.amount().to_le_bytes());
-    tail.into()
-}
-
-/// The text of `polled`, inflated from its gzip head.
-fn inflate(polled: &Polled) -> Bytes {
-    let deflated = polled
-        .gzip_head
-        .get(GZIP_HEADER.len()..)
-        .unwrap_or_default();
-    let mut text = Vec::with_capacity(polled.len);
-    let mut decompress = Decompress::new(false);
-    while text.len() < polled.len {
-        let consumed = usize::try_from(decompress.total_in()).unwrap_or(deflated.len());
-        let before = text.len();
-        let rest = deflated.get(consumed..).unwrap_or_default();
-        let result = decompress.decompress_vec(rest, &mut text, FlushDecompress::Sync);
-        if let Err(e) = result {
-            error!(error = %e, "cannot inflate the exposition; serving what was inflated");
-            break;
-        }
-        if text.len() == before {
-            error!(
-                inflated = before,
-                expected = polled.len,
-                "the exposition inflated short"
-            );
-            break;
-        }
-    }
-    text.into()
-}
-
-/// A raw deflate stream being written, with the CRC-32 and length of what went in.
-struct Deflater {
-    /// The compressor, at [`GZIP_LEVEL`].
-    compress: Compress,
-    /// What it produced so far, after the prefix it was created with.
-    out: Vec<u8>,
-    /// CRC-32 and length of the input so far.
-    crc: Crc,
-}
-
-impl Deflater {
-    /// A stream whose output starts with `prefix`, with room for `expected` bytes after it.
-    fn new(prefix: &[u8], expected: usize) -> Self {
-        let mut out = Vec::with_capacity(prefix.len() + expected + DEFLATE_SLACK);
-        out.extend_from_slice(prefix);
-        Self {
-            compress: Compress::new(GZIP_LEVEL, false),
-            out,
-            crc: Crc::new(),
-        }
-    }
-
-    /// Compresses `input` (the compressor may hold some of it back until the end).
-    fn write(&mut self, input: &[u8]) {
-        self.crc.update(input);
-        self.run(input, FlushCompress::None);
-    }
-
-    /// Ends the stream: `Sync` on a byte boundary so that another stream can follow,
-    /// `Finish` with the last block. Returns the output and the input's CRC-32 and length.
-    fn finish(mut self, flush: FlushCompress) -> (Vec<u8>, Crc) {
-        self.run(&[], flush);
-        (self.out, self.crc)
-    }
-
-    /// Feeds `input` to the compressor with `flush`, until it took all of it and, with a
-    /// flush, wrote everything out.
-    ///
-    /// The output goes into a zeroed window of the buffer sized for this input, not into the
-    /// buffer's whole spare capacity: `miniz_oxide` zeroes whatever space it is given on every
-    /// call, which at 100,000 categories cost more than the compression itself.
-    fn run(&mut self, input: &[u8], flush: FlushCompress) {
-        let start = self.compress.total_in();
-        loop {
-            let consumed = usize::try_from(self.compress.total_in() - start).unwrap_or(input.len());
-            let rest = input.get(consumed..).unwrap_or_default();
-            let len = self.out.len();
-            let room = rest.len() / EXPECTED_RATIO + DEFLATE_SLACK;
-            self.out.resize(len + room, 0);
-            let before = (self.compress.total_in(), self.compress.total_out());
-            let window = self.out.get_mut(len..).unwrap_or_default();
-            let result = self.compress.compress(rest, window, flush);
-            let written = usize::try_from(self.compress.total_out() - before.1).unwrap_or(0);
-            self.out.truncate(len + written.min(room));
-            match result {
-                Ok(Status::StreamEnd) => return,
-                Ok(_) => {}
-                Err(e) => {
-                    // In-memory deflate fails only on misuse; serve what was compressed.
-                    error!(error = %e, "cannot compress the exposition");
-                    return;
-                }
-            }
-            let all_in = self.compress.total_in() - start == input.len() as u64;
-            let room_left = written < room;
-            // Without a flush, done once all input is in; with one, also once the output
-            // stopped short of filling the window (the flush is then complete).
-            if all_in
-                && (flush == FlushCompress::None || (room_left && flush != FlushCompress::Finish))
-            {
-                return;
-            }
-            if before == (self.compress.total_in(), self.compress.total_out()) && room_left {
-                error!("the exposition compressor stopped making progress");
-                return;
-            }
-        }
-    }
 }
 
 fn unix_seconds(at: SystemTime) -> f64 {

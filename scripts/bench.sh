@@ -12,7 +12,8 @@
 # Environment: BENCH_DURATION (wrk seconds, default 5), BENCH_CONNECTIONS (default 10),
 #              BENCH_ROUNDS (alternating wrk runs per side, default 3; the median is shown),
 #              BENCH_SKIP_BUILD=1 (use the existing target/release binary),
-#              BENCH_KEEP=1 (keep the temporary directory, for its logs).
+#              BENCH_KEEP=1 (keep the temporary directory, for its logs),
+#              BENCH_POLL_INTERVAL (seconds between the exporter's polls during the load, default 1).
 #
 # Touches only 127.0.0.1. Every process it starts is stopped on exit, whatever the exit.
 
@@ -27,7 +28,7 @@ DURATION="${BENCH_DURATION:-5}"
 CONNECTIONS="${BENCH_CONNECTIONS:-10}"
 # Poll interval during the load: short, so that several polls fall inside the wrk run and
 # "one SmartLead call per interval, whatever the number of scrapers" is checked, not assumed.
-POLL_INTERVAL_S=1
+POLL_INTERVAL_S="${BENCH_POLL_INTERVAL:-1}"
 # How long the idle phase watches for wake-ups, with a poll interval far longer than that.
 IDLE_SECONDS=10
 # wrk runs per side in the throughput phase, alternating; the median round is reported.

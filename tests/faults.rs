@@ -92,17 +92,42 @@ async fn survive_with(
 
     let (_, _, page) = exporter.get("/").await;
     assert!(page.contains("down: the latest poll failed"), "{page}");
-    for (what, text) in [("logs", logs.join("\n")), ("metrics", text), ("page", page)] {
-        assert!(!text.contains(CANARY), "the key leaked into the {what}");
-        assert!(
-            !text.contains("api_key="),
-            "the request URL leaked into the {what}"
-        );
-    }
+    assert_nothing_leaks(&exporter).await;
     assert!(
         stand_in.seen()[0].head.contains(CANARY),
         "the stand-in did get the key"
     );
+}
+
+/// The canary key (and the request URL that carries it) appears in no log line, and in no
+/// answer of any of the exporter's endpoints, gzip or not.
+async fn assert_nothing_leaks(exporter: &Exporter) {
+    let mut seen = vec![("logs".to_owned(), exporter.logs().join("\n"))];
+    for path in ["/metrics", "/", "/-/healthy", "/-/ready", "/nope"] {
+        seen.push((path.to_owned(), exporter.get(path).await.2));
+    }
+    let gzip = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("http://{}/metrics", exporter.addr))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gzip[..]), &mut text).unwrap();
+    seen.push(("/metrics (gzip)".to_owned(), text));
+    for (what, text) in seen {
+        assert!(!text.contains(CANARY), "the key leaked into {what}");
+        assert!(
+            !text.contains("api_key="),
+            "the request URL leaked into {what}"
+        );
+    }
 }
 
 fn html(status: u16, title: &str) -> Reply {
@@ -175,7 +200,7 @@ async fn cloudflare_52x() {
             logs.contains("Cloudflare could not get an answer"),
             "{logs}"
         );
-        assert!(!logs.contains(CANARY) && !text.contains(CANARY));
+        assert_nothing_leaks(&exporter).await;
     }
 }
 
@@ -348,6 +373,7 @@ async fn connection_refused() {
     assert_eq!(failed.len(), 1, "{failed:#?}");
     assert!(failed[0].contains("Connection refused"), "{}", failed[0]);
     assert!(!logs.join("\n").contains(CANARY));
+    assert_nothing_leaks(&exporter).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -377,6 +403,7 @@ async fn tls_failure_is_a_transport_failure() {
         .await;
     assert_eq!(value(&text, UP), Some(0.0));
     assert!(!exporter.logs().join("\n").contains(CANARY));
+    assert_nothing_leaks(&exporter).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -389,7 +416,11 @@ async fn retry_after_delays_the_next_poll_and_rate_limits_are_exported() {
         Reply::json(200, SEED_EXAMPLE).with_header("X-RateLimit-Remaining", "41"),
     ])
     .await;
-    let exporter = Exporter::against(&stand_in, "k", &["--poll.interval=1s"]);
+    let exporter = Exporter::against(
+        &stand_in,
+        CANARY,
+        &["--log.level=trace", "--poll.interval=1s"],
+    );
     let text = exporter
         .wait_for("the 429", |t| value(t, &requests(429)) == Some(1.0))
         .await;
@@ -426,6 +457,7 @@ async fn retry_after_delays_the_next_poll_and_rate_limits_are_exported() {
     );
     let logs = exporter.logs().join("\n");
     assert!(logs.contains("rate limited"), "{logs}");
+    assert_nothing_leaks(&exporter).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -440,7 +472,11 @@ async fn rate_limit_reset_delays_the_next_poll() {
         Reply::json(200, "[]"),
     ])
     .await;
-    let exporter = Exporter::against(&stand_in, "k", &["--poll.interval=1s"]);
+    let exporter = Exporter::against(
+        &stand_in,
+        CANARY,
+        &["--log.level=trace", "--poll.interval=1s"],
+    );
     exporter
         .wait_for("recovery", |t| value(t, UP) == Some(1.0))
         .await;
@@ -450,6 +486,7 @@ async fn rate_limit_reset_delays_the_next_poll() {
         gap >= Duration::from_millis(1900),
         "polled again after {gap:?}, before the reset"
     );
+    assert_nothing_leaks(&exporter).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -457,8 +494,12 @@ async fn backoff_grows_then_recovery_returns_to_the_interval() {
     let stand_in = StandIn::start(vec![Reply::json(500, "{}")]).await;
     let exporter = Exporter::against(
         &stand_in,
-        "k",
-        &["--poll.interval=1s", "--poll.max-backoff=4s"],
+        CANARY,
+        &[
+            "--log.level=trace",
+            "--poll.interval=1s",
+            "--poll.max-backoff=4s",
+        ],
     );
     exporter
         .wait_for("five failures", |t| {
@@ -506,6 +547,7 @@ async fn backoff_grows_then_recovery_returns_to_the_interval() {
     let logs = exporter.logs().join("\n");
     assert_eq!(logs.matches("message=\"poll failed\"").count(), 1, "{logs}");
     assert!(logs.contains("SmartLead answers again"), "{logs}");
+    assert_nothing_leaks(&exporter).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -518,8 +560,12 @@ async fn a_changing_failure_is_logged_again() {
     .await;
     let exporter = Exporter::against(
         &stand_in,
-        "k",
-        &["--poll.interval=1s", "--poll.max-backoff=1s"],
+        CANARY,
+        &[
+            "--log.level=trace",
+            "--poll.interval=1s",
+            "--poll.max-backoff=1s",
+        ],
     );
     exporter
         .wait_for("the 401s", |t| {
@@ -534,4 +580,5 @@ async fn a_changing_failure_is_logged_again() {
     assert_eq!(failed.len(), 2, "{failed:#?}");
     assert!(failed[0].contains("level=warn") && failed[0].contains("status=500"));
     assert!(failed[1].contains("level=error") && failed[1].contains("status=401"));
+    assert_nothing_leaks(&exporter).await;
 }

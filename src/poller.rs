@@ -342,6 +342,90 @@ mod tests {
         assert_eq!(backoff(MIN, max, u32::MAX, 0.0), max);
     }
 
+    fn poller(failures: u32) -> Poller {
+        let client = Client::new(&crate::smartlead::client::ClientConfig {
+            base_url: "http://127.0.0.1:9/api/v1".parse().unwrap(),
+            timeout: Duration::from_secs(1),
+            max_body_size: 1024,
+        })
+        .unwrap();
+        let key = ApiKey::new("k").unwrap();
+        let mut poller = Poller::new(
+            client,
+            KeySource::Fixed(key.clone()),
+            key,
+            PollerConfig {
+                account: "a".into(),
+                interval: MIN,
+                max_backoff: Duration::from_secs(600),
+                stale_after: Duration::from_secs(300),
+                global_max_id: 99,
+            },
+        );
+        poller.snapshot.consecutive_failures = failures;
+        poller
+    }
+
+    fn attempt(status: u16, failure: Option<FailureReason>) -> Attempt {
+        Attempt {
+            exchange: crate::smartlead::client::Exchange {
+                status: Some(status),
+                ..Default::default()
+            },
+            failure,
+        }
+    }
+
+    #[test]
+    fn server_waits_set_the_next_poll_and_are_capped() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let at = |secs| Some(now + Duration::from_secs(secs));
+
+        // Success: the interval.
+        assert_eq!(poller(0).next_delay(&attempt(200, None), now, 0.0), MIN);
+
+        // 429 with Retry-After 5 minutes, after the first failure.
+        let mut limited = attempt(429, Some(FailureReason::Status));
+        limited.exchange.retry_after = at(300);
+        assert_eq!(
+            poller(1).next_delay(&limited, now, 0.0),
+            Duration::from_secs(300)
+        );
+
+        // A reset later than Retry-After wins on a 429.
+        limited.exchange.rate_limit.reset = at(420);
+        assert_eq!(
+            poller(1).next_delay(&limited, now, 0.0),
+            Duration::from_secs(420)
+        );
+
+        // Backoff longer than the server's wait wins.
+        assert_eq!(
+            poller(5).next_delay(&limited, now, 0.0),
+            Duration::from_secs(600)
+        );
+
+        // A wait of two days is capped at MAX_SERVER_WAIT.
+        limited.exchange.retry_after = at(2 * 86_400);
+        assert_eq!(poller(1).next_delay(&limited, now, 0.0), MAX_SERVER_WAIT);
+
+        // A success that spent the budget waits for the reset; one that did not, does not.
+        let mut spent = attempt(200, None);
+        spent.exchange.rate_limit.remaining = Some(0);
+        spent.exchange.rate_limit.reset = at(90);
+        assert_eq!(
+            poller(0).next_delay(&spent, now, 0.0),
+            Duration::from_secs(90)
+        );
+        spent.exchange.rate_limit.remaining = Some(3);
+        assert_eq!(poller(0).next_delay(&spent, now, 0.0), MIN);
+
+        // A Retry-After in the past changes nothing.
+        let mut past = attempt(503, Some(FailureReason::Status));
+        past.exchange.retry_after = Some(now - Duration::from_secs(10));
+        assert_eq!(poller(1).next_delay(&past, now, 0.0), MIN);
+    }
+
     #[test]
     fn backoff_jitter_shortens_but_never_below_the_interval() {
         let max = Duration::from_secs(600);

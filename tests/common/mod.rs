@@ -424,6 +424,13 @@ fn listening_address(line: &str) -> Option<String> {
     None
 }
 
+/// Decodes a gzip body to text.
+pub fn gunzip(gzip: &[u8]) -> String {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(gzip), &mut text).unwrap();
+    text
+}
+
 /// Runs the exporter to completion with `args` and `env`: status, stdout, stderr.
 pub fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let output = Command::new(BIN)

@@ -10,7 +10,7 @@
 #
 # Usage: scripts/bench.sh [N]     (as root, or with wrk and nginx already installed)
 # Environment: BENCH_DURATION (wrk seconds, default 5), BENCH_CONNECTIONS (default 10),
-#              BENCH_ROUNDS (alternating wrk runs per side, default 3; the median is shown),
+#              BENCH_ROUNDS (alternating wrk runs per side, default 5; the median is shown),
 #              BENCH_SKIP_BUILD=1 (use the existing target/release binary),
 #              BENCH_KEEP=1 (keep the temporary directory, for its logs),
 #              BENCH_POLL_INTERVAL (seconds between the exporter's polls during the load, default 1).
@@ -29,10 +29,12 @@ CONNECTIONS="${BENCH_CONNECTIONS:-10}"
 # Poll interval during the load: short, so that several polls fall inside the wrk run and
 # "one SmartLead call per interval, whatever the number of scrapers" is checked, not assumed.
 POLL_INTERVAL_S="${BENCH_POLL_INTERVAL:-1}"
-# How long the idle phase watches for wake-ups, with a poll interval far longer than that.
-IDLE_SECONDS=10
+# How long the idle phase watches for wake-ups, with a poll interval far longer than that:
+# longer than the upstream connection pool's 30 s idle timeout, so that a connection kept
+# open and closed later would show.
+IDLE_SECONDS=40
 # wrk runs per side in the throughput phase, alternating; the median round is reported.
-ROUNDS="${BENCH_ROUNDS:-3}"
+ROUNDS="${BENCH_ROUNDS:-5}"
 # Start-up is measured this many times; the median is reported.
 STARTUP_RUNS=5
 # Any wait for a port or a poll gives up after this many seconds.

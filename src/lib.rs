@@ -12,6 +12,8 @@
 //!   parser ([`smartlead::model`]), and the HTTP client with its limits ([`smartlead::client`]).
 //! - [`snapshot`]: the immutable result of the latest poll, shared with the server.
 //! - [`poller`]: the schedule (interval, backoff, `Retry-After`, staleness); produces snapshots.
+//! - [`sendfile`]: zero-copy scrapes: per-poll buffers frozen into sealed in-memory files, and a
+//!   socket that sends them with `sendfile(2)`, as nginx sends a static file.
 //! - [`metrics`]: the registry and families; turns snapshots into an exposition encoded once per
 //!   poll, not per scrape.
 //! - [`server`]: hyper serving `/metrics`, `/`, `/-/healthy` and `/-/ready`, with connection
@@ -27,6 +29,7 @@ pub mod demo;
 pub mod logging;
 pub mod metrics;
 pub mod poller;
+pub mod sendfile;
 pub mod server;
 pub mod shutdown;
 pub mod smartlead;

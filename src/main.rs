@@ -111,6 +111,7 @@ async fn run(config: Config, polling: tokio::runtime::Handle) -> ExitCode {
         base_url,
         timeout: config.timeout,
         max_body_size: config.max_body_size,
+        poll_interval: config.poll_interval,
     }) {
         Ok(client) => client,
         Err(e) => {

@@ -347,6 +347,7 @@ mod tests {
             base_url: "http://127.0.0.1:9/api/v1".parse().unwrap(),
             timeout: Duration::from_secs(1),
             max_body_size: 1024,
+            poll_interval: Duration::from_secs(60),
         })
         .unwrap();
         let key = ApiKey::new("k").unwrap();

@@ -2,7 +2,8 @@
 //! `/-/healthy` and `/-/ready`; 404 for other paths, 405 for methods other than GET and HEAD.
 //!
 //! A scrape never waits for a poll: it sends the buffers the last poll encoded, as they are
-//! ([`Chunks`]), without copying them together. Slow or idle
+//! ([`Chunks`]), without copying them together, and the per-poll one straight from its
+//! in-memory file ([`crate::sendfile`]). Slow or idle
 //! clients cannot hold the server: headers must arrive within [`HEADER_READ_TIMEOUT`] (which
 //! also closes idle keep-alive connections), every read and write must progress within
 //! [`IO_TIMEOUT`], and at most [`MAX_CONNECTIONS`] connections are served at once.
@@ -15,7 +16,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
+use bytes::buf::Chain;
+use bytes::{Buf, Bytes};
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::header::{HeaderValue, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, VARY};
 use hyper::server::conn::http1;
@@ -103,7 +105,7 @@ pub async fn serve(
             () = shutdown.requested() => break,
         };
         let _ = stream.set_nodelay(true);
-        let mut stream = TimeoutStream::new(stream);
+        let mut stream = TimeoutStream::new(app.metrics.files().socket(stream));
         stream.set_read_timeout(Some(IO_TIMEOUT));
         stream.set_write_timeout(Some(IO_TIMEOUT));
         let io = TokioIo::new(Box::pin(stream));
@@ -129,54 +131,52 @@ pub async fn serve(
     }
 }
 
-/// A response body of up to two buffers, sent one after the other with an exact
-/// `Content-Length`: the exposition's per-poll part and its `process_*` part go out as they
-/// are, where joining them would copy the whole exposition on every scrape.
+/// A response body of up to two buffers with an exact `Content-Length`: the exposition's
+/// per-poll part and its `process_*` part go out as they are, where joining them would copy
+/// the whole exposition on every scrape. Both go in one frame, so that hyper writes the
+/// headers and the whole body with one `writev`: one TCP push, one wake-up of the scraper.
 #[derive(Debug, Default)]
 pub struct Chunks {
-    /// Still to send, in order; taken (left empty) as they are sent.
-    parts: [Bytes; 2],
+    /// Still to send, in order; taken (left empty) when sent.
+    parts: Option<Chain<Bytes, Bytes>>,
 }
 
 impl Chunks {
     /// One buffer.
     pub fn one(bytes: Bytes) -> Self {
-        Self {
-            parts: [bytes, Bytes::new()],
-        }
+        Self::two(bytes, Bytes::new())
     }
 
-    fn remaining(&self) -> u64 {
-        self.parts.iter().map(|p| p.len() as u64).sum()
+    fn two(first: Bytes, second: Bytes) -> Self {
+        Self {
+            parts: (!first.is_empty() || !second.is_empty()).then(|| first.chain(second)),
+        }
     }
 }
 
 impl From<Exposition> for Chunks {
     fn from(exposition: Exposition) -> Self {
-        Self {
-            parts: [exposition.head, exposition.tail],
-        }
+        Self::two(exposition.head, exposition.tail)
     }
 }
 
 impl Body for Chunks {
-    type Data = Bytes;
+    type Data = Chain<Bytes, Bytes>;
     type Error = Infallible;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let next = self.parts.iter_mut().find(|p| !p.is_empty());
-        Poll::Ready(next.map(|part| Ok(Frame::data(std::mem::take(part)))))
+    ) -> Poll<Option<Result<Frame<Self::Data>, Infallible>>> {
+        Poll::Ready(self.parts.take().map(|parts| Ok(Frame::data(parts))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.parts.iter().all(Bytes::is_empty)
+        self.parts.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.remaining())
+        SizeHint::with_exact(self.parts.as_ref().map_or(0, |p| p.remaining() as u64))
     }
 }
 

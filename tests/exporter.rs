@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{failures, requests, run, value, Exporter, Reply, StandIn, SEED_EXAMPLE, UP};
 
@@ -574,4 +574,35 @@ async fn promtool_finds_nothing_to_complain_about() {
     );
     assert!(output.status.success(), "{findings}");
     assert_eq!(findings.trim(), "", "promtool findings");
+}
+
+/// A connection to SmartLead is kept between polls only when the next poll comes before the
+/// pool would close it (30 s). At the default 60 s it is closed right after the answer, so
+/// nothing wakes the exporter between polls; at 1 s one connection serves every poll.
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_connections_are_kept_only_when_polls_come_often() {
+    let rare = StandIn::start(vec![Reply::json(200, SEED_EXAMPLE)]).await;
+    rare.keep_alive();
+    let often = StandIn::start(vec![Reply::json(200, SEED_EXAMPLE)]).await;
+    often.keep_alive();
+    let _rare_exporter = Exporter::against(&rare, "k", &[]);
+    let _often_exporter = Exporter::against(&often, "k", &["--poll.interval=1s"]);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while (rare.closed_by_client() < 1 || often.calls() < 3) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(rare.calls(), 1);
+    assert_eq!(
+        rare.closed_by_client(),
+        1,
+        "at 60 s polls the connection was left open"
+    );
+    assert!(often.calls() >= 3, "only {} polls at 1 s", often.calls());
+    assert_eq!(
+        often.connections(),
+        1,
+        "at 1 s polls the connection was not reused"
+    );
+    assert_eq!(often.closed_by_client(), 0);
 }

@@ -175,3 +175,93 @@ async fn idle_and_slow_clients_do_not_hold_the_server() {
         }
     }
 }
+
+/// A SmartLead answer with `n` categories: the nine globals' ids and then user ones.
+fn categories_json(n: usize) -> String {
+    let items: Vec<String> = (1..=n)
+        .map(|id| {
+            format!(
+                r#"{{"id":{id},"name":"Category {id}","sentiment_type":"positive","created_at":"2024-01-15T10:30:00.000Z"}}"#
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
+/// Plain scrapes are sent straight from the in-memory file their poll froze the text in. A
+/// reader too slow to finish before the next polls still gets the one poll it started with,
+/// whole: the file it is being sent from outlives the polls that replace it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_plain_scrape_gets_one_whole_poll_across_later_polls() {
+    const N: usize = 20_000;
+    // Every poll's answer differs from the one before it.
+    let script = (0..120)
+        .map(|i| Reply::json(200, &categories_json(N + i % 2)))
+        .collect();
+    let stand_in = StandIn::start(script).await;
+    let exporter = Exporter::against(&stand_in, "k", &["--poll.interval=1s"]);
+    exporter
+        .wait_for("the first poll", |m| {
+            m.contains("smartlead_up{account=\"default\"} 1")
+        })
+        .await;
+    let memfds = std::fs::read_dir(format!("/proc/{}/fd", exporter.pid()))
+        .unwrap()
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter(|target| {
+            target
+                .to_string_lossy()
+                .contains("memfd:smartlead-exposition")
+        })
+        .count();
+    assert!(memfds >= 1, "the exposition is not in an in-memory file");
+
+    let polls_before = stand_in.calls();
+    let mut stream = TcpStream::connect(exporter.addr).await.unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: slow\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    // About 1.6 MB/s: the 4 MB answer takes some 2.5 s, across two or more polls.
+    let mut response = Vec::new();
+    let mut buf = vec![0; 8 * 1024];
+    loop {
+        let n = stream.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        response.extend_from_slice(&buf[..n]);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let polls_during = stand_in.calls() - polls_before;
+    assert!(
+        polls_during >= 2,
+        "only {polls_during} polls during the read"
+    );
+
+    let text = String::from_utf8(response).expect("UTF-8");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a header block");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length: "))
+        .expect("content-length")
+        .parse()
+        .unwrap();
+    assert_eq!(body.len(), length);
+    let listed = body
+        .lines()
+        .filter(|line| line.starts_with("smartlead_category_info{"))
+        .count();
+    assert!(listed == N || listed == N + 1, "{listed} categories");
+    let counted: f64 = body
+        .lines()
+        .filter(|line| line.starts_with("smartlead_categories{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(
+        counted as usize, listed,
+        "the gauges and the list are of different polls"
+    );
+    assert!(body.ends_with('\n') && body.contains("\nprocess_resident_memory_bytes "));
+}

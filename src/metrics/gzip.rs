@@ -10,6 +10,7 @@ use flate2::{Compress, Compression, Crc, Decompress, FlushCompress, FlushDecompr
 use tracing::error;
 
 use super::Polled;
+use crate::sendfile::Files;
 
 /// The gzip member header (RFC 1952): deflate, no flags, no time stamp, unknown OS.
 pub(super) const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
@@ -37,33 +38,42 @@ pub(super) fn gzip_tail(polled: &Polled, process: &[u8]) -> Bytes {
     tail.into()
 }
 
-/// The text of `polled`, inflated from its gzip head.
-pub(super) fn inflate(polled: &Polled) -> Bytes {
+/// The text of `polled`, inflated from its gzip head into a buffer frozen in `files`.
+pub(super) fn inflate(polled: &Polled, files: &Files) -> Bytes {
+    files.freeze_with(polled.len, |text| inflate_into(polled, text))
+}
+
+/// Inflates `polled`'s text into `text`, sized for it; returns the bytes written, fewer only
+/// if the stream is damaged (never, unless memory is).
+fn inflate_into(polled: &Polled, text: &mut [u8]) -> usize {
     let deflated = polled
         .gzip_head
         .get(GZIP_HEADER.len()..)
         .unwrap_or_default();
-    let mut text = Vec::with_capacity(polled.len);
     let mut decompress = Decompress::new(false);
-    while text.len() < polled.len {
-        let consumed = usize::try_from(decompress.total_in()).unwrap_or(deflated.len());
-        let before = text.len();
-        let rest = deflated.get(consumed..).unwrap_or_default();
-        let result = decompress.decompress_vec(rest, &mut text, FlushDecompress::Sync);
-        if let Err(e) = result {
-            error!(error = %e, "cannot inflate the exposition; serving what was inflated");
-            break;
+    loop {
+        let (read, written) = (decompress.total_in(), decompress.total_out());
+        let (Ok(read), Ok(written)) = (usize::try_from(read), usize::try_from(written)) else {
+            return 0;
+        };
+        if written >= text.len() {
+            return written;
         }
-        if text.len() == before {
+        let rest = deflated.get(read..).unwrap_or_default();
+        let out = text.get_mut(written..).unwrap_or_default();
+        if let Err(e) = decompress.decompress(rest, out, FlushDecompress::Sync) {
+            error!(error = %e, "cannot inflate the exposition; serving what was inflated");
+            return written;
+        }
+        if decompress.total_out() == written as u64 {
             error!(
-                inflated = before,
+                inflated = written,
                 expected = polled.len,
                 "the exposition inflated short"
             );
-            break;
+            return written;
         }
     }
-    text.into()
 }
 
 /// A raw deflate stream being written, with the CRC-32 and length of what went in.

@@ -21,7 +21,9 @@ pub const ENDPOINT: &str = "fetch-categories";
 pub const MAX_ERROR_BODY: usize = 4 * 1024;
 
 /// An idle pooled connection is closed after this long, so that a connection the server
-/// already dropped is not reused for the next poll.
+/// already dropped is not reused for the next poll. With a poll interval this long or longer
+/// no connection is kept at all: it could never be reused, and closing it later would be a
+/// wake-up between polls for nothing.
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a poll failed: the `reason` label of `smartlead_api_request_failures_total`.
@@ -125,6 +127,9 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// The largest body accepted.
     pub max_body_size: u64,
+    /// How often polls come: a connection is kept open between them only if the next poll
+    /// comes before [`POOL_IDLE_TIMEOUT`] would close it.
+    pub poll_interval: Duration,
 }
 
 /// A SmartLead client. Cheap to clone.
@@ -156,6 +161,11 @@ impl Client {
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_max_idle_per_host(if config.poll_interval < POOL_IDLE_TIMEOUT {
+                usize::MAX
+            } else {
+                0
+            })
             .build()
             .map_err(|e| ClientError::Build(describe(&e.without_url(), None)))?;
         let mut endpoint = config.base_url.clone();
@@ -426,6 +436,7 @@ mod tests {
                 base_url: Url::parse(base).unwrap(),
                 timeout: Duration::from_secs(1),
                 max_body_size: 1,
+                poll_interval: Duration::from_secs(60),
             })
             .unwrap();
             assert_eq!(

@@ -9,7 +9,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -109,6 +109,13 @@ pub struct StandIn {
     calls: Arc<AtomicUsize>,
     /// Every request head seen.
     seen: Arc<Mutex<Vec<Seen>>>,
+    /// Whether complete answers leave the connection open for the next request, as
+    /// SmartLead's servers do; off by default (every answer closes its connection).
+    keep_alive: Arc<AtomicBool>,
+    /// Connections accepted.
+    connections: Arc<AtomicUsize>,
+    /// Connections the client closed while the stand-in waited for its next request.
+    closed_by_client: Arc<AtomicUsize>,
 }
 
 impl StandIn {
@@ -120,6 +127,9 @@ impl StandIn {
             script: Arc::new(Mutex::new(script)),
             calls: Arc::new(AtomicUsize::new(0)),
             seen: Arc::new(Mutex::new(Vec::new())),
+            keep_alive: Arc::new(AtomicBool::new(false)),
+            connections: Arc::new(AtomicUsize::new(0)),
+            closed_by_client: Arc::new(AtomicUsize::new(0)),
         };
         let server = stand_in.clone();
         tokio::spawn(async move {
@@ -151,18 +161,48 @@ impl StandIn {
         self.seen.lock().unwrap().clone()
     }
 
+    /// From now on, complete answers keep their connection open for further requests.
+    pub fn keep_alive(&self) {
+        self.keep_alive.store(true, Ordering::SeqCst);
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Connections the client closed between requests so far.
+    pub fn closed_by_client(&self) -> usize {
+        self.closed_by_client.load(Ordering::SeqCst)
+    }
+
     async fn serve(&self, mut stream: TcpStream) {
-        let mut head = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => head.extend_from_slice(&buf[..n]),
+        self.connections.fetch_add(1, Ordering::SeqCst);
+        loop {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => {
+                        if head.is_empty() {
+                            self.closed_by_client.fetch_add(1, Ordering::SeqCst);
+                        }
+                        return;
+                    }
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+                if head.len() > 64 * 1024 {
+                    return;
+                }
             }
-            if head.len() > 64 * 1024 {
+            if !self.answer(&mut stream, head).await {
                 return;
             }
         }
+    }
+
+    /// Answers one request; whether the connection stays open.
+    async fn answer(&self, stream: &mut TcpStream, head: Vec<u8>) -> bool {
         let call = self.calls.fetch_add(1, Ordering::SeqCst);
         self.seen.lock().unwrap().push(Seen {
             at: Instant::now(),
@@ -176,11 +216,13 @@ impl StandIn {
                 .cloned()
                 .unwrap_or(Reply::Silence)
         };
-        write_reply(&mut stream, reply).await;
+        write_reply(stream, reply, self.keep_alive.load(Ordering::SeqCst)).await
     }
 }
 
-async fn write_reply(stream: &mut TcpStream, mut reply: Reply) {
+/// Writes `reply`; a complete answer leaves the connection open if `keep_alive`, and then
+/// this returns true.
+async fn write_reply(stream: &mut TcpStream, mut reply: Reply, keep_alive: bool) -> bool {
     while let Reply::Delayed(delay, inner) = reply {
         tokio::time::sleep(delay).await;
         reply = *inner;
@@ -191,8 +233,9 @@ async fn write_reply(stream: &mut TcpStream, mut reply: Reply) {
             headers,
             body,
         } => {
+            let connection = if keep_alive { "keep-alive" } else { "close" };
             let mut out = format!(
-                "HTTP/1.1 {status} Whatever\r\nContent-Length: {}\r\nConnection: close\r\n",
+                "HTTP/1.1 {status} Whatever\r\nContent-Length: {}\r\nConnection: {connection}\r\n",
                 body.len()
             );
             for (name, value) in headers {
@@ -201,7 +244,9 @@ async fn write_reply(stream: &mut TcpStream, mut reply: Reply) {
             out.push_str("\r\n");
             let mut bytes = out.into_bytes();
             bytes.extend_from_slice(&body);
-            let _ = stream.write_all(&bytes).await;
+            if stream.write_all(&bytes).await.is_ok() && keep_alive {
+                return true;
+            }
             let _ = stream.shutdown().await;
         }
         Reply::Raw(bytes) => {
@@ -211,24 +256,24 @@ async fn write_reply(stream: &mut TcpStream, mut reply: Reply) {
         Reply::Trickle { len, every } => {
             let head = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n[");
             if stream.write_all(head.as_bytes()).await.is_err() {
-                return;
+                return false;
             }
             for _ in 1..len {
                 tokio::time::sleep(every).await;
                 if stream.write_all(b" ").await.is_err() {
-                    return;
+                    return false;
                 }
             }
         }
         Reply::Chunked { chunks, size } => {
             let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
             if stream.write_all(head.as_bytes()).await.is_err() {
-                return;
+                return false;
             }
             let chunk = format!("{size:x}\r\n{}\r\n", " ".repeat(size));
             for _ in 0..chunks {
                 if stream.write_all(chunk.as_bytes()).await.is_err() {
-                    return;
+                    return false;
                 }
             }
             let _ = stream.write_all(b"0\r\n\r\n").await;
@@ -241,6 +286,7 @@ async fn write_reply(stream: &mut TcpStream, mut reply: Reply) {
         }
         Reply::Delayed(..) => unreachable!(),
     }
+    false
 }
 
 /// A running exporter process, killed when dropped.

@@ -135,6 +135,10 @@ ctx_switches() {
         awk '/^(nonvoluntary|voluntary)_ctxt_switches:/ { n += $2 } END { print n + 0 }'
 }
 
+# cpu_ticks PID: user plus system CPU time of the whole process so far, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+CLK_TCK="$(getconf CLK_TCK)"
+
 # upstream_calls: SmartLead stand-in requests logged by nginx so far.
 upstream_calls() { wc -l <"$WORK/upstream.log"; }
 
@@ -148,6 +152,19 @@ run_wrk() {
     fi
 }
 rps_of() { awk '/^Requests\/sec/ { printf "%.0f", $2 }' "$WORK/wrk-$1.txt"; }
+# cpu_us_of NAME: the server's CPU time per request during that run, in microseconds; less
+# sensitive than latency to what else the machine runs.
+cpu_us_of() {
+    awk -v tck="$CLK_TCK" -v ticks="$(cat "$WORK/cpu-$1.txt")" \
+        '$2 == "requests" && $3 == "in" { printf "%.0f", ticks * 1000000 / tck / $1 }' "$WORK/wrk-$1.txt"
+}
+# run_measured NAME PID URL: run_wrk, recording PID's CPU time over the run.
+run_measured() {
+    local before
+    before="$(cpu_ticks "$2")"
+    run_wrk "$1" "$3"
+    echo $(($(cpu_ticks "$2") - before)) >"$WORK/cpu-$1.txt"
+}
 # median_of SIDE FUNCTION: the median over the rounds of FUNCTION applied to SIDE's reports.
 median_of() {
     local round
@@ -280,10 +297,10 @@ calls_during=0
 CALLS_MIN=0
 CALLS_MAX=0
 for round in $(seq "$ROUNDS"); do
-    run_wrk "nginx-$round" "http://127.0.0.1:$NGINX_PORT/metrics"
+    run_measured "nginx-$round" "$NGINX_WORKER" "http://127.0.0.1:$NGINX_PORT/metrics"
     calls_before="$(upstream_calls)"
     started_ns="$(date +%s%N)"
-    run_wrk "exporter-$round" "http://127.0.0.1:$EXPORTER_PORT/metrics"
+    run_measured "exporter-$round" "$EXPORTER_PID" "http://127.0.0.1:$EXPORTER_PORT/metrics"
     elapsed_ns=$(($(date +%s%N) - started_ns))
     calls_during=$((calls_during + $(upstream_calls) - calls_before))
     # One call per interval: the run spans elapsed/interval intervals, so floor or ceil of that.
@@ -357,9 +374,13 @@ NGINX_RPS="$(median_of nginx rps_of)"
 EXPORTER_RPS="$(median_of exporter rps_of)"
 NGINX_P99="$(median_of nginx p99_us_of)"
 EXPORTER_P99="$(median_of exporter p99_us_of)"
+NGINX_CPU="$(median_of nginx cpu_us_of)"
+EXPORTER_CPU="$(median_of exporter cpu_us_of)"
 rounds_of() {
     local round
-    for round in $(seq "$ROUNDS"); do printf '%s/%s ' "$(rps_of "$1-$round")" "$(fmt_us "$(p99_us_of "$1-$round")")"; done
+    for round in $(seq "$ROUNDS"); do
+        printf '%s/%s/%s us ' "$(rps_of "$1-$round")" "$(fmt_us "$(p99_us_of "$1-$round")")" "$(cpu_us_of "$1-$round")"
+    done
 }
 RATIO="$(awk -v e="$EXPORTER_RPS" -v n="$NGINX_RPS" 'BEGIN { printf "%.0f%%", 100 * e / n }')"
 verdict() { if eval "$1"; then echo "ok"; else echo "MISSED"; fi; }
@@ -370,7 +391,7 @@ cat <<EOF
 
 smartlead_exporter benchmark: $(uname -m), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), $(wrk --version 2>&1 | awk 'NR == 1 { print $1, $2 }')
 $N categories: /metrics is $METRICS_BYTES bytes; wrk -t1 -c$CONNECTIONS -d${DURATION}s --latency, loopback,
-$ROUNDS alternating rounds per side, median shown (every round, requests/s / p99:
+$ROUNDS alternating rounds per side, median shown (every round, requests/s / p99 / CPU per request:
 exporter $(rounds_of exporter)
 nginx    $(rounds_of nginx))
 
@@ -378,6 +399,7 @@ nginx    $(rounds_of nginx))
 |---|---:|---:|---:|---|
 | requests/s | $EXPORTER_RPS | $NGINX_RPS | $RATIO | >= 70% $(verdict "((EXPORTER_RPS * 10 >= NGINX_RPS * 7))") |
 | p99 latency | $(fmt_us "$EXPORTER_P99") | $(fmt_us "$NGINX_P99") | | < 1 ms $(verdict "((EXPORTER_P99 < 1000))") |
+| server CPU time per request | $EXPORTER_CPU us | $NGINX_CPU us | $(awk -v e="$EXPORTER_CPU" -v n="$NGINX_CPU" 'BEGIN { printf "%.0f%%", 100 * e / n }') | |
 | RSS after the load | $(mib "$EXPORTER_RSS") (peak $(mib "$EXPORTER_HWM")) | $(mib "$NGINX_RSS") (worker) | | <= 8 MiB $(verdict "((EXPORTER_RSS <= 8192))") |
 
 | measure | value | target |

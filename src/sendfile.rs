@@ -107,10 +107,7 @@ impl Files {
             }
             Err(e) => {
                 self.warn_once(&e);
-                let mut buf = vec![0; len];
-                let written = fill(&mut buf).min(len);
-                buf.truncate(written);
-                Bytes::from(buf)
+                on_heap(len, fill)
             }
         }
     }
@@ -160,6 +157,14 @@ impl Files {
             sent_from_files: 0,
         }
     }
+}
+
+/// What [`Files::freeze_with`] makes where no file can be made: the same bytes, on the heap.
+fn on_heap(len: usize, fill: impl FnOnce(&mut [u8]) -> usize) -> Bytes {
+    let mut buf = vec![0; len];
+    let written = fill(&mut buf).min(len);
+    buf.truncate(written);
+    Bytes::from(buf)
 }
 
 /// A TCP connection that sends frozen buffers with `sendfile(2)` and everything else with
@@ -529,6 +534,18 @@ mod tests {
         assert!(live.iter().all(|weak| weak.strong_count() == 0));
         drop(live);
         assert!(files.freeze_with(0, |_| 0).is_empty());
+    }
+
+    #[test]
+    fn without_files_the_same_bytes_stay_on_the_heap() {
+        let bytes = on_heap(8, |buf| {
+            buf[..3].copy_from_slice(b"abc");
+            3
+        });
+        assert_eq!(&bytes[..], b"abc");
+        assert!(Files::default().locate(&bytes).is_none());
+        // A fill claiming more than the room is held to the room.
+        assert_eq!(on_heap(2, |_| 10).len(), 2);
     }
 
     /// A connected pair on loopback: the accepted side wrapped in a [`Socket`], and the client.

@@ -2,11 +2,11 @@
 //! `/-/healthy` and `/-/ready`; 404 for other paths, 405 for methods other than GET and HEAD.
 //!
 //! A scrape never waits for a poll: it sends the buffers the last poll encoded, as they are
-//! ([`Chunks`]), without copying them together, and the per-poll one straight from its
-//! in-memory file ([`crate::sendfile`]). Slow or idle
-//! clients cannot hold the server: headers must arrive within [`HEADER_READ_TIMEOUT`] (which
-//! also closes idle keep-alive connections), every read and write must progress within
-//! [`IO_TIMEOUT`], and at most [`MAX_CONNECTIONS`] connections are served at once.
+//! ([`Chunks`]), without copying them together; a plain scrape's per-poll text goes straight
+//! from its in-memory file ([`crate::sendfile`]). Slow or idle clients cannot hold the server:
+//! headers must arrive within [`HEADER_READ_TIMEOUT`] (which also closes idle keep-alive
+//! connections), every read and write must progress within [`IO_TIMEOUT`], and at most
+//! [`MAX_CONNECTIONS`] connections are served at once.
 
 use std::convert::Infallible;
 use std::fmt::Write as _;

@@ -195,10 +195,10 @@ struct Sent {
 /// Sends `bufs` in order, `sendfile` for frozen slices and one `writev` for each run of other
 /// ones, until all is sent or the socket is full. [`io::ErrorKind::WouldBlock`] (or another
 /// error) only if nothing at all was sent; after a partial send, the caller's next write
-/// meets the error again.
+/// meets the error again. A write without frozen slices is one plain `writev`.
 fn send(tcp: &TcpStream, files: &Files, bufs: &[IoSlice<'_>]) -> io::Result<Sent> {
-    let corked = bufs.len() > 1 && imp::cork(tcp, true).is_ok();
-    let result = send_parts(tcp, files, bufs);
+    let mut corked = false;
+    let result = send_parts(tcp, files, bufs, &mut corked);
     if corked {
         // Uncorking pushes out the last partial segment. Should it fail, the kernel still
         // sends that segment within 200 ms: late, never lost.
@@ -211,8 +211,15 @@ fn send(tcp: &TcpStream, files: &Files, bufs: &[IoSlice<'_>]) -> io::Result<Sent
     }
 }
 
-/// [`send`] without the cork: what was sent, and why it stopped early if it did.
-fn send_parts(tcp: &TcpStream, files: &Files, bufs: &[IoSlice<'_>]) -> (Sent, io::Result<()>) {
+/// [`send`] without the uncorking: what was sent, and why it stopped early if it did. Corks
+/// the socket (and sets `corked`) on meeting the first frozen slice of a write of several
+/// pieces, before anything of that write is sent, so that the pieces leave as full segments.
+fn send_parts(
+    tcp: &TcpStream,
+    files: &Files,
+    bufs: &[IoSlice<'_>],
+    corked: &mut bool,
+) -> (Sent, io::Result<()>) {
     let mut sent = Sent::default();
     let mut run_start = 0;
     for index in 0..=bufs.len() {
@@ -222,10 +229,13 @@ fn send_parts(tcp: &TcpStream, files: &Files, bufs: &[IoSlice<'_>]) -> (Sent, io
         if frozen.is_none() && index < bufs.len() {
             continue;
         }
+        if frozen.is_some() && !*corked && bufs.len() > 1 {
+            *corked = imp::cork(tcp, true).is_ok();
+        }
         let run = bufs.get(run_start..index).unwrap_or_default();
         let wanted: usize = run.iter().map(|buf| buf.len()).sum();
         if wanted > 0 {
-            match imp::writev(tcp, run) {
+            match tcp.try_write_vectored(run) {
                 Ok(n) => {
                     sent.total += n;
                     if n < wanted {
@@ -277,9 +287,6 @@ impl AsyncWrite for Socket {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        if !bufs.iter().any(|buf| self.files.locate(buf).is_some()) {
-            return Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs);
-        }
         loop {
             ready!(self.tcp.poll_write_ready(cx))?;
             // `try_io` clears the readiness when the closure would block, so that the next
@@ -315,7 +322,7 @@ impl AsyncWrite for Socket {
 #[cfg(target_os = "linux")]
 mod imp {
     use std::fs::File;
-    use std::io::{self, IoSlice};
+    use std::io;
     use std::os::unix::fs::FileExt;
 
     use memmap2::{Mmap, MmapMut, MmapOptions};
@@ -401,10 +408,6 @@ mod imp {
         Ok(rustix::net::sockopt::set_tcp_cork(tcp, on)?)
     }
 
-    pub(super) fn writev(tcp: &TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        Ok(rustix::io::writev(tcp, bufs)?)
-    }
-
     pub(super) fn sendfile(
         tcp: &TcpStream,
         frozen: &Frozen,
@@ -424,7 +427,7 @@ mod imp {
 /// Elsewhere no file is ever made, so the sockets never call the others.
 #[cfg(not(target_os = "linux"))]
 mod imp {
-    use std::io::{self, IoSlice};
+    use std::io;
 
     use tokio::net::TcpStream;
 
@@ -449,10 +452,6 @@ mod imp {
 
     pub(super) fn cork(_tcp: &TcpStream, _on: bool) -> io::Result<()> {
         Ok(())
-    }
-
-    pub(super) fn writev(_tcp: &TcpStream, _bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        Err(io::ErrorKind::Unsupported.into())
     }
 
     pub(super) fn sendfile(

@@ -149,22 +149,14 @@ fn poll(bencher: Bencher, n: usize) {
     });
 }
 
-/// A plain scrape once the text was inflated: two buffer clones.
-#[divan::bench(args = SIZES)]
-fn scrape_plain(bencher: Bencher, n: usize) {
+/// A scrape once the plain text was inflated or the gzip member's tail was made: two buffer
+/// clones.
+#[divan::bench(args = SIZES, consts = [false, true])]
+fn scrape<const GZIP: bool>(bencher: Bencher, n: usize) {
     let metrics = metrics();
     metrics.publish(&snapshot(categories(n)));
-    black_box(metrics.scrape(false));
-    bencher.bench(|| metrics.scrape(black_box(false)));
-}
-
-/// A gzip scrape once the member's tail was made: two buffer clones.
-#[divan::bench(args = SIZES)]
-fn scrape_gzip(bencher: Bencher, n: usize) {
-    let metrics = metrics();
-    metrics.publish(&snapshot(categories(n)));
-    black_box(metrics.scrape(true));
-    bencher.bench(|| metrics.scrape(black_box(true)));
+    black_box(metrics.scrape(GZIP));
+    bencher.bench(|| metrics.scrape(black_box(GZIP)));
 }
 
 /// The first scrape after a publish: gathers `process_*` (as every scrape does once per

@@ -194,7 +194,7 @@ pub enum LogFormat {
 #[derive(Debug, Clone)]
 pub enum Accounts {
     /// One account from the flags and `SMARTLEAD_API_KEY` or `--smartlead.api-key-file`.
-    Single(Account),
+    Single(Box<Account>),
     /// One account against the embedded stand-in, started by `main`, which fills in the base
     /// URL and the key.
     Demo {
@@ -375,12 +375,12 @@ impl Config {
                 Accounts::Demo { name }
             } else {
                 let (key_source, initial_key) = key_source(env_key, cli.api_key_file)?;
-                Accounts::Single(Account {
+                Accounts::Single(Box::new(Account {
                     name,
                     key_source,
                     initial_key,
                     settings: defaults.clone(),
-                })
+                }))
             }
         };
         Ok(Self {

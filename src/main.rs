@@ -126,7 +126,7 @@ async fn run(config: Config, polling: tokio::runtime::Handle) -> ExitCode {
     };
     let mut reloader = None;
     let initial: Vec<Account> = match &config.accounts {
-        Accounts::Single(account) => vec![account.clone()],
+        Accounts::Single(account) => vec![account.as_ref().clone()],
         Accounts::Demo { .. } => Vec::new(),
         Accounts::File(path) => {
             let mut file_reloader = Reloader::new(

@@ -433,7 +433,8 @@ impl AccountSeries {
         let mut bodies = BTreeMap::new();
         for family in self.registry.gather() {
             let mut text = String::new();
-            if let Err(e) = TextEncoder::new().encode_utf8(&[family.clone()], &mut text) {
+            if let Err(e) = TextEncoder::new().encode_utf8(std::slice::from_ref(&family), &mut text)
+            {
                 error!(error = %e, "cannot encode metrics; serving what was encoded");
             }
             let (header, body) = split_header(&text);
@@ -718,7 +719,6 @@ impl Metrics {
         }
         batch.push_str(&exporter);
         flush(&mut batch, true);
-        drop(flush);
         let (gzip_head, crc) = deflater.finish(FlushCompress::Sync);
         let polled = Polled {
             len: usize::try_from(crc.amount()).unwrap_or(expected),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser as _;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use smartlead_exporter::config::{Cli, Config, Upstream, API_KEY_ENV};
 use smartlead_exporter::metrics::{BuildInfo, Metrics};
@@ -52,6 +52,20 @@ fn main() -> ExitCode {
     }
     for warning in &config.warnings {
         warn!("{warning}");
+    }
+    match server::raise_fd_limit() {
+        Some(limit) if limit.after > limit.before => {
+            debug!(
+                from = limit.before,
+                to = limit.after,
+                "raised the open-file limit to its hard limit"
+            );
+        }
+        Some(_) => {}
+        None => warn!(
+            "cannot read the open-file limit; serving at most {} connections",
+            server::MAX_CONNECTIONS
+        ),
     }
     let runtimes = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -4,8 +4,7 @@
 //! per scrape, on the poller's thread: straight into gzip, which Prometheus always asks for
 //! and which is an eighth of the size. The text is written and compressed in batches of
 //! [`ENCODE_BATCH_BYTES`], so at 100,000 categories the 20 MB of text never exist at once. The
-//! first plain scrape after a poll inflates the text once and keeps it for the next ones, in
-//! an in-memory file that the server sends without copying ([`crate::sendfile`]).
+//! first plain scrape after a poll inflates the text once and keeps it for the next ones.
 //!
 //! The `process_*` metrics are the one part that changes between polls: they are gathered at
 //! most once per [`PROCESS_METRICS_MAX_AGE`] into a second, small buffer. A scrape is an
@@ -36,7 +35,6 @@ use self::gzip::{gzip_tail, inflate, Deflater, EXPECTED_RATIO, GZIP_HEADER};
 
 mod gzip;
 
-use crate::sendfile::Files;
 use crate::smartlead::client::{FailureReason, ENDPOINT};
 use crate::smartlead::model::{Origin, Sentiment};
 use crate::snapshot::{Attempt, Snapshot};
@@ -126,10 +124,6 @@ pub struct Metrics {
     rate_limit_remaining: IntGaugeVec,
     /// `smartlead_poll_consecutive_failures`.
     consecutive_failures: IntGauge,
-    /// Where the plain text is frozen once inflated, for the server's sockets to send it
-    /// without copying. The gzip copy stays on the heap: an eighth of the size, it costs
-    /// less to copy on each scrape than to freeze on each poll.
-    files: Files,
     /// The published state; the lock is held only to swap or clone buffers, and to gather the
     /// small `process_*` part when it is older than [`PROCESS_METRICS_MAX_AGE`].
     state: Mutex<State>,
@@ -321,7 +315,6 @@ impl Metrics {
 
         let metrics = Self {
             account: account.to_owned(),
-            files: Files::default(),
             registry,
             process,
             up,
@@ -383,11 +376,6 @@ impl Metrics {
         state.generation += 1;
     }
 
-    /// The in-memory files the plain text is frozen in, for the server's sockets.
-    pub fn files(&self) -> &Files {
-        &self.files
-    }
-
     /// The latest published snapshot.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         Arc::clone(&self.lock().snapshot)
@@ -415,10 +403,7 @@ impl Metrics {
         if !gzip {
             let polled = &state.polled;
             return Exposition {
-                head: state
-                    .plain
-                    .get_or_insert_with(|| inflate(polled, &self.files))
-                    .clone(),
+                head: state.plain.get_or_insert_with(|| inflate(polled)).clone(),
                 tail: process.plain.clone(),
             };
         }

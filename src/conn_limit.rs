@@ -38,10 +38,11 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 
-/// Connections served at once, at most. A waiting connection costs the server about 10 KiB
-/// (hyper's read buffer and the task), so this bounds their memory to about 10 MiB; Prometheus
-/// needs one or two. Past the cap the longest-waiting connection is closed, not the new one.
-pub const MAX_CONNECTIONS: usize = 1024;
+/// Connections served at once, at most. A connection that sent part of a request holds hyper's
+/// read buffer and its task (see `docs/design-server.md` for the measured cost), so this
+/// bounds what idle clients can make the server hold; Prometheus needs one or two. Past the
+/// cap the connection waiting longest is closed, not the new one.
+pub const MAX_CONNECTIONS: usize = 512;
 
 /// File descriptors kept out of the connection cap for everything else: standard streams,
 /// the runtimes' event queues, the signal pipe, the listeners, the SmartLead client's
@@ -470,7 +471,7 @@ mod tests {
     fn the_cap_leaves_the_reserve_under_the_fd_limit() {
         assert_eq!(connection_cap(None), MAX_CONNECTIONS);
         assert_eq!(connection_cap(Some(1_048_576)), MAX_CONNECTIONS);
-        assert_eq!(connection_cap(Some(1024)), 1024 - FD_RESERVE);
+        assert_eq!(connection_cap(Some(512)), 512 - FD_RESERVE);
         assert_eq!(connection_cap(Some(64)), MIN_CONNECTIONS);
         assert_eq!(connection_cap(Some(u64::MAX)), MAX_CONNECTIONS);
     }

@@ -131,6 +131,9 @@ pub async fn serve(
                 open = registry.len(),
                 "closed the connections waiting longest to make room"
             );
+            // Let the closed connections' tasks run and release their descriptors before the
+            // next accept needs one.
+            tokio::task::yield_now().await;
         }
         let _ = stream.set_nodelay(true);
         let conn = Arc::clone(slot.conn());

@@ -61,6 +61,12 @@ pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// `accept` failures less than this far apart are one streak, logged once.
 pub const ACCEPT_ERROR_STREAK_GAP: Duration = Duration::from_secs(60);
 
+/// Connections the kernel completes and queues before the server accepts them; the kernel
+/// caps it at `net.core.somaxconn` (4,096 by default), as Go's servers do. A flood of
+/// connections faster than the server accepts them fills the queue first; past it, the
+/// kernel drops new connection attempts and clients retry only after a second.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
 /// Request headers larger than this are refused.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
@@ -449,12 +455,25 @@ fn escape(text: &str) -> String {
 pub async fn bind(addresses: &[SocketAddr]) -> std::io::Result<TcpListener> {
     let mut last = None;
     for address in addresses {
-        match TcpListener::bind(address).await {
+        match listen(*address) {
             Ok(listener) => return Ok(listener),
             Err(e) => last = Some(e),
         }
     }
     Err(last.unwrap_or_else(|| std::io::Error::other("no address to listen on")))
+}
+
+/// Binds and listens on `address` with a backlog of [`LISTEN_BACKLOG`] (the standard
+/// library's `bind` listens with 128).
+fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match address {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As the standard library does: a restart can bind while old connections linger.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 #[cfg(test)]

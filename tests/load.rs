@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{value, Exporter, Reply, StandIn, SEED_EXAMPLE};
@@ -371,27 +373,67 @@ async fn two_thousand_idle_and_half_sent_connections_neither_delay_a_scrape_nor_
         .await;
     let rss_before = rss_kib(exporter.pid());
 
-    let mut flood = Vec::with_capacity(HALF_SENT + SILENT);
-    for i in 0..HALF_SENT + SILENT {
-        let mut stream = TcpStream::connect(exporter.addr).await.unwrap();
-        if i % 4 != 3 {
-            // A slowloris: half a request line, then nothing.
-            let _ = stream.write_all(b"GET /metrics HT").await;
+    // The flood opens in the background; a scrape is timed in the middle of it and after it,
+    // while every flood connection is fresh (well within the 10 s header timeout).
+    let opened = Arc::new(AtomicUsize::new(0));
+    let addr = exporter.addr;
+    let counter = Arc::clone(&opened);
+    let started = Instant::now();
+    // From a loopback address of its own, so that the TIME_WAIT entries of earlier runs (or of
+    // other tests on the machine) leave this run all the ephemeral ports.
+    let source = std::net::Ipv4Addr::new(127, fastrand::u8(1..255), fastrand::u8(..), 1);
+    let flooding = tokio::spawn(async move {
+        let mut flood = Vec::with_capacity(HALF_SENT + SILENT);
+        for i in 0..HALF_SENT + SILENT {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind((source, 0).into()).unwrap();
+            let mut stream = socket.connect(addr).await.unwrap();
+            if i % 4 != 3 {
+                // A slowloris: half a request line, then nothing.
+                let _ = stream.write_all(b"GET /metrics HT").await;
+            }
+            flood.push(stream);
+            counter.fetch_add(1, Ordering::SeqCst);
         }
-        flood.push(stream);
-    }
-    // Let the exporter accept the whole flood before measuring.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-
+        flood
+    });
+    // Scrapes go on all through the flood, each on a new connection, as Prometheus' would.
     let mut slowest = Duration::ZERO;
+    let mut scrapes = 0;
+    while !flooding.is_finished() {
+        let took = tokio::time::timeout(Duration::from_secs(20), timed_scrape(exporter.addr))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no answer in 20 s with {} connections open",
+                    opened.load(Ordering::SeqCst)
+                )
+            });
+        assert!(
+            took < Duration::from_secs(1),
+            "a scrape took {took:?} with {} connections open",
+            opened.load(Ordering::SeqCst)
+        );
+        slowest = slowest.max(took);
+        scrapes += 1;
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the flood stalled at {} connections",
+            opened.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let flood = flooding.await.unwrap();
+    let flood_took = started.elapsed();
     for _ in 0..5 {
         slowest = slowest.max(timed_scrape(exporter.addr).await);
     }
     let rss_during = rss_kib(exporter.pid());
     let fds_during = open_fds(exporter.pid());
     eprintln!(
-        "slowest scrape {slowest:?}; VmRSS {rss_before} KiB before, {rss_during} KiB with the \
-         flood open; {fds_during} descriptors"
+        "flood opened in {flood_took:?} ({scrapes} scrapes during it); slowest scrape \
+         {slowest:?}; VmRSS {rss_before} KiB \
+         before, {rss_during} KiB with the flood open; {fds_during} descriptors"
     );
     assert!(
         slowest < Duration::from_secs(1),

@@ -247,9 +247,11 @@ impl AcceptFailures {
             }
         }
         let doublings = self.in_a_row.saturating_sub(1).min(16);
-        ACCEPT_BACKOFF_MIN
+        let pause = ACCEPT_BACKOFF_MIN
             .saturating_mul(1 << doublings)
-            .min(ACCEPT_BACKOFF_MAX)
+            .min(ACCEPT_BACKOFF_MAX);
+        debug!(error = %error, in_a_row = self.in_a_row, closed, pause = ?pause, "accept failed");
+        pause
     }
 }
 

@@ -286,11 +286,12 @@ fn raise_own_nofile(needed: u64) {
     );
 }
 
-/// Sets another process's open-file limit, soft and hard, as `prlimit --pid` does.
-fn set_nofile(pid: u32, limit: u64) {
+/// Sets another process's soft open-file limit, as `prlimit --pid --nofile=SOFT:HARD` does;
+/// the hard limit is kept at `hard`, so that the soft one can go up again.
+fn set_nofile(pid: u32, soft: u64, hard: u64) {
     let new = libc::rlimit {
-        rlim_cur: limit,
-        rlim_max: limit,
+        rlim_cur: soft,
+        rlim_max: hard,
     };
     // SAFETY: prlimit reads `new` and writes nothing (no old-limit pointer).
     let done = unsafe {
@@ -573,8 +574,12 @@ async fn a_stalled_reader_is_cut_after_the_io_timeout() {
 async fn running_out_of_descriptors_is_logged_once_and_polls_go_on() {
     raise_own_nofile(600);
     let stand_in = StandIn::start(vec![Reply::json(200, SEED_EXAMPLE)]).await;
-    let exporter =
-        Exporter::against_with_nofile(&stand_in, "k", &["--poll.interval=1s"], (256, 1024));
+    let exporter = Exporter::against_with_nofile(
+        &stand_in,
+        "k",
+        &["--poll.interval=1s", "--log.level=debug"],
+        (256, 1024),
+    );
     exporter
         .wait_for("the first poll", |t| {
             value(t, "smartlead_up{account=\"default\"}") == Some(1.0)
@@ -587,7 +592,7 @@ async fn running_out_of_descriptors_is_logged_once_and_polls_go_on() {
     );
 
     let open = open_fds(exporter.pid()) as u64;
-    set_nofile(exporter.pid(), open + 40);
+    set_nofile(exporter.pid(), open + 40, 1024);
     let polls_before = stand_in.calls();
     let mut flood = Vec::new();
     for _ in 0..300 {
@@ -618,11 +623,31 @@ async fn running_out_of_descriptors_is_logged_once_and_polls_go_on() {
     let polls_after = stand_in.calls();
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(stand_in.calls() >= polls_after + 2, "polls stopped");
+
+    // No descriptor free at all (the limit below what is open), and no connection to close:
+    // accept fails again and again, backing off, within the same streak (still one warning).
+    let open = open_fds(exporter.pid()) as u64;
+    set_nofile(exporter.pid(), open - 3, 1024);
+    let mut stuck = Vec::new();
+    for _ in 0..20 {
+        stuck.push(TcpStream::connect(exporter.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    set_nofile(exporter.pid(), open + 40, 1024);
+    let took = timed_scrape(exporter.addr).await;
+    assert!(took < Duration::from_secs(3), "a scrape took {took:?}");
+    drop(stuck);
+
     let logs = exporter.logs();
+    let failures = logs
+        .iter()
+        .filter(|line| line.contains("message=\"accept failed\""))
+        .count();
+    assert!(failures >= 5, "{failures} failed accepts");
     let exhausted: Vec<&String> = logs
         .iter()
         .filter(|line| line.contains("out of file descriptors"))
         .collect();
     assert_eq!(exhausted.len(), 1, "{}", logs.join("\n"));
-    eprintln!("{}", exhausted[0]);
+    eprintln!("{failures} failed accepts, logged once: {}", exhausted[0]);
 }

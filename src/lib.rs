@@ -14,6 +14,9 @@
 //! - [`poller`]: the schedule (interval, backoff, `Retry-After`, staleness); produces snapshots.
 //! - [`metrics`]: the registry and families; turns snapshots into an exposition encoded once per
 //!   poll, not per scrape.
+//! - [`accept_encoding`]: whether a request's `Accept-Encoding` asks for gzip, q-values honoured.
+//! - [`conn_limit`]: the connection cap, which connection makes room for a new one, and the
+//!   file-descriptor budget.
 //! - [`server`]: hyper serving `/metrics`, `/`, `/-/healthy` and `/-/ready`, with connection
 //!   limits and graceful shutdown.
 //! - [`demo`]: the SmartLead stand-in behind `--demo`.
@@ -21,9 +24,11 @@
 //!
 //! `src/main.rs` only wires these together.
 
+pub mod accept_encoding;
 pub mod accounts;
 pub mod allocator;
 pub mod config;
+pub mod conn_limit;
 pub mod demo;
 pub mod landing;
 pub mod logging;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::Parser as _;
 use tokio::task::JoinSet;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use smartlead_exporter::accounts::{Account, AccountsFile};
 use smartlead_exporter::config::{Accounts, Cli, Config, API_KEY_ENV};
@@ -55,6 +55,20 @@ fn main() -> ExitCode {
     }
     for warning in &config.warnings {
         warn!("{warning}");
+    }
+    match server::raise_fd_limit() {
+        Some(limit) if limit.after > limit.before => {
+            debug!(
+                from = limit.before,
+                to = limit.after,
+                "raised the open-file limit to its hard limit"
+            );
+        }
+        Some(_) => {}
+        None => warn!(
+            "cannot read the open-file limit; serving at most {} connections",
+            server::MAX_CONNECTIONS
+        ),
     }
     let runtimes = tokio::runtime::Builder::new_current_thread()
         .enable_all()

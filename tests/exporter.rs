@@ -235,6 +235,58 @@ async fn endpoints_status_codes_and_gzip() {
     assert!(compressed.len() * 2 < plain.len());
 }
 
+/// Issue 9, defect 7: q-values in `Accept-Encoding` are honoured; `*` covers only the codings
+/// not named, so `gzip;q=0, *` is answered in plain text.
+#[tokio::test(flavor = "multi_thread")]
+async fn accept_encoding_q_values_are_honoured() {
+    let stand_in = StandIn::start(vec![Reply::json(200, SEED_EXAMPLE)]).await;
+    let exporter = Exporter::against(&stand_in, "k", &[]);
+    exporter.wait_for_path("/metrics").await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = format!("http://{}/metrics", exporter.addr);
+    for (accept, gzip) in [
+        ("gzip;q=0, *", false),
+        ("*, gzip;q=0", false),
+        ("gzip;q=0.0", false),
+        ("gzip;q=0.5, identity", false),
+        ("identity;q=0, gzip;q=0.1", true),
+        ("*", true),
+        ("gzip", true),
+    ] {
+        let response = http
+            .get(&url)
+            .header("accept-encoding", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers().get("content-encoding").is_some(),
+            gzip,
+            "Accept-Encoding: {accept}"
+        );
+        let body = response.bytes().await.unwrap();
+        let text = if gzip {
+            common::gunzip(&body)
+        } else {
+            String::from_utf8(body.to_vec()).unwrap()
+        };
+        assert!(
+            text.contains("smartlead_up{account=\"default\"} 1\n"),
+            "{accept}"
+        );
+    }
+    // Two header lines are one list: the refusal in the second one counts.
+    let response = http
+        .get(&url)
+        .header("accept-encoding", "*")
+        .header("accept-encoding", "gzip;q=0")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().get("content-encoding").is_none());
+}
+
 impl Exporter {
     async fn wait_for_path(&self, path: &str) {
         for _ in 0..300 {

@@ -23,11 +23,9 @@ const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(4);
 /// Threads that poll SmartLead, parse and encode: one, apart from the thread that serves.
 ///
 /// Scrapes are served by the main thread alone (a current-thread runtime), like nginx's
-/// single worker: answering is two buffer clones, so one thread keeps up with loopback. Two
-/// worker threads sharing the connections got in each other's way on a two-core machine:
-/// measured with `scripts/bench.sh`, p99 3.3 ms against nginx's 1.5 ms in the same run; one
-/// thread, 1.5 against 1.3. Polls run on this separate thread, so parsing and encoding 100,000
-/// categories (tens of milliseconds) never holds a scrape back.
+/// single worker: answering is two buffer clones, so one thread keeps up. More serving threads
+/// were slower on two cores (docs/performance.md#one-serving-thread-poller_threads). Polls run
+/// on this separate thread, so parsing and encoding a large account never holds a scrape back.
 const POLLER_THREADS: usize = 1;
 
 /// On exit, tasks still running on either runtime get this long before they are dropped.
@@ -94,7 +92,7 @@ async fn run(config: Config, polling: tokio::runtime::Handle) -> ExitCode {
         } => (base_url, key_source, initial_key),
         Upstream::Demo => match demo::start().await {
             Ok(upstream) => {
-                info!(base_url = %upstream.base_url, "demo mode: polling the embedded SmartLead stand-in");
+                info!(base_url = %upstream.base_url, "demo mode: polling the embedded SmartLead stand-in; it answers 429 or 500 now and then and sends an unknown sentiment (\"mixed\") on purpose, so warnings about those are expected");
                 (
                     upstream.base_url,
                     KeySource::Fixed(upstream.key.clone()),

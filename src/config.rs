@@ -34,6 +34,30 @@ pub const DEMO_POLL_INTERVAL: Duration = Duration::from_secs(5);
 /// The smallest body cap accepted: an error page must still fit.
 pub const MIN_BODY_SIZE: u64 = 1024;
 
+/// The largest body cap accepted. The whole answer is held in memory and parsed at once, at a
+/// peak of several times its size, and SmartLead's largest real answers are a few hundred
+/// kilobytes; a cap beyond 1 GiB is a typo (a missing unit prefix), not a plan.
+pub const MAX_BODY_SIZE: u64 = 1024 * 1024 * 1024;
+
+/// The shortest request timeout accepted: zero would fail every poll.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
+/// The longest request timeout accepted. An answer that takes longer than ten minutes is not
+/// coming, and until the timeout fires the poller waits and `smartlead_up` keeps its old value.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// The longest poll interval accepted: a day. Polling less often than that makes the data
+/// useless for the dashboards and alerts, and the staleness limit must still exceed it.
+pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
+/// The longest backoff accepted: a day, like the longest interval. Longer would leave a
+/// recovered SmartLead unnoticed for days.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
+
+/// The longest staleness limit accepted: a week. Category counts older than that are not
+/// worth showing as current, and every bound here keeps time arithmetic far from overflow.
+pub const MAX_STALE_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// The environment variable holding the key.
 pub const API_KEY_ENV: &str = "SMARTLEAD_API_KEY";
 
@@ -89,21 +113,22 @@ pub struct Cli {
     #[arg(long = "smartlead.account", value_name = "NAME")]
     pub account: Option<String>,
 
-    /// Limit on one whole request to SmartLead, body included.
+    /// Limit on one whole request to SmartLead, body included; 1ms to 10m.
     #[arg(long = "smartlead.timeout", value_name = "DURATION", default_value = "10s",
           value_parser = parse_duration)]
     pub timeout: Duration,
 
-    /// Largest answer accepted from SmartLead (B, KiB, MiB, GiB, or KB, MB...).
+    /// Largest answer accepted from SmartLead (B, KiB, MiB, GiB, or KB, MB...); 1KiB to 1GiB.
     #[arg(long = "smartlead.max-body-size", value_name = "SIZE", default_value = "16MiB",
           value_parser = parse_size)]
     pub max_body_size: u64,
 
-    /// Time between polls [default: 60s, or 5s with --demo]; below 1s refused.
+    /// Time between polls [default: 60s, or 5s with --demo]; 1s to 24h.
     #[arg(long = "poll.interval", value_name = "DURATION", value_parser = parse_duration)]
     pub poll_interval: Option<Duration>,
 
-    /// Longest delay between polls while they keep failing (exponential backoff with jitter).
+    /// Longest delay between polls while they keep failing (exponential backoff with jitter);
+    /// at least --poll.interval, at most 24h.
     #[arg(long = "poll.max-backoff", value_name = "DURATION", default_value = "10m",
           value_parser = parse_duration)]
     pub max_backoff: Duration,
@@ -116,7 +141,8 @@ pub struct Cli {
     )]
     pub global_max_id: u64,
 
-    /// After this long without a successful poll, category series are withdrawn.
+    /// After this long without a successful poll, category series are withdrawn; longer than
+    /// --poll.interval, at most 7d.
     #[arg(long = "metrics.stale-after", value_name = "DURATION", default_value = "5m",
           value_parser = parse_duration)]
     pub stale_after: Duration,
@@ -136,6 +162,79 @@ pub struct Cli {
     /// Poll once, print the exposition to stdout, exit 0 if the poll succeeded, 1 if not.
     #[arg(long = "once")]
     pub once: bool,
+}
+
+/// The flag that people try for the key, and which does not exist on purpose.
+const API_KEY_FLAG: &str = "--smartlead.api-key";
+
+/// Why the command line does not lead to a run.
+#[derive(Debug)]
+pub enum CliExit {
+    /// `--help` or `--version`: print it (clap's own rendering) and exit 0.
+    Print(clap::Error),
+    /// A bad command line: the message (without the `smartlead_exporter: error: ` prefix
+    /// every configuration error gets), for exit status 2.
+    Usage(String),
+}
+
+impl Cli {
+    /// Parses `args` (the program name first), turning clap's errors into one-line messages in
+    /// the style of every other configuration error. An unknown argument is never repeated
+    /// with its value, since it may be a key given the wrong way.
+    ///
+    /// # Errors
+    /// [`CliExit::Print`] for `--help` and `--version`, [`CliExit::Usage`] for the rest.
+    pub fn parse_args<I, T>(args: I) -> Result<Self, CliExit>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        Self::try_parse_from(args).map_err(|e| match e.kind() {
+            clap::error::ErrorKind::DisplayHelp
+            | clap::error::ErrorKind::DisplayVersion
+            | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => CliExit::Print(e),
+            _ => CliExit::Usage(usage_message(&e)),
+        })
+    }
+}
+
+/// One line for a clap error: what is wrong, clap's tip if it has one, and where to look.
+fn usage_message(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() == ErrorKind::UnknownArgument {
+        let given = match e.get(ContextKind::InvalidArg) {
+            Some(ContextValue::String(arg)) => arg.as_str(),
+            _ => "",
+        };
+        let name = given.split_once('=').map_or(given, |(name, _)| name);
+        if name == API_KEY_FLAG {
+            return format!(
+                "{API_KEY_FLAG} does not exist: the API key is never taken as a flag, because \
+                 flags show in `ps` and in shell history; set the {API_KEY_ENV} environment \
+                 variable, or name a file holding the key with --smartlead.api-key-file"
+            );
+        }
+        if !name.starts_with('-') {
+            return "unexpected argument (not repeated here, in case it is a key): every \
+                    setting is a flag such as --poll.interval=60s (see --help)"
+                .to_owned();
+        }
+        let suggestion = match e.get(ContextKind::SuggestedArg) {
+            Some(ContextValue::String(s)) => format!("; did you mean {s}?"),
+            _ => String::new(),
+        };
+        return format!("unknown flag {name}{suggestion} (see --help)");
+    }
+    let rendered = e.render().to_string();
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("invalid command line");
+    let mut message = first.strip_prefix("error: ").unwrap_or(first).to_owned();
+    for tip in lines.filter(|l| l.starts_with("tip:")) {
+        message.push_str("; ");
+        message.push_str(tip);
+    }
+    message.push_str(" (see --help)");
+    message
 }
 
 /// `--log.level`.
@@ -235,6 +334,10 @@ pub enum ConfigError {
          clear which key is used"
     )]
     TwoKeys,
+    /// A duration or size outside its bounds; the message comes from [`check_duration`] or
+    /// [`check_size`] and names the flag.
+    #[error("{0}")]
+    OutOfRange(String),
     /// The key source is unusable.
     #[error("{source}; {hint}")]
     Key {
@@ -279,33 +382,42 @@ impl Config {
             None => "default".to_owned(),
         };
 
-        if cli.timeout.is_zero() {
-            return Err(invalid("--smartlead.timeout", "must be greater than 0"));
-        }
-        if cli.max_body_size < MIN_BODY_SIZE {
-            return Err(invalid(
-                "--smartlead.max-body-size",
-                format!(
-                    "{} bytes is too small; the least is {MIN_BODY_SIZE} bytes (1KiB)",
-                    cli.max_body_size
-                ),
-            ));
-        }
+        check_duration("--smartlead.timeout", cli.timeout, MIN_TIMEOUT, MAX_TIMEOUT)
+            .map_err(ConfigError::OutOfRange)?;
+        check_size(
+            "--smartlead.max-body-size",
+            cli.max_body_size,
+            MIN_BODY_SIZE,
+            MAX_BODY_SIZE,
+        )
+        .map_err(ConfigError::OutOfRange)?;
 
         let poll_interval = cli.poll_interval.unwrap_or(if cli.demo {
             DEMO_POLL_INTERVAL
         } else {
             DEFAULT_POLL_INTERVAL
         });
-        if poll_interval < MIN_POLL_INTERVAL {
-            return Err(invalid(
-                "--poll.interval",
-                format!(
-                    "{} is below the minimum of 1s",
-                    humantime::format_duration(poll_interval)
-                ),
-            ));
-        }
+        check_duration(
+            "--poll.interval",
+            poll_interval,
+            MIN_POLL_INTERVAL,
+            MAX_POLL_INTERVAL,
+        )
+        .map_err(ConfigError::OutOfRange)?;
+        check_duration(
+            "--poll.max-backoff",
+            cli.max_backoff,
+            Duration::ZERO,
+            MAX_BACKOFF,
+        )
+        .map_err(ConfigError::OutOfRange)?;
+        check_duration(
+            "--metrics.stale-after",
+            cli.stale_after,
+            Duration::ZERO,
+            MAX_STALE_AFTER,
+        )
+        .map_err(ConfigError::OutOfRange)?;
         if poll_interval < GENTLE_POLL_INTERVAL && !cli.demo {
             warnings.push(format!(
                 "--poll.interval={} is below 30s: SmartLead's rate budget is shared by \
@@ -351,6 +463,70 @@ impl Config {
             warnings,
         })
     }
+}
+
+/// Checks that a duration setting lies within `min..=max`. `name` is the flag (or the
+/// accounts file's key) named in the message, which reads like every other bad setting's:
+/// `invalid value for NAME: ...`. Use it with the `MIN_*` and `MAX_*` constants above, so
+/// that a flag and the same key in a file have the same bounds.
+///
+/// # Errors
+/// The message, naming `name`, the value and the bound it crosses.
+pub fn check_duration(
+    name: &str,
+    value: Duration,
+    min: Duration,
+    max: Duration,
+) -> Result<(), String> {
+    let show = |d: Duration| humantime::format_duration(d).to_string();
+    if value < min {
+        return Err(format!(
+            "invalid value for {name}: {} is below the minimum of {}",
+            show(value),
+            show(min)
+        ));
+    }
+    if value > max {
+        return Err(format!(
+            "invalid value for {name}: {} is above the maximum of {}",
+            show(value),
+            show(max)
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that a size setting, in bytes, lies within `min..=max`; like [`check_duration`].
+///
+/// # Errors
+/// The message, naming `name`, the value and the bound it crosses, in bytes.
+pub fn check_size(name: &str, value: u64, min: u64, max: u64) -> Result<(), String> {
+    if value < min {
+        return Err(format!(
+            "invalid value for {name}: {} is below the minimum of {}",
+            show_size(value),
+            show_size(min)
+        ));
+    }
+    if value > max {
+        return Err(format!(
+            "invalid value for {name}: {} is above the maximum of {}",
+            show_size(value),
+            show_size(max)
+        ));
+    }
+    Ok(())
+}
+
+/// A byte count as written in flags: `16MiB` when it is a whole number of a binary unit,
+/// else in bytes.
+fn show_size(bytes: u64) -> String {
+    for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if bytes >= size && bytes % size == 0 {
+            return format!("{}{unit}", bytes / size);
+        }
+    }
+    format!("{bytes} bytes")
 }
 
 fn invalid(flag: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -480,8 +656,21 @@ mod tests {
     fn config(args: &[&str], key: Option<&str>) -> Result<Config, String> {
         let mut argv = vec!["smartlead_exporter"];
         argv.extend_from_slice(args);
-        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        let cli = match Cli::parse_args(argv) {
+            Ok(cli) => cli,
+            Err(CliExit::Usage(message)) => return Err(message),
+            Err(CliExit::Print(e)) => panic!("printed instead of parsed: {e}"),
+        };
         Config::from_cli(cli, key.map(OsString::from)).map_err(|e| e.to_string())
+    }
+
+    fn usage(args: &[&str]) -> String {
+        let mut argv = vec!["smartlead_exporter"];
+        argv.extend_from_slice(args);
+        match Cli::parse_args(argv) {
+            Err(CliExit::Usage(message)) => message,
+            other => panic!("{args:?}: expected a usage error, got {other:?}"),
+        }
     }
 
     #[test]
@@ -612,8 +801,186 @@ mod tests {
     }
 
     #[test]
-    fn the_key_is_not_a_flag() {
-        let err = config(&["--smartlead.api-key=secret"], None).unwrap_err();
-        assert!(err.contains("unexpected argument"), "{err}");
+    fn the_key_is_not_a_flag_and_is_never_echoed() {
+        for args in [
+            &["--smartlead.api-key=s3cret-canary"][..],
+            &["--smartlead.api-key", "s3cret-canary"],
+            &["--smartlead.api-key"],
+        ] {
+            let err = usage(args);
+            assert!(
+                err.contains("never taken as a flag")
+                    && err.contains("SMARTLEAD_API_KEY")
+                    && err.contains("--smartlead.api-key-file"),
+                "{args:?}: {err}"
+            );
+            assert!(!err.contains("s3cret-canary"), "{args:?}: {err}");
+        }
+        // Any unknown argument: named without its value, which may be a key put the wrong way.
+        for args in [&["--smartlead.key=s3cret-canary"][..], &["s3cret-canary"]] {
+            let err = usage(args);
+            assert!(!err.contains("s3cret-canary"), "{args:?}: {err}");
+        }
+        assert!(usage(&["--smartlead.key=x"]).contains("--smartlead.key"));
+    }
+
+    #[test]
+    fn clap_errors_read_like_ours() {
+        let err = usage(&["--poll.intervall=5s"]);
+        assert!(
+            err.starts_with("unknown flag --poll.intervall")
+                && err.contains("did you mean --poll.interval?"),
+            "{err}"
+        );
+        for args in [
+            &["--poll.interval=often"][..],
+            &["--log.level=loud"],
+            &["--smartlead.api-key-file"],
+            &["--demo=yes"],
+        ] {
+            let err = usage(args);
+            assert!(!err.contains('\n'), "{args:?}: one line: {err}");
+            assert!(!err.starts_with("error"), "{args:?}: {err}");
+            assert!(err.ends_with("(see --help)"), "{args:?}: {err}");
+        }
+        for args in [
+            ["smartlead_exporter", "--help"],
+            ["smartlead_exporter", "--version"],
+        ] {
+            assert!(
+                matches!(Cli::parse_args(args), Err(CliExit::Print(_))),
+                "{args:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_duration_and_size_has_an_upper_bound() {
+        let cases: &[(&str, &str)] = &[
+            ("--smartlead.timeout", "18446744073709551615s"),
+            ("--smartlead.timeout", "11m"),
+            ("--poll.interval", "25h"),
+            ("--poll.max-backoff", "25h"),
+            ("--metrics.stale-after", "8d"),
+            ("--smartlead.max-body-size", "1025MiB"),
+            ("--smartlead.max-body-size", "8EiB"),
+        ];
+        for (flag, value) in cases {
+            // Large enough for each bound not to trip over the others' ordering rules.
+            let args = [
+                &format!("{flag}={value}")[..],
+                "--metrics.stale-after=2d",
+                "--poll.max-backoff=24h",
+            ];
+            let args: Vec<&str> =
+                if *flag == "--metrics.stale-after" || *flag == "--poll.max-backoff" {
+                    vec![args[0]]
+                } else {
+                    args.to_vec()
+                };
+            let err = config(&args, Some("k")).unwrap_err();
+            assert!(
+                err.contains(flag) && err.contains("maximum"),
+                "{flag}={value}: {err}"
+            );
+        }
+        // Overflowing the parser itself is an error too, not a panic.
+        let err = config(&["--smartlead.timeout=99999999999999999999s"], Some("k")).unwrap_err();
+        assert!(err.contains("--smartlead.timeout"), "{err}");
+        let err = config(&["--smartlead.max-body-size=16EiB"], Some("k")).unwrap_err();
+        assert!(err.contains("--smartlead.max-body-size"), "{err}");
+        // Every maximum itself is accepted.
+        let c = config(
+            &[
+                "--smartlead.timeout=10m",
+                "--poll.interval=24h",
+                "--poll.max-backoff=24h",
+                "--metrics.stale-after=7d",
+                "--smartlead.max-body-size=1GiB",
+            ],
+            Some("k"),
+        )
+        .unwrap();
+        assert_eq!(c.timeout, MAX_TIMEOUT);
+        assert_eq!(c.poll_interval, MAX_POLL_INTERVAL);
+        assert_eq!(c.max_backoff, MAX_BACKOFF);
+        assert_eq!(c.stale_after, MAX_STALE_AFTER);
+        assert_eq!(c.max_body_size, MAX_BODY_SIZE);
+    }
+
+    #[test]
+    fn help_states_the_bounds_the_code_enforces() {
+        use clap::CommandFactory as _;
+        let help = Cli::command().render_long_help().to_string();
+        let durations = [
+            ("--smartlead.timeout", "10m", MAX_TIMEOUT),
+            ("--poll.interval", "24h", MAX_POLL_INTERVAL),
+            ("--poll.max-backoff", "24h", MAX_BACKOFF),
+            ("--metrics.stale-after", "7d", MAX_STALE_AFTER),
+        ];
+        for (flag, text, bound) in durations {
+            assert_eq!(parse_duration(text).unwrap(), bound, "{flag}");
+            let section = help
+                .split(flag)
+                .nth(1)
+                .unwrap()
+                .split("\n\n")
+                .next()
+                .unwrap();
+            assert!(
+                section.contains(text),
+                "{flag} help must say {text}: {section}"
+            );
+        }
+        assert_eq!(parse_size("1GiB").unwrap(), MAX_BODY_SIZE);
+        assert_eq!(parse_size("1KiB").unwrap(), MIN_BODY_SIZE);
+        let section = help.split("--smartlead.max-body-size").nth(1).unwrap();
+        assert!(section.contains("1KiB to 1GiB"), "{section}");
+    }
+
+    #[test]
+    fn bound_checks_name_the_setting_and_the_bound() {
+        let s = Duration::from_secs;
+        assert_eq!(check_duration("x", s(5), s(1), s(10)), Ok(()));
+        assert_eq!(check_duration("x", s(1), s(1), s(1)), Ok(()));
+        assert_eq!(
+            check_duration("timeout", s(11), s(1), s(10)).unwrap_err(),
+            "invalid value for timeout: 11s is above the maximum of 10s"
+        );
+        assert_eq!(
+            check_duration("--poll.interval", Duration::from_millis(500), s(1), s(10)).unwrap_err(),
+            "invalid value for --poll.interval: 500ms is below the minimum of 1s"
+        );
+        assert_eq!(check_size("x", 1024, 1024, 2048), Ok(()));
+        assert_eq!(
+            check_size(
+                "max_body_size",
+                2 * MAX_BODY_SIZE,
+                MIN_BODY_SIZE,
+                MAX_BODY_SIZE
+            )
+            .unwrap_err(),
+            "invalid value for max_body_size: 2GiB is above the maximum of 1GiB"
+        );
+        assert_eq!(
+            check_size("x", 12, MIN_BODY_SIZE, MAX_BODY_SIZE).unwrap_err(),
+            "invalid value for x: 12 bytes is below the minimum of 1KiB"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_duration_or_size_flag_value_panics(
+            flag in proptest::sample::select(vec![
+                "--smartlead.timeout", "--poll.interval", "--poll.max-backoff",
+                "--metrics.stale-after", "--smartlead.max-body-size",
+            ]),
+            number in proptest::prelude::any::<u64>(),
+            unit in proptest::sample::select(vec!["", "ns", "ms", "s", "m", "h", "d", "w", "y", "B", "KiB", "GiB", "EiB"]),
+            text in "\\PC{0,24}",
+        ) {
+            let _ = config(&[&format!("{flag}={number}{unit}")], Some("k"));
+            let _ = config(&[&format!("{flag}={text}")], Some("k"));
+        }
     }
 }

@@ -7,12 +7,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser as _;
+use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
-use smartlead_exporter::config::{Cli, Config, Upstream, API_KEY_ENV};
+use smartlead_exporter::config::{Cli, CliExit, Config, Upstream, API_KEY_ENV};
 use smartlead_exporter::metrics::{BuildInfo, Metrics};
 use smartlead_exporter::poller::{Poller, PollerConfig};
+use smartlead_exporter::shutdown::Signal;
 use smartlead_exporter::smartlead::client::{Client, ClientConfig};
 use smartlead_exporter::smartlead::key::KeySource;
 use smartlead_exporter::{allocator, demo, logging, server, shutdown};
@@ -36,7 +37,17 @@ const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     allocator::configure();
-    let cli = Cli::parse();
+    let cli = match Cli::parse_args(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(CliExit::Print(help)) => {
+            let _ = help.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(CliExit::Usage(message)) => {
+            eprintln!("smartlead_exporter: error: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let config = match Config::from_cli(cli, std::env::var_os(API_KEY_ENV)) {
         Ok(config) => config,
         Err(e) => {
@@ -77,11 +88,29 @@ fn main() -> ExitCode {
 
 /// Runs on the serving runtime; the poller is spawned on `polling`.
 async fn run(config: Config, polling: tokio::runtime::Handle) -> ExitCode {
-    let mut signals = match shutdown::Signals::install() {
+    let signals = match shutdown::Signals::install() {
         Ok(signals) => signals,
         Err(e) => {
             error!(error = %e, "cannot install signal handlers");
             return ExitCode::FAILURE;
+        }
+    };
+    // Bind before anything else starts or logs, so that a taken port is the first and only
+    // thing said (in demo mode, before the stand-in's start-up line). `--once` serves nothing.
+    let listener = if config.once {
+        None
+    } else {
+        match server::bind(&config.listen).await {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                let addresses: Vec<String> =
+                    config.listen.iter().map(ToString::to_string).collect();
+                eprintln!(
+                    "smartlead_exporter: error: cannot listen on --web.listen-address ({}): {e}",
+                    addresses.join(", ")
+                );
+                return ExitCode::from(EXIT_USAGE);
+            }
         }
     };
     let (base_url, key_source, initial_key) = match config.upstream.clone() {
@@ -92,7 +121,7 @@ async fn run(config: Config, polling: tokio::runtime::Handle) -> ExitCode {
         } => (base_url, key_source, initial_key),
         Upstream::Demo => match demo::start().await {
             Ok(upstream) => {
-                info!(base_url = %upstream.base_url, "demo mode: polling the embedded SmartLead stand-in; it answers 429 or 500 now and then and sends an unknown sentiment (\"mixed\") on purpose, so warnings about those are expected");
+                info!(base_url = %upstream.base_url, "demo mode: polling the embedded SmartLead stand-in; it answers 429 or 500 now and then and sends an unknown sentiment (mixed) on purpose, so warnings about those are expected");
                 (
                     upstream.base_url,
                     KeySource::Fixed(upstream.key.clone()),
@@ -138,7 +167,7 @@ async fn run(config: Config, polling: tokio::runtime::Handle) -> ExitCode {
         },
     );
 
-    if config.once {
+    let Some(listener) = listener else {
         let attempt = poller.poll_once().await;
         metrics.record(&attempt);
         metrics.publish(poller.snapshot());
@@ -155,18 +184,23 @@ async fn run(config: Config, polling: tokio::runtime::Handle) -> ExitCode {
         } else {
             ExitCode::FAILURE
         };
-    }
-
-    let listener = match server::bind(&config.listen).await {
-        Ok(listener) => listener,
-        Err(e) => {
-            eprintln!(
-                "smartlead_exporter: error: cannot listen on --web.listen-address {:?}: {e}",
-                config.listen
-            );
-            return ExitCode::from(EXIT_USAGE);
-        }
     };
+    serve(
+        config, listener, signals, poller, metrics, endpoint, polling,
+    )
+    .await
+}
+
+/// Serves scrapes and polls until SIGTERM or SIGINT; SIGHUP is a reload request.
+async fn serve(
+    config: Config,
+    listener: TcpListener,
+    mut signals: shutdown::Signals,
+    poller: Poller,
+    metrics: Arc<Metrics>,
+    endpoint: reqwest::Url,
+    polling: tokio::runtime::Handle,
+) -> ExitCode {
     let address = listener
         .local_addr()
         .map_or_else(|_| "unknown".to_owned(), |a| a.to_string());
@@ -196,14 +230,21 @@ async fn run(config: Config, polling: tokio::runtime::Handle) -> ExitCode {
 
     // The poller only ends on shutdown; if it ends before (a bug), exit non-zero so that the
     // supervisor restarts the process rather than let it serve ever-older data.
-    let code = tokio::select! {
-        signal = signals.recv() => {
-            info!(signal, "shutting down");
-            ExitCode::SUCCESS
-        }
-        ended = &mut polling => {
-            error!(outcome = ?ended.map(|()| "returned"), "the poller stopped unexpectedly; exiting");
-            ExitCode::FAILURE
+    let code = loop {
+        tokio::select! {
+            signal = signals.recv() => match signal {
+                Signal::Stop(signal) => {
+                    info!(signal, "shutting down");
+                    break ExitCode::SUCCESS;
+                }
+                Signal::Reload => {
+                    info!(signal = "SIGHUP", "reloading: the key file is re-read before every poll; nothing else to reload");
+                }
+            },
+            ended = &mut polling => {
+                error!(outcome = ?ended.map(|()| "returned"), "the poller stopped unexpectedly; exiting");
+                break ExitCode::FAILURE;
+            }
         }
     };
     trigger.fire();

@@ -13,7 +13,9 @@ use tracing::{error, info, warn};
 use smartlead_exporter::config::{Cli, Config, Upstream, API_KEY_ENV};
 use smartlead_exporter::metrics::{BuildInfo, Metrics};
 use smartlead_exporter::poller::{Poller, PollerConfig};
-use smartlead_exporter::smartlead::client::{Client, ClientConfig};
+use smartlead_exporter::smartlead::client::{
+    http_client, Client, ClientConfig, HttpConfig, POOL_IDLE_TIMEOUT,
+};
 use smartlead_exporter::smartlead::key::KeySource;
 use smartlead_exporter::{allocator, demo, logging, server, shutdown};
 
@@ -107,11 +109,19 @@ async fn run(config: Config, polling: tokio::runtime::Handle) -> ExitCode {
             }
         },
     };
-    let client = match Client::new(&ClientConfig {
-        base_url,
-        timeout: config.timeout,
-        max_body_size: config.max_body_size,
-        poll_interval: config.poll_interval,
+    let client = match http_client(&HttpConfig {
+        pool_connections: config.poll_interval < POOL_IDLE_TIMEOUT,
+        ca_file: None,
+    })
+    .and_then(|http| {
+        Client::new(
+            http,
+            &ClientConfig {
+                base_url,
+                timeout: config.timeout,
+                max_body_size: config.max_body_size,
+            },
+        )
     }) {
         Ok(client) => client,
         Err(e) => {

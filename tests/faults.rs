@@ -804,3 +804,25 @@ async fn a_key_file_swapped_for_a_fifo_keeps_the_last_key() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A key echoed as data (a category name, a sentiment) is redacted like one in a message.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_echoed_in_a_category_name_is_redacted() {
+    let body = format!(
+        r#"[{{"id": 1, "name": "Interested"}}, {{"id": 2, "name": "echo {CANARY}", "sentiment_type": "{CANARY}"}}]"#
+    );
+    let stand_in = StandIn::start(vec![Reply::json(200, &body)]).await;
+    let exporter = Exporter::against(&stand_in, CANARY, &["--log.level=trace"]);
+    let text = exporter
+        .wait_for("a successful poll", |t| value(t, UP) == Some(1.0))
+        .await;
+    assert_eq!(
+        value(
+            &text,
+            "smartlead_category_info{account=\"default\",id=\"2\",name=\"echo [redacted]\",origin=\"global\",sentiment=\"other\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_nothing_leaks(&exporter).await;
+}

@@ -261,6 +261,11 @@ impl Redactor {
         Self { key, fallback }
     }
 
+    /// The length of the key hidden, in bytes (0 for none).
+    pub fn key_len(&self) -> usize {
+        self.key.len()
+    }
+
     /// `text` with every occurrence of the key replaced by [`REDACTED`]; borrowed when there
     /// is none. With [`TextEnd::Cut`], a tail that could begin the key is dropped as well.
     pub fn redact<'a>(&self, text: &'a str, end: TextEnd) -> Cow<'a, str> {

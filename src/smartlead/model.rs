@@ -33,6 +33,11 @@ pub const MAX_QUOTED_BYTES: usize = 120;
 /// window that could begin the key is dropped as well.
 pub const QUOTE_WINDOW_BYTES: usize = 32 * 1024;
 
+/// Names and sentiments (data, not messages) are searched for the key only when it is at
+/// least this long. Real SmartLead keys are far longer; a short test key such as `k` would
+/// otherwise mangle every name holding the letter.
+pub const MIN_KEY_BYTES_HIDDEN_IN_DATA: usize = 16;
+
 /// A category name is cut to this many bytes (on a character boundary): the name becomes a
 /// label value on every scrape, and Prometheus has no use for a longer one.
 pub const MAX_CATEGORY_NAME_BYTES: usize = 1024;
@@ -572,7 +577,11 @@ impl ListSeed<'_> {
             }
         };
         // Redacted whole, then cut: a key straddling the cut must not show its first half.
-        let name = self.redactor.redact(&name, TextEnd::Complete);
+        let name = if self.redactor.key_len() >= MIN_KEY_BYTES_HIDDEN_IN_DATA {
+            self.redactor.redact(&name, TextEnd::Complete)
+        } else {
+            name
+        };
         let name = if name.len() > MAX_CATEGORY_NAME_BYTES {
             catalog.truncated_names += 1;
             head(&name, MAX_CATEGORY_NAME_BYTES).to_owned()
@@ -588,7 +597,12 @@ impl ListSeed<'_> {
             && catalog.unknown_sentiments.len() < MAX_UNKNOWN_SENTIMENTS
         {
             let shown = match &sentiment_type {
-                Some(Field::Text(text)) => excerpt(text, self.redactor, TextEnd::Complete),
+                Some(Field::Text(text))
+                    if self.redactor.key_len() >= MIN_KEY_BYTES_HIDDEN_IN_DATA =>
+                {
+                    excerpt(text, self.redactor, TextEnd::Complete)
+                }
+                Some(Field::Text(text)) => excerpt(text, &Redactor::default(), TextEnd::Complete),
                 Some(other) => format!("<{}>", other.kind()),
                 None => String::new(),
             };
@@ -916,6 +930,11 @@ mod tests {
         assert_eq!(catalog.truncated_names, 0);
         let unknown: Vec<&String> = catalog.unknown_sentiments.iter().collect();
         assert_eq!(unknown, ["odd [redacted]"]);
+
+        // A short (test) key leaves names alone.
+        let short = Redactor::new(&ApiKey::new("k").unwrap());
+        let catalog = super::parse(br#"[{"id":1,"name":"Meeting Booked"}]"#, &short).unwrap();
+        assert_eq!(catalog.categories[0].name, "Meeting Booked");
     }
 
     #[test]

@@ -272,7 +272,13 @@ impl Client {
             // The error body only feeds the message: read a little, within the deadline.
             let body = read_body(response, MAX_ERROR_BODY as u64, deadline, true).await;
             exchange.elapsed = Some(started.elapsed());
-            let detail = body.ok().and_then(|b| model::error_message(&b, &redactor));
+            let detail = body.ok().and_then(|b| {
+                if b.len() < MAX_ERROR_BODY {
+                    model::error_message(&b, &redactor)
+                } else {
+                    model::error_message_of_head(&b, &redactor)
+                }
+            });
             return Err(fail(
                 FailureReason::Status,
                 status_message(status, detail.as_deref()),

@@ -254,6 +254,16 @@ pub fn parse(body: &[u8], redactor: &Redactor) -> Result<Catalog, DecodeError> {
 /// `error` (string) or `error.message`, or else the first characters of the text; redacted,
 /// then cut to [`MAX_QUOTED_BYTES`] characters.
 pub fn error_message(body: &[u8], redactor: &Redactor) -> Option<String> {
+    message_of(body, TextEnd::Complete, redactor)
+}
+
+/// [`error_message`] of the head of a longer body (read up to a cap): a tail that could begin
+/// the key is dropped as well, since its rest was never read.
+pub fn error_message_of_head(head: &[u8], redactor: &Redactor) -> Option<String> {
+    message_of(head, TextEnd::Cut, redactor)
+}
+
+fn message_of(body: &[u8], end: TextEnd, redactor: &Redactor) -> Option<String> {
     #[derive(Deserialize)]
     struct Nested<'a> {
         #[serde(borrow, default)]
@@ -283,8 +293,8 @@ pub fn error_message(body: &[u8], redactor: &Redactor) -> Option<String> {
             return Some(excerpt(&message, redactor, TextEnd::Complete));
         }
     }
-    let text = excerpt_bytes(body, redactor);
-    (!text.is_empty()).then_some(text)
+    let text = excerpt_bytes(body, end, redactor);
+    (!text.is_empty() && text != "…").then_some(text)
 }
 
 /// Upstream text made fit for a message: whitespace collapsed and control characters dropped,
@@ -311,18 +321,18 @@ pub fn excerpt(text: &str, redactor: &Redactor, end: TextEnd) -> String {
 }
 
 /// [`excerpt`] of the head of a body that may not be UTF-8.
-fn excerpt_bytes(body: &[u8], redactor: &Redactor) -> String {
+fn excerpt_bytes(body: &[u8], end: TextEnd, redactor: &Redactor) -> String {
     let (window, end) = if body.len() > QUOTE_WINDOW_BYTES {
         (&body[..QUOTE_WINDOW_BYTES], TextEnd::Cut)
     } else {
-        (body, TextEnd::Complete)
+        (body, end)
     };
     excerpt(&String::from_utf8_lossy(window), redactor, end)
 }
 
 /// The first characters of a body, quoted, for a log line.
 fn quote(body: &[u8], redactor: &Redactor) -> String {
-    format!("{:?}", excerpt_bytes(body, redactor))
+    format!("{:?}", excerpt_bytes(body, TextEnd::Complete, redactor))
 }
 
 /// The longest head of `text` of at most `max` bytes that ends on a character boundary.
@@ -901,6 +911,18 @@ mod tests {
         let text = "bad key canary-7f3a\u{1}9c-do-not-\u{7f}leak";
         let message = super::error_message(text.as_bytes(), &redactor()).unwrap();
         assert_eq!(message, "bad key [redacted]");
+    }
+
+    #[test]
+    fn a_key_at_the_end_of_an_error_body_read_in_part_is_dropped() {
+        let head = format!("refused: {}", &KEY[..12]);
+        let message = super::error_message_of_head(head.as_bytes(), &redactor()).unwrap();
+        assert_eq!(message, "refused: …");
+        let message = super::error_message(head.as_bytes(), &redactor()).unwrap();
+        assert_eq!(
+            message, head,
+            "a complete text keeps what is not the whole key"
+        );
     }
 
     #[test]

@@ -628,7 +628,9 @@ mod tests {
                     haystack.push_str(&text);
                 }
                 let out = redactor.redact(&haystack, TextEnd::Complete);
-                prop_assert!(!out.contains(&key), "{:?} in {:?}", key, out);
+                // The marker itself may hold the key (`]`): look only at what is not a marker.
+                let rest = out.replace(REDACTED, "\0");
+                prop_assert!(!rest.contains(&key), "{:?} in {:?}", key, out);
             }
         }
     }

@@ -482,9 +482,9 @@ mod tests {
         drop(file);
         let started = Instant::now();
         let err = KeySource::File(path.clone()).load().unwrap_err();
-        // Reading 1 GiB of zeroes takes far longer than this, even from the page cache.
+        // Refusing takes an open and an fstat; reading 1 GiB, even of holes, takes seconds.
         assert!(
-            started.elapsed() < Duration::from_millis(50),
+            started.elapsed() < Duration::from_millis(500),
             "{:?}",
             started.elapsed()
         );

@@ -826,3 +826,60 @@ async fn a_key_echoed_in_a_category_name_is_redacted() {
     );
     assert_nothing_leaks(&exporter).await;
 }
+
+/// At start-up, a key file that is a FIFO, too large, or more than one key is refused at once
+/// with exit status 2 and a message naming the file (never blocking, never reading it whole).
+#[test]
+fn a_bad_key_file_at_start_exits_2_naming_it() {
+    let dir = std::env::temp_dir().join(format!("sl-badkey-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("fifo");
+    let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo has no other preconditions.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let huge = dir.join("huge");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let two = dir.join("two-lines");
+    std::fs::write(&two, format!("{CANARY}\nsecond-line\n")).unwrap();
+
+    for (path, expected) in [
+        (&fifo, "is a FIFO, not a regular file"),
+        (&huge, "is larger than 4096 bytes"),
+        (&two, "does not hold one key"),
+    ] {
+        let mut child = std::process::Command::new(common::BIN)
+            .arg(format!("--smartlead.api-key-file={}", path.display()))
+            .env_clear()
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(5) {
+                let _ = child.kill();
+                panic!("still running after 5 s with {}", path.display());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert_eq!(status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.starts_with("smartlead_exporter: error: "),
+            "{stderr}"
+        );
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(stderr.contains(&path.display().to_string()), "{stderr}");
+        assert!(!stderr.contains(CANARY), "{stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

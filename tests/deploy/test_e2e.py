@@ -6,7 +6,10 @@ query, variable and annotation, with the variables substituted as Grafana would,
 data under either job and with "All" selected, and every alert expression must evaluate and
 find its series under both jobs.
 
-The exporter is restarted once, so that the restart annotation has something to show.
+A second exporter, scraped by the plain job too, polls two accounts of a loopback SmartLead
+stand-in, one with a revoked key: of the account alerts, only SmartLeadAuthFailing's expression
+must hold, and only for that account. The demo exporter is restarted once, so that the restart
+annotation has something to show.
 Everything listens on 127.0.0.1 only; both processes are started and killed here, and the
 whole module takes about half a minute.
 """
@@ -19,11 +22,13 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -35,6 +40,12 @@ PLAIN_JOB = "smartlead"  # a hand-written scrape job
 OPERATOR_JOB = "smartlead-exporter"  # the chart's Service, as the Operator names the job
 JOBS = [PLAIN_JOB, OPERATOR_JOB]
 OTHER_JOB = "prometheus"  # Prometheus scraping itself: a target that is not the exporter
+# A second exporter, scraped by the plain job beside the demo one, polls two accounts of a
+# loopback SmartLead stand-in: acme with a good key, globex with a revoked one.
+GOOD_ACCOUNT, REVOKED_ACCOUNT = "acme", "globex"
+GOOD_KEY = "e2e-good-key"
+ACCOUNT_ALERTS = ["SmartLeadAuthFailing", "SmartLeadRateLimited", "SmartLeadAPIDown", "SmartLeadPollFailuresHigh",
+                  "SmartLeadDataStale", "SmartLeadRateLimitBudgetLow", "SmartLeadAPILatencyHigh"]
 NAMESPACE = "monitoring"
 POD = "smartlead-exporter-5c9d8b7f6-x2x4q"
 CLUSTER = "e2e"  # added by a user relabeling (serviceMonitor.relabelings), as multi-cluster setups do
@@ -106,6 +117,33 @@ def operator_scrape_config(target: str) -> dict:
             {"target_label": "cluster", "replacement": CLUSTER, "action": "replace"},
         ],
     }
+
+
+class StandIn(BaseHTTPRequestHandler):
+    """SmartLead's fetch-categories on loopback: the categories for GOOD_KEY, SmartLead's 401
+    for any other key."""
+
+    def do_GET(self):  # noqa: N802 (the http.server name)
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        if query.get("api_key") == [GOOD_KEY]:
+            status, body = 200, json.dumps([
+                {"id": 1, "name": "Interested", "sentiment_type": "positive", "created_at": "2022-08-30T06:13:04.000Z"},
+                {"id": 3, "name": "Not Interested", "sentiment_type": "negative", "created_at": "2022-08-30T06:13:04.000Z"},
+                {"id": 789, "name": "Follow Up Later", "sentiment_type": "neutral", "created_at": "2025-11-20T14:22:00.000Z"},
+            ])
+        else:
+            status, body = 401, '{"message":"Invalid API Key"}'
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-RateLimit-Limit", "60")
+        self.send_header("X-RateLimit-Remaining", "50")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
 
 
 def free_port() -> int:
@@ -185,11 +223,11 @@ def stop(process: subprocess.Popen) -> None:
             process.wait(timeout=10)
 
 
-def start_exporter(binary: Path, port: int, log: Path) -> subprocess.Popen:
+def start_exporter(binary: Path, port: int, log: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     with log.open("ab") as out:
         return subprocess.Popen(
-            [str(binary), "--demo", f"--web.listen-address=127.0.0.1:{port}", "--poll.interval=1s"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=loopback_env(),
+            [str(binary), f"--web.listen-address=127.0.0.1:{port}", "--poll.interval=1s", *(args or ["--demo"])],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**loopback_env(), **(env or {})},
         )
 
 
@@ -198,9 +236,16 @@ def stack(tmp_path_factory):
     binary = exporter_binary()
     prometheus_bin = require_tool("prometheus")
     work = tmp_path_factory.mktemp("e2e")
-    exporter_port, prometheus_port = free_port(), free_port()
-    logs = {"prometheus": work / "prometheus.log", "exporter": work / "exporter.log"}
+    exporter_port, accounts_port, prometheus_port = free_port(), free_port(), free_port()
+    logs = {"prometheus": work / "prometheus.log", "exporter": work / "exporter.log",
+            "accounts exporter": work / "accounts-exporter.log"}
     s = Stack(f"http://127.0.0.1:{exporter_port}", f"http://127.0.0.1:{prometheus_port}", logs)
+    stand_in = ThreadingHTTPServer(("127.0.0.1", 0), StandIn)
+    threading.Thread(target=stand_in.serve_forever, daemon=True).start()
+    base_url = f"http://127.0.0.1:{stand_in.server_address[1]}/api/v1"
+    accounts = {"accounts": [{"name": GOOD_ACCOUNT, "api_key_env": "E2E_GOOD_KEY", "base_url": base_url},
+                             {"name": REVOKED_ACCOUNT, "api_key_env": "E2E_REVOKED_KEY", "base_url": base_url}]}
+    (work / "accounts.yml").write_text(yaml.safe_dump(accounts))
     probe = {"groups": [{"name": "e2e-probe", "rules": [{"alert": PROBE_ALERT, "expr": "smartlead_up >= 0",
                                                           "labels": {"severity": "info"}}]}]}
     (work / "probe.rules.yml").write_text(yaml.safe_dump(probe))
@@ -209,7 +254,7 @@ def stack(tmp_path_factory):
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(RULES_FILE), str(work / "probe.rules.yml")],
         "scrape_configs": [
-            {"job_name": PLAIN_JOB, "static_configs": [{"targets": [target]}]},
+            {"job_name": PLAIN_JOB, "static_configs": [{"targets": [target, f"127.0.0.1:{accounts_port}"]}]},
             operator_scrape_config(target),
             # Another target, which "All" must not select.
             {"job_name": OTHER_JOB, "static_configs": [{"targets": [f"127.0.0.1:{prometheus_port}"]}]},
@@ -228,12 +273,15 @@ def stack(tmp_path_factory):
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=loopback_env(), cwd=work,
             ))
         wait_until("Prometheus' /-/ready", lambda: ready(f"{s.prometheus_url}/-/ready"), STARTUP_TIMEOUT, logs)
+        s.processes.append(start_exporter(
+            binary, accounts_port, logs["accounts exporter"], f"--config.file={work / 'accounts.yml'}",
+            env={"E2E_GOOD_KEY": GOOD_KEY, "E2E_REVOKED_KEY": "e2e-revoked-key"}))
         # Start, get scraped under both jobs, stop and start again: one restart to annotate.
         # process_start_time_seconds counts whole seconds, so the second start is a second later.
         exporter = start_exporter(binary, exporter_port, logs["exporter"])
         wait_until("the exporter's /-/ready", lambda: ready(f"{s.exporter_url}/-/ready"), STARTUP_TIMEOUT, logs)
         wait_until("both jobs to scrape the exporter",
-                   lambda: len(s.api("query", query=f'process_start_time_seconds{{job=~"{"|".join(JOBS)}"}}')["result"]) == len(JOBS),
+                   lambda: len(s.api("query", query=f'process_start_time_seconds{{instance="{target}"}}')["result"]) == len(JOBS),
                    10, logs)
         stop(exporter)
         assert exporter.returncode == 0, f"exporter exit status {exporter.returncode}\n{log_tail(logs['exporter'])}"
@@ -242,7 +290,7 @@ def stack(tmp_path_factory):
         s.processes.append(exporter)
         wait_until("the restarted exporter's /-/ready", lambda: ready(f"{s.exporter_url}/-/ready"), STARTUP_TIMEOUT, logs)
         time.sleep(SCRAPE_SECONDS)
-        for process, name in zip(s.processes, logs):
+        for process, name in zip(s.processes, ["prometheus", "accounts exporter", "exporter"]):
             assert process.poll() is None, f"{name} exited early:\n{log_tail(logs[name])}"
         yield s
     finally:
@@ -250,6 +298,8 @@ def stack(tmp_path_factory):
             stop(process)
         if exporter is not None:
             stop(exporter)
+        stand_in.shutdown()
+        stand_in.server_close()
 
 
 # --- variable substitution, as Grafana does it ------------------------------------------------
@@ -353,7 +403,7 @@ def query_returns_data(stack: Stack, what: str, expr: str) -> list[dict]:
 
 def test_prometheus_scrapes_the_exporter_under_both_jobs(stack):
     targets = stack.api("targets")["activeTargets"]
-    assert sorted(t["labels"]["job"] for t in targets) == sorted(JOBS + [OTHER_JOB])
+    assert sorted(t["labels"]["job"] for t in targets) == sorted(JOBS + [PLAIN_JOB, OTHER_JOB])
     for t in targets:
         assert t["health"] == "up", t["lastError"]
     (operator,) = [t["labels"] for t in targets if t["labels"]["job"] == OPERATOR_JOB]
@@ -365,10 +415,11 @@ def test_prometheus_scrapes_the_exporter_under_both_jobs(stack):
         assert float(samples[0]["value"][1]) >= SCRAPE_SECONDS / 2
         # The first poll of the demo stand-in always succeeds; later ones may get a 429 or a
         # 500 (and after a 429 the exporter waits for the rate-limit reset), so smartlead_up may be 0.
-        up = stack.api("query", query=f'smartlead_up{{job="{job}"}}')["result"]
-        assert [r["metric"]["account"] for r in up] == ["demo"]
-        assert up[0]["value"][1] in {"0", "1"}
-        assert stack.api("query", query=f'smartlead_last_success_timestamp_seconds{{job="{job}"}} > 0')["result"]
+        up = stack.api("query", query=f'smartlead_up{{job="{job}", account="demo"}}')["result"]
+        assert len(up) == 1 and up[0]["value"][1] in {"0", "1"}
+        assert stack.api("query", query=f'smartlead_last_success_timestamp_seconds{{job="{job}", account="demo"}} > 0')["result"]
+    up = {r["metric"]["account"]: r["value"][1] for r in stack.api("query", query="smartlead_up")["result"]}
+    assert up[GOOD_ACCOUNT] == "1" and up[REVOKED_ACCOUNT] == "0"
 
 
 def test_no_label_of_ours_collides_with_the_operators_target_labels(stack):
@@ -392,7 +443,7 @@ def test_metrics_pass_promtool_check_metrics(stack):
 def test_every_variable_query_returns_values(stack, var):
     resolved = resolve_variables(stack, None)
     assert resolved[var["name"]], f"variable {var['name']} lists no values"
-    expected = {"cluster": [CLUSTER], "job": sorted(JOBS), "account": ["demo"]}
+    expected = {"cluster": [CLUSTER], "job": sorted(JOBS), "account": sorted(["demo", GOOD_ACCOUNT, REVOKED_ACCOUNT])}
     if var["name"] in expected:
         assert sorted(resolved[var["name"]]) == expected[var["name"]]
 
@@ -427,6 +478,32 @@ def test_every_alert_expression_evaluates_and_finds_its_series_under_both_jobs(s
     for selector in selectors_of(rule["expr"]):
         found = stack.api("query", query=f"count by (job) ({selector})")["result"]
         assert sorted(r["metric"]["job"] for r in found) == sorted(JOBS), f"{rule['alert']}: {selector}"
+
+
+def test_a_revoked_key_meets_one_alert_expression(stack):
+    # The exporter's real series for a revoked key (globex) and a good one (acme): of the account
+    # alerts, only SmartLeadAuthFailing's expression holds, and only for globex (`for` aside).
+    for rule in alert_rules():
+        if rule["alert"] not in ACCOUNT_ALERTS:
+            continue
+        result = stack.api("query", query=rule["expr"], time=time.time())["result"]
+        accounts = sorted(r["metric"]["account"] for r in result if r["metric"]["account"] != "demo")
+        expected = [REVOKED_ACCOUNT] if rule["alert"] == "SmartLeadAuthFailing" else []
+        assert accounts == expected, rule["alert"]
+    assert set(ACCOUNT_ALERTS) <= {rule["alert"] for rule in alert_rules()}
+
+
+def test_accounts_table_lists_the_failing_account_with_its_failures(stack, selections):
+    (accounts,) = [p for p in DASHBOARD["panels"] if p["title"] == "Accounts"]
+    values: dict[str, dict[str, str]] = {}
+    for target in accounts["targets"]:
+        for series in stack.api("query", query=substitute(target["expr"], selections["all"]))["result"]:
+            values.setdefault(series["metric"]["account"], {})[target["refId"]] = series["value"][1]
+    assert values[GOOD_ACCOUNT]["A"] == "1" and values[GOOD_ACCOUNT]["B"] == "0"
+    assert values[REVOKED_ACCOUNT]["A"] == "0" and int(values[REVOKED_ACCOUNT]["B"]) > 0
+    assert float(values[REVOKED_ACCOUNT]["E"]) > 0  # failures in the last hour
+    assert "C" not in values[REVOKED_ACCOUNT]  # never succeeded: no data age
+    assert float(values[GOOD_ACCOUNT]["D"]) == 3  # the stand-in's categories
 
 
 def test_rules_are_loaded_and_healthy(stack):

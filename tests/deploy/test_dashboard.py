@@ -10,7 +10,9 @@ import re
 
 import pytest
 
-from deploy_support import load_dashboard
+import yaml
+
+from deploy_support import DASHBOARD_FILE, load_dashboard
 
 DASHBOARD = load_dashboard()
 PANELS = [p for p in DASHBOARD["panels"] if p["type"] != "row"]  # rows only group panels
@@ -127,7 +129,7 @@ def test_panels_have_title_description_unit_and_the_datasource_variable():
         assert panel.get("description", "").strip(), f"{title}: no description"
         unit = panel["fieldConfig"]["defaults"].get("unit")
         assert unit, f"{title}: no unit"
-        assert unit != "reqps", f"{title}: a poll a minute reads 0.017 reqps; show per hour"
+        assert unit != "reqps", f"{title}: a poll a minute reads 0.017 reqps; show per minute"
         assert panel["datasource"]["uid"] in DATASOURCE_UIDS, title
         assert panel.get("targets"), f"{title}: no queries"
         for target in panel["targets"]:
@@ -244,10 +246,12 @@ def panel_using(predicate):
         ("latency p95", lambda p, t: t["expr"].startswith("histogram_quantile(0.95,")),
         ("latency p99", lambda p, t: t["expr"].startswith("histogram_quantile(0.99,")),
         ("latency heatmap", lambda p, t: p["type"] == "heatmap" and "_bucket{" in t["expr"]),
-        ("responses by code per hour",
-         lambda p, t: "by (account, code) (rate(smartlead_api_requests_total{" in t["expr"] and t["expr"].endswith("* 3600")),
-        ("failures by reason per hour",
-         lambda p, t: "by (account, reason) (rate(smartlead_api_request_failures_total{" in t["expr"] and t["expr"].endswith("* 3600")),
+        ("responses by code per minute",
+         lambda p, t: "by (account, code) (rate(smartlead_api_requests_total{" in t["expr"] and t["expr"].endswith("* 60")
+         and p["fieldConfig"]["defaults"]["unit"] == "opm"),
+        ("failures by reason per minute",
+         lambda p, t: "by (account, reason) (rate(smartlead_api_request_failures_total{" in t["expr"] and t["expr"].endswith("* 60")
+         and p["fieldConfig"]["defaults"]["unit"] == "opm"),
         ("rate-limit budget", lambda p, t: "smartlead_api_rate_limit_remaining{" in t["expr"]),
         ("firing alerts", lambda p, t: t["expr"].startswith('ALERTS{alertname=~"SmartLead.*", alertstate="firing"')),
         ("scrape duration", lambda p, t: t["expr"].startswith("scrape_duration_seconds{")),
@@ -288,3 +292,17 @@ def test_links_to_readme_and_runbook():
     urls = {link["title"]: link["url"] for link in DASHBOARD["links"]}
     assert urls["README"].endswith("#readme")
     assert urls["Runbook"].endswith("/docs/runbook.md")
+
+
+def test_linter_exceptions_are_the_deliberate_ones():
+    # dashboards/.lint: Grafana's dashboard-linter wants allValue '.+' on job and instance,
+    # which is exactly what issue 13 forbids; and the alerts panel matches "$job|".
+    lint = yaml.safe_load((DASHBOARD_FILE.parent / ".lint").read_text())
+    assert set(lint) == {"exclusions"}
+    exclusions = lint["exclusions"]
+    assert set(exclusions) == {"template-job-rule", "template-instance-rule", "target-job-rule", "target-instance-rule"}
+    for rule in exclusions.values():
+        assert rule["reason"].strip()
+    for name in ("target-job-rule", "target-instance-rule"):
+        assert exclusions[name]["entries"] == [{"panel": "Firing alerts"}]
+    assert "Firing alerts" in {p["title"] for p in PANELS}

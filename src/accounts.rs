@@ -395,17 +395,17 @@ pub enum AccountsError {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
-    #[serde(default, deserialize_with = "some_base_url")]
+    #[serde(default, deserialize_with = "base_url_field")]
     base_url: Option<Url>,
-    #[serde(default, deserialize_with = "some_duration")]
+    #[serde(default, deserialize_with = "poll_interval_field")]
     poll_interval: Option<Duration>,
-    #[serde(default, deserialize_with = "some_duration")]
+    #[serde(default, deserialize_with = "timeout_field")]
     timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "some_size")]
+    #[serde(default, deserialize_with = "max_body_size_field")]
     max_body_size: Option<u64>,
-    #[serde(default, deserialize_with = "some_duration")]
+    #[serde(default, deserialize_with = "max_backoff_field")]
     max_backoff: Option<Duration>,
-    #[serde(default, deserialize_with = "some_duration")]
+    #[serde(default, deserialize_with = "stale_after_field")]
     stale_after: Option<Duration>,
     #[serde(default)]
     global_max_id: Option<u64>,
@@ -439,17 +439,17 @@ struct RawAccount {
     api_key_file: Option<PathBuf>,
     #[serde(default)]
     api_key_env: Option<String>,
-    #[serde(default, deserialize_with = "some_base_url")]
+    #[serde(default, deserialize_with = "base_url_field")]
     base_url: Option<Url>,
-    #[serde(default, deserialize_with = "some_duration")]
+    #[serde(default, deserialize_with = "poll_interval_field")]
     poll_interval: Option<Duration>,
-    #[serde(default, deserialize_with = "some_duration")]
+    #[serde(default, deserialize_with = "timeout_field")]
     timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "some_size")]
+    #[serde(default, deserialize_with = "max_body_size_field")]
     max_body_size: Option<u64>,
-    #[serde(default, deserialize_with = "some_duration")]
+    #[serde(default, deserialize_with = "max_backoff_field")]
     max_backoff: Option<Duration>,
-    #[serde(default, deserialize_with = "some_duration")]
+    #[serde(default, deserialize_with = "stale_after_field")]
     stale_after: Option<Duration>,
     #[serde(default)]
     global_max_id: Option<u64>,
@@ -464,33 +464,37 @@ struct RawFile {
     accounts: Vec<RawAccount>,
 }
 
-fn some_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    let text = String::deserialize(d)?;
-    parse_duration(&text)
-        .map(Some)
-        .map_err(serde::de::Error::custom)
+/// A value written as text, or as a plain number (a size in bytes).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TextOrNumber {
+    Number(u64),
+    Text(String),
 }
 
-fn some_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Size {
-        Bytes(u64),
-        Text(String),
-    }
-    match Size::deserialize(d)? {
-        Size::Bytes(bytes) => Ok(Some(bytes)),
-        Size::Text(text) => parse_size(&text)
-            .map(Some)
-            .map_err(serde::de::Error::custom),
-    }
+/// Deserialisers for the settings parsed from text, one per field, so that a bad value's
+/// message names its field (the YAML parser's location is the account's).
+macro_rules! field_parsers {
+    ($($function:ident: $field:literal => $parse:ident as $ty:ty;)*) => {$(
+        fn $function<'de, D: Deserializer<'de>>(d: D) -> Result<Option<$ty>, D::Error> {
+            let text = match TextOrNumber::deserialize(d)? {
+                TextOrNumber::Number(n) => n.to_string(),
+                TextOrNumber::Text(text) => text,
+            };
+            $parse(&text)
+                .map(Some)
+                .map_err(|e| serde::de::Error::custom(format!("{}: {e}", $field)))
+        }
+    )*};
 }
 
-fn some_base_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Url>, D::Error> {
-    let text = String::deserialize(d)?;
-    parse_base_url(&text)
-        .map(Some)
-        .map_err(serde::de::Error::custom)
+field_parsers! {
+    base_url_field: "base_url" => parse_base_url as Url;
+    poll_interval_field: "poll_interval" => parse_duration as Duration;
+    timeout_field: "timeout" => parse_duration as Duration;
+    max_body_size_field: "max_body_size" => parse_size as u64;
+    max_backoff_field: "max_backoff" => parse_duration as Duration;
+    stale_after_field: "stale_after" => parse_duration as Duration;
 }
 
 fn account_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -858,11 +862,11 @@ mod tests {
             ),
             (
                 "accounts:\n  - name: a\n    api_key_env: GLOBEX_KEY\n    poll_interval: soon\n",
-                &["line 4", "examples"],
+                &["account \"a\"", "line 2", "poll_interval", "examples"],
             ),
             (
                 "accounts:\n  - name: a\n    api_key_env: GLOBEX_KEY\n    max_body_size: lots\n",
-                &["line 4", "512KiB"],
+                &["account \"a\"", "max_body_size", "512KiB"],
             ),
             (
                 "accounts:\n  - name: a\n    api_key_env: GLOBEX_KEY\n    timeout: 18446744073709551615s\n",

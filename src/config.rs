@@ -512,37 +512,40 @@ mod tests {
         assert_eq!(c.listen.len(), 2);
         assert_eq!(c.listen[1], "0.0.0.0:10072".parse().unwrap());
         assert_eq!(c.telemetry_path, "/metrics");
-        assert_eq!(c.account, "default");
-        assert_eq!(c.timeout, Duration::from_secs(10));
-        assert_eq!(c.max_body_size, 16 * 1024 * 1024);
-        assert_eq!(c.poll_interval, Duration::from_secs(60));
-        assert_eq!(c.max_backoff, Duration::from_secs(600));
-        assert_eq!(c.global_max_id, 99);
-        assert_eq!(c.stale_after, Duration::from_secs(300));
+        let d = &c.defaults;
+        assert_eq!(d.timeout, Duration::from_secs(10));
+        assert_eq!(d.max_body_size, 16 * 1024 * 1024);
+        assert_eq!(d.poll_interval, Duration::from_secs(60));
+        assert_eq!(d.max_backoff, Duration::from_secs(600));
+        assert_eq!(d.global_max_id, 99);
+        assert_eq!(d.stale_after, Duration::from_secs(300));
+        assert_eq!(d.base_url.as_str(), "https://server.smartlead.ai/api/v1");
         assert_eq!(c.log_level, LogLevel::Info);
         assert_eq!(c.log_format, LogFormat::Logfmt);
+        assert_eq!(c.concurrency, 16);
+        assert_eq!(c.shard, Shard::default());
         assert!(c.warnings.is_empty());
-        match c.upstream {
-            Upstream::Remote { base_url, .. } => {
-                assert_eq!(base_url.as_str(), "https://server.smartlead.ai/api/v1")
+        match c.accounts {
+            Accounts::Single(account) => {
+                assert_eq!(account.name, "default");
+                assert_eq!(account.settings, c.defaults);
             }
-            Upstream::Demo => panic!("not demo"),
+            other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn demo_needs_no_key_and_polls_every_5s() {
         let c = config(&["--demo"], None).unwrap();
-        assert!(matches!(c.upstream, Upstream::Demo));
-        assert_eq!(c.account, "demo");
-        assert_eq!(c.poll_interval, Duration::from_secs(5));
+        assert!(matches!(&c.accounts, Accounts::Demo { name } if name == "demo"));
+        assert_eq!(c.defaults.poll_interval, Duration::from_secs(5));
         let c = config(
             &["--demo", "--smartlead.account=acme", "--poll.interval=2s"],
             None,
         )
         .unwrap();
-        assert_eq!(c.account, "acme");
-        assert_eq!(c.poll_interval, Duration::from_secs(2));
+        assert!(matches!(&c.accounts, Accounts::Demo { name } if name == "acme"));
+        assert_eq!(c.defaults.poll_interval, Duration::from_secs(2));
     }
 
     #[test]
@@ -572,7 +575,7 @@ mod tests {
     fn intervals_are_checked() {
         let err = config(&["--poll.interval=500ms"], Some("k")).unwrap_err();
         assert!(
-            err.contains("--poll.interval") && err.contains("minimum of 1s"),
+            err.contains("--poll.interval") && err.contains("from 1s"),
             "{err}"
         );
         let c = config(&["--poll.interval=10s"], Some("k")).unwrap();
@@ -591,9 +594,9 @@ mod tests {
     #[test]
     fn sizes_take_binary_suffixes() {
         let c = config(&["--smartlead.max-body-size=512KiB"], Some("k")).unwrap();
-        assert_eq!(c.max_body_size, 512 * 1024);
+        assert_eq!(c.defaults.max_body_size, 512 * 1024);
         let c = config(&["--smartlead.max-body-size=2MB"], Some("k")).unwrap();
-        assert_eq!(c.max_body_size, 2_000_000);
+        assert_eq!(c.defaults.max_body_size, 2_000_000);
         let err = config(&["--smartlead.max-body-size=12"], Some("k")).unwrap_err();
         assert!(err.contains("--smartlead.max-body-size"), "{err}");
         let err = config(&["--smartlead.max-body-size=lots"], Some("k")).unwrap_err();
@@ -630,6 +633,76 @@ mod tests {
         ] {
             let err = config(&["--smartlead.base-url", bad], Some("k")).unwrap_err();
             assert!(err.contains("--smartlead.base-url"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn accounts_file_sharding_and_concurrency_flags() {
+        let c = config(
+            &[
+                "--config.file=/etc/accounts.yaml",
+                "--shard=2",
+                "--total-shards=3",
+                "--poll.concurrency=4",
+            ],
+            None,
+        )
+        .unwrap();
+        assert!(matches!(&c.accounts, Accounts::File(p) if p.as_os_str() == "/etc/accounts.yaml"));
+        assert_eq!(c.shard, Shard { index: 2, total: 3 });
+        assert_eq!(c.concurrency, 4);
+        for (args, key, flag) in [
+            (
+                &["--config.file=/a", "--shard=3", "--total-shards=3"][..],
+                None,
+                "--shard",
+            ),
+            (
+                &["--config.file=/a", "--total-shards=0"][..],
+                None,
+                "--total-shards",
+            ),
+            (&["--total-shards=2"][..], Some("k"), "--total-shards"),
+            (
+                &["--config.file=/a", "--poll.concurrency=0"][..],
+                None,
+                "--poll.concurrency",
+            ),
+            (&["--config.file=/a", "--demo"][..], None, "--config.file"),
+            (&["--config.file=/a"][..], Some("k"), "--config.file"),
+            (
+                &["--config.file=/a", "--smartlead.account=x"][..],
+                None,
+                "--config.file",
+            ),
+            (
+                &["--smartlead.account=Not Valid"][..],
+                Some("k"),
+                "--smartlead.account",
+            ),
+            (
+                &["--smartlead.timeout=18446744073709551615s"][..],
+                Some("k"),
+                "--smartlead.timeout",
+            ),
+            (
+                &["--metrics.stale-after=1000d"][..],
+                Some("k"),
+                "--metrics.stale-after",
+            ),
+            (
+                &["--poll.max-backoff=1000d"][..],
+                Some("k"),
+                "--poll.max-backoff",
+            ),
+            (
+                &["--smartlead.max-body-size=2GiB"][..],
+                Some("k"),
+                "--smartlead.max-body-size",
+            ),
+        ] {
+            let err = config(args, key).unwrap_err();
+            assert!(err.contains(flag), "{args:?}: {err}");
         }
     }
 

@@ -199,6 +199,8 @@ async fn run(config: Config, polling: tokio::runtime::Handle) -> ExitCode {
     let polled = initial.len();
     supervisor.apply(initial);
     metrics.set_shard_accounts(config.shard.index, config.shard.total, polled);
+    // Every account is listed, not ready, from the first scrape on.
+    metrics.rebuild();
 
     let (trigger, shutdown) = shutdown::channel();
     let server = tokio::spawn(server::serve(

@@ -5,8 +5,8 @@
 //! ([`Fragments`]). The exposition is assembled from all accounts' fragments family by family
 //! (each family in one group, as the text format requires), compressed straight into gzip,
 //! which Prometheus always asks for, and cached until something changes: scrapes never encode.
-//! Assembly runs off the serving thread ([`Metrics::run_encoder`]), at most once per
-//! [`MIN_REBUILD_INTERVAL`] however many accounts publish. A plain (non-gzip) scrape inflates
+//! Assembly runs off the serving thread ([`Metrics::run_encoder`]), spaced so that it takes
+//! at most a twentieth of a core however many accounts publish ([`ENCODER_DUTY`]). A plain (non-gzip) scrape inflates
 //! the cached text once per change.
 //!
 //! The `process_*` metrics are the one part that changes between builds: they are gathered at
@@ -58,9 +58,14 @@ pub const PREINITIALISED_CODES: [&str; 3] = ["401", "403", "429"];
 /// more; reusing them within a second keeps a scrape to a buffer clone under load.
 pub const PROCESS_METRICS_MAX_AGE: Duration = Duration::from_secs(1);
 
-/// The exposition is rebuilt at most this often: with 500 accounts publishing about 8 times a
-/// second, every publish would otherwise re-encode the whole exposition.
-pub const MIN_REBUILD_INTERVAL: Duration = Duration::from_secs(1);
+/// The encoder spends at most one part in this many of its time building: after a build that
+/// took `t`, the next waits `t × (ENCODER_DUTY - 1)`, so that 500 accounts publishing 8 times a
+/// second do not re-encode the whole exposition 8 times a second, while one account's change
+/// (a build of well under a millisecond) shows at once.
+pub const ENCODER_DUTY: u32 = 20;
+
+/// However long builds take, a change waits at most this long to be served.
+pub const MAX_REBUILD_DELAY: Duration = Duration::from_secs(1);
 
 /// Text is handed to the compressor whenever this much has been gathered: large enough that
 /// the compressor works on long runs, small enough to stay in the CPU cache.
@@ -182,8 +187,9 @@ struct AccountSeries {
 struct State {
     /// The generation `polled` was built from.
     built: u64,
-    /// When `polled` was built, to space rebuilds by [`MIN_REBUILD_INTERVAL`].
-    built_at: Option<Instant>,
+    /// When `polled` was built and how long that took, to space rebuilds (see
+    /// [`ENCODER_DUTY`]).
+    built_at: Option<(Instant, Duration)>,
     /// Whether every account had finished a poll when `polled` was built: readiness follows
     /// what `/metrics` serves, not what the pollers know.
     ready: bool,
@@ -635,8 +641,8 @@ impl Metrics {
         self.changed.notify_one();
     }
 
-    /// Rebuilds the exposition whenever it is out of date, at most once per
-    /// [`MIN_REBUILD_INTERVAL`], until shutdown. Runs on the polling runtime, so that a large
+    /// Rebuilds the exposition whenever it is out of date, spaced by [`ENCODER_DUTY`], until
+    /// shutdown. Runs on the polling runtime, so that a large
     /// build never holds a scrape back.
     pub async fn run_encoder(self: Arc<Self>, mut shutdown: Shutdown) {
         loop {
@@ -647,8 +653,11 @@ impl Metrics {
                     () = shutdown.requested() => return,
                 }
             }
-            let since = self.lock().built_at.map(|at| at.elapsed());
-            if let Some(wait) = since.and_then(|s| MIN_REBUILD_INTERVAL.checked_sub(s)) {
+            let pause = self.lock().built_at.and_then(|(at, took)| {
+                let pause = took.saturating_mul(ENCODER_DUTY - 1).min(MAX_REBUILD_DELAY);
+                pause.checked_sub(at.elapsed())
+            });
+            if let Some(wait) = pause {
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
                     () = shutdown.requested() => return,
@@ -665,6 +674,7 @@ impl Metrics {
         if generation == self.lock().built {
             return;
         }
+        let started = Instant::now();
         let (parts, ready) = {
             let accounts = lock(&self.accounts);
             let ready = !accounts.is_empty() && accounts.values().all(|e| e.snapshot.attempts > 0);
@@ -719,7 +729,7 @@ impl Metrics {
         state.polled = polled;
         state.plain = None;
         state.built = generation;
-        state.built_at = Some(Instant::now());
+        state.built_at = Some((started, started.elapsed()));
         state.ready = ready;
     }
 

@@ -102,6 +102,14 @@ impl Poller {
         }
     }
 
+    /// The state before the first poll, when it is due at `first`: published at once, so
+    /// that the account is listed (and not ready) from the start.
+    pub fn waiting(&mut self, first: Instant) -> &Snapshot {
+        self.snapshot.next_poll =
+            Some(SystemTime::now() + first.saturating_duration_since(Instant::now()));
+        &self.snapshot
+    }
+
     /// The state after the latest poll.
     pub fn snapshot(&self) -> &Snapshot {
         &self.snapshot
@@ -114,9 +122,6 @@ impl Poller {
     where
         F: FnMut(Option<&Attempt>, &Snapshot),
     {
-        self.snapshot.next_poll =
-            Some(SystemTime::now() + first.saturating_duration_since(Instant::now()));
-        publish(None, &self.snapshot);
         tokio::select! {
             () = tokio::time::sleep_until(first) => {}
             () = shutdown.requested() => return,

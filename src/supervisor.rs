@@ -155,7 +155,7 @@ impl Supervisor {
                 max_body_size: settings.max_body_size,
             },
         )?;
-        let poller = Poller::new(
+        let mut poller = Poller::new(
             client,
             account.key_source.clone(),
             account.initial_key.clone(),
@@ -169,6 +169,8 @@ impl Supervisor {
             },
         );
         let first = next_slot(self.epoch, Instant::now(), settings.poll_interval, fraction);
+        self.metrics
+            .publish(&account.name, None, poller.waiting(first));
         let (stop, shutdown) = shutdown::channel();
         let metrics = Arc::clone(&self.metrics);
         let name = account.name.clone();
@@ -225,8 +227,12 @@ pub fn offsets(accounts: &[Account]) -> HashMap<&str, f64> {
         .collect()
 }
 
-/// The first instant at or after `now` that is `epoch + interval × (fraction + k)` for a whole
-/// `k`: the account's place in its cycle.
+/// A slot missed by less than this is taken at once: at start-up the accounts are started a
+/// few microseconds after the epoch, and the first of them must not wait a whole interval.
+pub const SLOT_GRACE: Duration = Duration::from_millis(250);
+
+/// The first instant at or after `now` (or up to [`SLOT_GRACE`] before it) that is
+/// `epoch + interval × (fraction + k)` for a whole `k`: the account's place in its cycle.
 pub fn next_slot(epoch: Instant, now: Instant, interval: Duration, fraction: f64) -> Instant {
     let offset = interval.mul_f64(fraction.clamp(0.0, 1.0));
     let first = epoch + offset;
@@ -234,6 +240,9 @@ pub fn next_slot(epoch: Instant, now: Instant, interval: Duration, fraction: f64
         return first;
     }
     let behind = now - first;
+    if behind <= SLOT_GRACE {
+        return now;
+    }
     let cycles = behind.as_nanos().div_ceil(interval.as_nanos());
     let cycles = u32::try_from(cycles).unwrap_or(u32::MAX);
     first + interval.saturating_mul(cycles)
@@ -248,6 +257,9 @@ mod tests {
         let epoch = Instant::now();
         let minute = Duration::from_secs(60);
         assert_eq!(next_slot(epoch, epoch, minute, 0.0), epoch);
+        // Just after the epoch: still the first slot, taken at once.
+        let soon = epoch + Duration::from_millis(3);
+        assert_eq!(next_slot(epoch, soon, minute, 0.0), soon);
         assert_eq!(next_slot(epoch, epoch, minute, 0.5), epoch + minute / 2);
         let later = epoch + Duration::from_secs(100);
         // Slots at 30 s, 90 s, 150 s: the next after 100 s is 150 s.

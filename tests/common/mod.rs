@@ -436,14 +436,14 @@ pub const UP: &str = "smartlead_up{account=\"default\"}";
 /// The series of `smartlead_api_request_failures_total` for `reason`, default account.
 pub fn failures(reason: &str) -> String {
     format!(
-        "smartlead_api_request_failures_total{{account=\"default\",endpoint=\"fetch-categories\",reason=\"{reason}\"}}"
+        "smartlead_api_request_failures_total{{account=\"default\",api_endpoint=\"fetch-categories\",reason=\"{reason}\"}}"
     )
 }
 
 /// The series of `smartlead_api_requests_total` for `code`, default account.
 pub fn requests(code: u16) -> String {
     format!(
-        "smartlead_api_requests_total{{account=\"default\",code=\"{code}\",endpoint=\"fetch-categories\"}}"
+        "smartlead_api_requests_total{{account=\"default\",api_endpoint=\"fetch-categories\",code=\"{code}\"}}"
     )
 }
 

@@ -188,6 +188,9 @@ only with accounts) and fails naming the account.
 {{- if and (gt (int .Values.sharding.replicas) 1) (not .Values.accounts) }}
 {{- fail "smartlead-exporter: sharding.replicas > 1 splits `accounts` between replicas; list the accounts, or keep sharding.replicas=1 for a single account" }}
 {{- end }}
+{{- if and (gt (int .Values.sharding.replicas) 1) (not (semverCompare ">=1.28.0-0" .Capabilities.KubeVersion.Version)) }}
+{{- fail (printf "smartlead-exporter: sharding reads each pod's shard from the label apps.kubernetes.io/pod-index, which Kubernetes sets from 1.28 on; this cluster is %s" .Capabilities.KubeVersion.Version) }}
+{{- end }}
 {{- end }}
 
 {{/*

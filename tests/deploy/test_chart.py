@@ -517,6 +517,15 @@ def test_accounts_with_only_existing_secrets_make_no_secret():
     assert "Secret" not in r.kinds()
 
 
+def test_account_names_stay_strings_in_the_accounts_file():
+    # Names such as 123 or null are valid account names and must not turn into a number or a
+    # null when the exporter parses the file.
+    r = Rendered({"accounts": [{"name": "123", "apiKey": "k1"}, {"name": "null", "existingSecret": "s"}]})
+    config = yaml.safe_load(r.get("ConfigMap")["data"]["config.yaml"])
+    assert [a["name"] for a in config["accounts"]] == ["123", "null"]
+    assert list(r.get("Secret")["data"]) == ["123"]
+
+
 def test_everything_account_settings_and_defaults():
     r = variant("everything")
     config = yaml.safe_load(r.get("ConfigMap", "smartlead-smartlead-metrics-config")["data"]["config.yaml"])
@@ -937,8 +946,8 @@ def test_prometheus_rule_everything(tmp_path):
     for name, alert in alerts.items():
         expected = dict(canonical[name])
         expected["expr"] = _with_job(str(expected["expr"]), 'job="business"')
-        expected["labels"] = {**expected["labels"], **({"severity": "critical"} if name == "SmartLeadAuthFailing" else {})}
-        expected["annotations"] = {**expected["annotations"], "runbook_url": f"https://runbooks.example.com/smartlead#{name.lower()}"}
+        expected["labels"] = {**expected.get("labels", {}), **({"severity": "critical"} if name == "SmartLeadAuthFailing" else {})}
+        expected["annotations"] = {**expected.get("annotations", {}), "runbook_url": f"https://runbooks.example.com/smartlead#{name.lower()}"}
         assert alert == expected, name
     _promtool_accepts(rule, tmp_path)
 

@@ -11,15 +11,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use reqwest::Url;
 
+use crate::accounts::{self, Account, Settings, Shard};
 use crate::smartlead::key::{ApiKey, KeyError, KeySource};
 
 /// The default port, registered for this exporter on the Prometheus wiki's port list.
 pub const DEFAULT_PORT: u16 = 10072;
-
-/// Polls closer than this are refused: SmartLead's budget is a few calls a second at best.
-pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Polls closer than this are warned about: the key's budget is shared by everything using it.
 pub const GENTLE_POLL_INTERVAL: Duration = Duration::from_secs(30);
@@ -31,14 +28,21 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(60);
 /// dashboards fill quickly.
 pub const DEMO_POLL_INTERVAL: Duration = Duration::from_secs(5);
 
-/// The smallest body cap accepted: an error page must still fit.
-pub const MIN_BODY_SIZE: u64 = 1024;
-
 /// The environment variable holding the key.
 pub const API_KEY_ENV: &str = "SMARTLEAD_API_KEY";
 
 /// The `account` label in demo mode when `--smartlead.account` is not given.
 pub const DEMO_ACCOUNT: &str = "demo";
+
+/// The default of `--poll.concurrency`: requests in flight to SmartLead at once, over every
+/// account.
+pub const DEFAULT_POLL_CONCURRENCY: usize = 16;
+
+/// The most requests in flight at once: each holds a connection and a file descriptor.
+pub const MAX_POLL_CONCURRENCY: usize = 1024;
+
+/// The most shards: more replicas than this would each poll a handful of accounts.
+pub const MAX_SHARDS: u32 = 1024;
 
 /// The flags, as clap parses them.
 #[derive(Debug, Parser)]
@@ -134,8 +138,32 @@ pub struct Cli {
     pub demo: bool,
 
     /// Poll once, print the exposition to stdout, exit 0 if the poll succeeded, 1 if not.
+    /// With --config.file: every account once, exit 0 only if every poll succeeded.
     #[arg(long = "once")]
     pub once: bool,
+
+    /// YAML file naming many SmartLead accounts, each with its key file or variable; reloaded
+    /// on SIGHUP and when it changes. The flags above become every account's defaults.
+    #[arg(long = "config.file", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+
+    /// Validate the flags, --config.file and the keys it names, then exit 0, or 2 naming the
+    /// problem; nothing is polled.
+    #[arg(long = "config.check")]
+    pub config_check: bool,
+
+    /// Requests to SmartLead in flight at once, over every account (1 to 1024).
+    #[arg(long = "poll.concurrency", value_name = "N", default_value_t = DEFAULT_POLL_CONCURRENCY)]
+    pub poll_concurrency: usize,
+
+    /// This process's shard: it polls the accounts whose name hashes to it modulo
+    /// --total-shards.
+    #[arg(long = "shard", value_name = "N", default_value_t = 0)]
+    pub shard: u32,
+
+    /// How many shards split the accounts of --config.file (1 to 1024).
+    #[arg(long = "total-shards", value_name = "M", default_value_t = 1)]
+    pub total_shards: u32,
 }
 
 /// `--log.level`.
@@ -162,20 +190,19 @@ pub enum LogFormat {
     Json,
 }
 
-/// Where SmartLead is.
+/// Which accounts to poll.
 #[derive(Debug, Clone)]
-pub enum Upstream {
-    /// The real API (or whatever `--smartlead.base-url` names), with the key's source.
-    Remote {
-        /// The API root.
-        base_url: Url,
-        /// Where the key is read from before every poll.
-        key_source: KeySource,
-        /// The key read at start-up, proving the source works.
-        initial_key: ApiKey,
+pub enum Accounts {
+    /// One account from the flags and `SMARTLEAD_API_KEY` or `--smartlead.api-key-file`.
+    Single(Account),
+    /// One account against the embedded stand-in, started by `main`, which fills in the base
+    /// URL and the key.
+    Demo {
+        /// The `account` label.
+        name: String,
     },
-    /// The embedded stand-in, started by `main`.
-    Demo,
+    /// The accounts of `--config.file`, loaded (and reloaded) by `main`.
+    File(PathBuf),
 }
 
 /// The validated configuration.
@@ -185,22 +212,16 @@ pub struct Config {
     pub listen: Vec<SocketAddr>,
     /// The path of the exposition.
     pub telemetry_path: String,
-    /// SmartLead, or the demo stand-in.
-    pub upstream: Upstream,
-    /// The `account` label.
-    pub account: String,
-    /// Limit on one whole request.
-    pub timeout: Duration,
-    /// Largest body accepted.
-    pub max_body_size: u64,
-    /// Time between polls.
-    pub poll_interval: Duration,
-    /// Longest backoff delay.
-    pub max_backoff: Duration,
-    /// Ids up to this are global.
-    pub global_max_id: u64,
-    /// Categories are withdrawn this long after the last success.
-    pub stale_after: Duration,
+    /// The accounts, or where to find them.
+    pub accounts: Accounts,
+    /// Every account's settings unless the accounts file says otherwise.
+    pub defaults: Settings,
+    /// Which accounts of the file this process polls.
+    pub shard: Shard,
+    /// `--poll.concurrency`.
+    pub concurrency: usize,
+    /// `--config.check`.
+    pub check: bool,
     /// `--log.level`.
     pub log_level: LogLevel,
     /// `--log.format`.
@@ -254,58 +275,25 @@ impl Config {
         let mut warnings = Vec::new();
         let listen = parse_listen_address(&cli.listen_address)?;
         let telemetry_path = validate_telemetry_path(cli.telemetry_path)?;
-
-        let upstream = if cli.demo {
-            Upstream::Demo
-        } else {
-            let base_url = parse_base_url(&cli.base_url)?;
-            let (key_source, initial_key) = key_source(env_key, cli.api_key_file)?;
-            Upstream::Remote {
-                base_url,
-                key_source,
-                initial_key,
-            }
-        };
-
-        let account = match cli.account {
-            Some(account) if account.trim().is_empty() => {
-                return Err(invalid(
-                    "--smartlead.account",
-                    "the account label must not be empty",
-                ))
-            }
-            Some(account) => account,
-            None if cli.demo => DEMO_ACCOUNT.to_owned(),
-            None => "default".to_owned(),
-        };
-
-        if cli.timeout.is_zero() {
-            return Err(invalid("--smartlead.timeout", "must be greater than 0"));
-        }
-        if cli.max_body_size < MIN_BODY_SIZE {
-            return Err(invalid(
-                "--smartlead.max-body-size",
-                format!(
-                    "{} bytes is too small; the least is {MIN_BODY_SIZE} bytes (1KiB)",
-                    cli.max_body_size
-                ),
-            ));
-        }
-
+        let base_url = accounts::parse_base_url(&cli.base_url)
+            .map_err(|reason| invalid("--smartlead.base-url", reason))?;
         let poll_interval = cli.poll_interval.unwrap_or(if cli.demo {
             DEMO_POLL_INTERVAL
         } else {
             DEFAULT_POLL_INTERVAL
         });
-        if poll_interval < MIN_POLL_INTERVAL {
-            return Err(invalid(
-                "--poll.interval",
-                format!(
-                    "{} is below the minimum of 1s",
-                    humantime::format_duration(poll_interval)
-                ),
-            ));
-        }
+        let defaults = Settings {
+            base_url,
+            poll_interval,
+            timeout: cli.timeout,
+            max_body_size: cli.max_body_size,
+            max_backoff: cli.max_backoff,
+            stale_after: cli.stale_after,
+            global_max_id: cli.global_max_id,
+        };
+        defaults
+            .validate()
+            .map_err(|e| invalid(e.field.flag(), e.reason))?;
         if poll_interval < GENTLE_POLL_INTERVAL && !cli.demo {
             warnings.push(format!(
                 "--poll.interval={} is below 30s: SmartLead's rate budget is shared by \
@@ -313,38 +301,96 @@ impl Config {
                 humantime::format_duration(poll_interval)
             ));
         }
-        if cli.max_backoff < poll_interval {
+        if cli.poll_concurrency == 0 || cli.poll_concurrency > MAX_POLL_CONCURRENCY {
             return Err(invalid(
-                "--poll.max-backoff",
+                "--poll.concurrency",
                 format!(
-                    "{} is shorter than --poll.interval ({})",
-                    humantime::format_duration(cli.max_backoff),
-                    humantime::format_duration(poll_interval)
+                    "{} is out of range: from 1 to {MAX_POLL_CONCURRENCY}",
+                    cli.poll_concurrency
                 ),
             ));
         }
-        if cli.stale_after <= poll_interval {
+        if cli.total_shards == 0 || cli.total_shards > MAX_SHARDS {
             return Err(invalid(
-                "--metrics.stale-after",
+                "--total-shards",
                 format!(
-                    "{} must be longer than --poll.interval ({}), or every series would go \
-                     stale between polls",
-                    humantime::format_duration(cli.stale_after),
-                    humantime::format_duration(poll_interval)
+                    "{} is out of range: from 1 to {MAX_SHARDS}",
+                    cli.total_shards
                 ),
             ));
         }
+        if cli.shard >= cli.total_shards {
+            return Err(invalid(
+                "--shard",
+                format!(
+                    "{} is not below --total-shards ({}); shards count from 0",
+                    cli.shard, cli.total_shards
+                ),
+            ));
+        }
+        let shard = Shard {
+            index: cli.shard,
+            total: cli.total_shards,
+        };
+
+        let accounts = if let Some(path) = cli.config_file {
+            let conflict = if cli.demo {
+                Some("--demo")
+            } else if cli.account.is_some() {
+                Some("--smartlead.account")
+            } else if cli.api_key_file.is_some() {
+                Some("--smartlead.api-key-file")
+            } else if env_key.as_ref().is_some_and(|k| !k.is_empty()) {
+                Some(API_KEY_ENV)
+            } else {
+                None
+            };
+            if let Some(other) = conflict {
+                return Err(invalid(
+                    "--config.file",
+                    format!(
+                        "{other} is for one account without --config.file; with it, every \
+                         account and its key is named in the file"
+                    ),
+                ));
+            }
+            Accounts::File(path)
+        } else {
+            if shard.total > 1 {
+                return Err(invalid(
+                    "--total-shards",
+                    "sharding splits the accounts of --config.file; without it there is one",
+                ));
+            }
+            let name = match cli.account {
+                Some(account) => {
+                    accounts::check_name(&account)
+                        .map_err(|reason| invalid("--smartlead.account", reason))?;
+                    account
+                }
+                None if cli.demo => DEMO_ACCOUNT.to_owned(),
+                None => "default".to_owned(),
+            };
+            if cli.demo {
+                Accounts::Demo { name }
+            } else {
+                let (key_source, initial_key) = key_source(env_key, cli.api_key_file)?;
+                Accounts::Single(Account {
+                    name,
+                    key_source,
+                    initial_key,
+                    settings: defaults.clone(),
+                })
+            }
+        };
         Ok(Self {
             listen,
             telemetry_path,
-            upstream,
-            account,
-            timeout: cli.timeout,
-            max_body_size: cli.max_body_size,
-            poll_interval,
-            max_backoff: cli.max_backoff,
-            global_max_id: cli.global_max_id,
-            stale_after: cli.stale_after,
+            accounts,
+            defaults,
+            shard,
+            concurrency: cli.poll_concurrency,
+            check: cli.config_check,
             log_level: cli.log_level,
             log_format: cli.log_format,
             once: cli.once,
@@ -361,11 +407,11 @@ fn invalid(flag: &'static str, reason: impl Into<String>) -> ConfigError {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| format!("{e} (examples: 30s, 5m, 1h30m)"))
+    accounts::parse_duration(text)
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {
-    parse_size::parse_size(text.trim()).map_err(|e| format!("{e} (examples: 512KiB, 16MiB)"))
+    accounts::parse_size(text)
 }
 
 /// `:PORT` (every interface), `HOST:PORT` or `[V6]:PORT`.
@@ -417,30 +463,6 @@ fn validate_telemetry_path(path: String) -> Result<String, ConfigError> {
         return Err(invalid(flag, format!("{path:?} must be a plain path")));
     }
     Ok(path)
-}
-
-fn parse_base_url(text: &str) -> Result<Url, ConfigError> {
-    let flag = "--smartlead.base-url";
-    let url = Url::parse(text.trim()).map_err(|e| invalid(flag, format!("{text:?}: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid(
-            flag,
-            format!("{text:?}: the scheme must be http or https"),
-        ));
-    }
-    if url.cannot_be_a_base() || url.host().is_none() {
-        return Err(invalid(flag, format!("{text:?} has no host")));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid(
-            flag,
-            "must not have a query or fragment: the exporter adds the key itself",
-        ));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid(flag, "must not carry credentials"));
-    }
-    Ok(url)
 }
 
 fn key_source(

@@ -19,7 +19,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from deploy_support import CHART_DIR, DASHBOARD_FILE, REPO, RULES_FILE, load_rules, promtool
+from deploy_support import CHART_DIR, DASHBOARD_FILE, REPO, RULES_FILE, exporter_binary, load_rules, promtool
 
 helm.disable_logging()
 
@@ -558,6 +558,74 @@ def test_accounts_misconfiguration_fails_with_a_clear_message(values, error, mes
     with pytest.raises(error) as excinfo:
         raw_render(values)
     assert message in str(excinfo.value)
+
+
+# --- the exporter accepts what the chart renders --------------------------------------------
+
+
+def _exporter_check(r: Rendered, tmp_path: Path, shard: int = 0) -> subprocess.CompletedProcess[str]:
+    """Runs the exporter binary with the container's args plus --config.check, the pod's
+    files (keys, accounts file) laid out under tmp_path, as the kubelet would mount them."""
+    root = tmp_path / "pod"
+
+    def local(path: str) -> str:
+        return str(root / path.lstrip("/"))
+
+    for cm in r.all("ConfigMap"):
+        if cm["metadata"]["name"].endswith("-config"):
+            config = cm["data"]["config.yaml"].replace("api_key_file: /secrets/", f"api_key_file: {local('/secrets')}/")
+            Path(local(CONFIG_FILE)).parent.mkdir(parents=True, exist_ok=True)
+            Path(local(CONFIG_FILE)).write_text(config)
+    for mount in r.container["volumeMounts"]:
+        volume = r.volume(mount["name"])
+        items = [(item["path"], "key-" + item["path"].replace("/", "-"))
+                 for source in volume.get("projected", {}).get("sources", []) for item in source["secret"]["items"]]
+        items += [(item["path"], "key") for item in volume.get("secret", {}).get("items", [])]
+        for path, content in items:
+            target = Path(local(mount["mountPath"])) / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content)
+    args = []
+    for arg in r.container["args"]:
+        arg = arg.replace("$(SHARD)", str(shard))
+        name, _, value = arg.partition("=")
+        if value.startswith("/"):
+            arg = f"{name}={local(value)}"
+        args.append(arg)
+    return subprocess.run([str(exporter_binary()), *args, "--config.check"], capture_output=True, text=True, timeout=30,
+                          env={"PATH": "/usr/bin:/bin"})
+
+
+@pytest.mark.parametrize("name", ["api-key", "existing-secret", "tuning", "accounts", "sharding"])
+def test_exporter_accepts_the_rendered_args_and_files(name, tmp_path):
+    r = variant(name)
+    shards = r.workload["spec"]["replicas"] if r.workload["kind"] == "StatefulSet" else 1
+    polled = 0
+    for shard in range(shards):
+        result = _exporter_check(r, tmp_path / str(shard), shard)
+        assert result.returncode == 0, f"shard {shard}: {result.stdout}{result.stderr}"
+        if "accounts" in VARIANTS[name]:
+            found = re.search(r"(\d+) accounts, (\d+) polled by shard (\d+) of (\d+)", result.stdout)
+            assert found, result.stdout
+            total, mine, index, of = map(int, found.groups())
+            assert (total, index, of) == (len(VARIANTS[name]["accounts"]), shard, shards)
+            polled += mine
+    if "accounts" in VARIANTS[name]:
+        assert polled == len(VARIANTS[name]["accounts"])  # each account in exactly one shard
+
+
+def test_exporter_refuses_a_broken_render(tmp_path):
+    # The check above can fail: a shard beyond --total-shards is refused, naming the flag.
+    r = variant("sharding")
+    result = _exporter_check(r, tmp_path / "a", shard=3)
+    assert result.returncode == 2
+    assert "--shard" in result.stderr
+    # A key file the chart did not mount is refused, naming the account.
+    r = Rendered(VARIANTS["accounts"])
+    r.volume("account-keys")["projected"]["sources"].pop(0)
+    result = _exporter_check(r, tmp_path / "b")
+    assert result.returncode == 2
+    assert 'account "acme": api_key_file: cannot read the API key file' in result.stderr
 
 
 # --- sharding (issue 10) ----------------------------------------------------------------------

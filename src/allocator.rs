@@ -7,7 +7,8 @@
 //! threshold sends every block of [`MMAP_THRESHOLD`] or more (bodies, expositions, category
 //! lists) to its own mapping, returned on free, and `malloc_trim` after each poll returns the
 //! pages the poll's small blocks (names) freed: measured, 6 MiB after the same sequence, and a
-//! peak of 57 MiB instead of 76. Other C libraries (musl, in the container image) return large
+//! peak of 57 MiB instead of 76. The container image's binary links glibc statically, so this
+//! holds there too. Other C libraries (musl, in `Dockerfile.multistage`'s build) return large
 //! blocks on their own, so there this module does nothing.
 
 /// Blocks at least this large get their own mapping: above the buffers every request

@@ -13,6 +13,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use reqwest::Url;
 
+use crate::smartlead::client::load_ca_bundle;
 use crate::smartlead::key::{ApiKey, KeyError, KeySource};
 
 /// The default port, registered for this exporter on the Prometheus wiki's port list.
@@ -84,6 +85,11 @@ pub struct Cli {
         value_name = "FILE"
     )]
     pub api_key_file: Option<PathBuf>,
+
+    /// PEM bundle of CA certificates trusted in addition to the public roots compiled in,
+    /// for a TLS-inspecting proxy between the exporter and SmartLead.
+    #[arg(long = "smartlead.ca-file", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
 
     /// Value of the `account` label [default: default, or demo with --demo].
     #[arg(long = "smartlead.account", value_name = "NAME")]
@@ -189,6 +195,9 @@ pub struct Config {
     pub upstream: Upstream,
     /// The `account` label.
     pub account: String,
+    /// `--smartlead.ca-file`: extra CAs for a TLS-inspecting proxy; checked to be a usable
+    /// PEM bundle at start-up, and loaded by the client from this path.
+    pub ca_file: Option<PathBuf>,
     /// Limit on one whole request.
     pub timeout: Duration,
     /// Largest body accepted.
@@ -279,6 +288,10 @@ impl Config {
             None => "default".to_owned(),
         };
 
+        if let Some(path) = &cli.ca_file {
+            load_ca_bundle(path).map_err(|e| invalid("--smartlead.ca-file", e.to_string()))?;
+        }
+
         if cli.timeout.is_zero() {
             return Err(invalid("--smartlead.timeout", "must be greater than 0"));
         }
@@ -339,6 +352,7 @@ impl Config {
             telemetry_path,
             upstream,
             account,
+            ca_file: cli.ca_file,
             timeout: cli.timeout,
             max_body_size: cli.max_body_size,
             poll_interval,
@@ -609,6 +623,34 @@ mod tests {
             let err = config(&["--smartlead.base-url", bad], Some("k")).unwrap_err();
             assert!(err.contains("--smartlead.base-url"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn ca_file_must_be_a_readable_pem_bundle() {
+        let dir = std::env::temp_dir().join(format!("ca-file-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("missing.pem");
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "no certificate here\n").unwrap();
+        let garbage = dir.join("garbage.pem");
+        std::fs::write(
+            &garbage,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        for (path, why) in [
+            (&missing, "cannot read"),
+            (&empty, "no \"BEGIN CERTIFICATE\" block"),
+            (&garbage, "certificate 1"),
+        ] {
+            let flag = format!("--smartlead.ca-file={}", path.display());
+            let err = config(&[&flag], Some("k")).unwrap_err();
+            assert!(err.contains("--smartlead.ca-file"), "{err}");
+            assert!(err.contains(&path.display().to_string()), "{err}");
+            assert!(err.contains(why), "{why}: {err}");
+        }
+        assert_eq!(config(&[], Some("k")).unwrap().ca_file, None);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

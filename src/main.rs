@@ -107,12 +107,15 @@ async fn run(config: Config, polling: tokio::runtime::Handle) -> ExitCode {
             }
         },
     };
-    let client = match Client::new(&ClientConfig {
-        base_url,
-        timeout: config.timeout,
-        max_body_size: config.max_body_size,
-        poll_interval: config.poll_interval,
-    }) {
+    let client = match Client::with_ca_file(
+        &ClientConfig {
+            base_url,
+            timeout: config.timeout,
+            max_body_size: config.max_body_size,
+            poll_interval: config.poll_interval,
+        },
+        config.ca_file.as_deref(),
+    ) {
         Ok(client) => client,
         Err(e) => {
             error!(error = %e, "cannot start");

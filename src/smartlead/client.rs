@@ -6,6 +6,7 @@
 //! redaction of the key from every message it produces. It classifies each failure into one
 //! [`FailureReason`] and reads the rate-limit headers of every answer.
 
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, RETRY_AFTER};
@@ -116,6 +117,64 @@ pub enum ClientError {
     /// The TLS backend or the connector could not be initialised.
     #[error("cannot build the HTTP client: {0}")]
     Build(String),
+    /// The `--smartlead.ca-file` bundle is unreadable or holds no usable certificate.
+    #[error(transparent)]
+    CaBundle(#[from] CaBundleError),
+}
+
+/// Why a `--smartlead.ca-file` bundle cannot be used. The message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum CaBundleError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a PEM bundle of certificates, or one of them is not a usable CA.
+    #[error("{path} is not a PEM bundle of CA certificates: {reason}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Reads a PEM bundle of CA certificates (`--smartlead.ca-file`), which are trusted in
+/// addition to the public roots compiled in: a TLS-inspecting corporate proxy re-signs
+/// SmartLead's certificate with its own CA.
+///
+/// # Errors
+/// [`CaBundleError`] when the file cannot be read, holds no `CERTIFICATE` block, or a block is
+/// not a certificate that can serve as a trust anchor.
+pub fn load_ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, CaBundleError> {
+    let shown = path.display().to_string();
+    let invalid = |reason: String| CaBundleError::Invalid {
+        path: shown.clone(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|source| CaBundleError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let certs =
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| invalid(describe(&e, None)))?;
+    if certs.is_empty() {
+        return Err(invalid("it holds no \"BEGIN CERTIFICATE\" block".into()));
+    }
+    // reqwest parses each certificate only when a client is built: build one per certificate
+    // now, so that a bad one is refused at start-up with its position in the file.
+    for (n, cert) in certs.iter().enumerate() {
+        reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(cert.clone())
+            .build()
+            .map_err(|e| invalid(format!("certificate {}: {}", n + 1, describe(&e, None))))?;
+    }
+    Ok(certs)
 }
 
 /// What the client needs from the configuration.
@@ -146,14 +205,34 @@ pub struct Client {
 }
 
 impl Client {
-    /// Builds the client.
+    /// Builds the client, trusting the public roots compiled in.
     ///
     /// # Errors
     /// [`ClientError::Build`] when the TLS backend cannot be initialised.
     pub fn new(config: &ClientConfig) -> Result<Self, ClientError> {
+        Self::with_ca_file(config, None)
+    }
+
+    /// Builds the client, trusting the public roots compiled in and, with `ca_file`, the CA
+    /// certificates of that PEM bundle too (`--smartlead.ca-file`). Proxies named by
+    /// `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` are used (reqwest's default).
+    ///
+    /// # Errors
+    /// [`ClientError::CaBundle`] when the bundle cannot be used, [`ClientError::Build`] when
+    /// the TLS backend cannot be initialised.
+    pub fn with_ca_file(
+        config: &ClientConfig,
+        ca_file: Option<&Path>,
+    ) -> Result<Self, ClientError> {
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(path) = ca_file {
+            for cert in load_ca_bundle(path)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder
             .user_agent(crate::USER_AGENT)
             .default_headers(headers)
             .redirect(reqwest::redirect::Policy::none())
@@ -214,7 +293,10 @@ impl Client {
                 };
                 let message = match reason {
                     FailureReason::Timeout => self.timed_out(),
-                    _ => describe(&e.without_url(), Some("cannot reach SmartLead")),
+                    _ => with_certificate_hint(describe(
+                        &e.without_url(),
+                        Some("cannot reach SmartLead"),
+                    )),
                 };
                 return Err(fail(reason, message, exchange));
             }
@@ -366,6 +448,21 @@ fn describe(error: &dyn std::error::Error, context: Option<&str>) -> String {
         current = e.source();
     }
     text
+}
+
+/// What rustls says when no trusted CA signed the server's certificate.
+const UNTRUSTED_CERTIFICATE: &str = "invalid peer certificate";
+
+/// Adds what to do to a transport failure caused by an untrusted certificate: in a company
+/// network that is usually a TLS-inspecting proxy, whose CA the exporter must be given.
+fn with_certificate_hint(mut message: String) -> String {
+    if message.contains(UNTRUSTED_CERTIFICATE) {
+        message.push_str(
+            "; if a proxy between here and SmartLead inspects TLS, name its CA bundle with \
+             --smartlead.ca-file",
+        );
+    }
+    message
 }
 
 /// Replaces the key, raw or URL-encoded, wherever upstream text or an error echoes it.

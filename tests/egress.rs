@@ -1,7 +1,11 @@
+//! The way out of a company network: proxies and TLS inspection.
+//!
 //! `--smartlead.ca-file`: an HTTPS SmartLead stand-in on loopback whose certificate comes
 //! from a CA made here (as a TLS-inspecting proxy's would). Without the flag the exporter
 //! refuses it, counts a `transport` failure and says in its log what to do; with the CA's
 //! bundle named by the flag it polls. An unusable bundle stops start-up with status 2.
+//! `HTTP_PROXY`/`HTTPS_PROXY` and `NO_PROXY` are honoured (a stand-in on loopback plays the
+//! proxy).
 
 mod common;
 
@@ -14,7 +18,7 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 
-use common::{failures, run, value, Exporter, SEED_EXAMPLE, UP};
+use common::{failures, run, value, Exporter, Reply, StandIn, SEED_EXAMPLE, UP};
 
 /// The key; it must appear in no log line.
 const CANARY: &str = "canary-tls-5e02b7-do-not-leak";
@@ -138,4 +142,42 @@ fn an_unusable_ca_file_stops_start_up_with_status_2() {
         );
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn proxies_from_the_environment_are_used_except_for_no_proxy() {
+    // Through the proxy: the host name is never resolved, only the proxy can answer.
+    let proxy = StandIn::start(vec![Reply::json(200, SEED_EXAMPLE)]).await;
+    let proxy_url = format!("http://{}", proxy.addr);
+    let exporter = Exporter::start(
+        &["--smartlead.base-url=http://smartlead.invalid/api/v1"],
+        &[("SMARTLEAD_API_KEY", CANARY), ("HTTP_PROXY", &proxy_url)],
+    );
+    exporter
+        .wait_for("a poll through the proxy", |t| value(t, UP) == Some(1.0))
+        .await;
+    let head = proxy.seen()[0].head.clone();
+    assert!(
+        head.starts_with("GET http://smartlead.invalid/api/v1/leads/fetch-categories?"),
+        "{head}"
+    );
+    assert!(!exporter.logs().join("\n").contains(CANARY));
+    drop(exporter);
+
+    // NO_PROXY names the host: straight to it, past a proxy that does not exist.
+    let direct = StandIn::start(vec![Reply::json(200, SEED_EXAMPLE)]).await;
+    let calls_before = proxy.calls();
+    let exporter = Exporter::start(
+        &[&format!("--smartlead.base-url={}", direct.base_url())],
+        &[
+            ("SMARTLEAD_API_KEY", CANARY),
+            ("HTTP_PROXY", &proxy_url),
+            ("NO_PROXY", "127.0.0.1"),
+        ],
+    );
+    exporter
+        .wait_for("a direct poll", |t| value(t, UP) == Some(1.0))
+        .await;
+    assert!(direct.calls() >= 1);
+    assert_eq!(proxy.calls(), calls_before);
 }

@@ -74,8 +74,8 @@ case "$engine" in
 esac
 
 case "$engine" in
-  buildah) size=$(buildah inspect --type image --format '{{.Docker.Size}}' "$image" 2>/dev/null || true) ;;
-  *) size=$("$engine" image inspect --format '{{.Size}}' "$image") ;;
+  buildah) size=$(buildah images --noheading --format '{{.Size}}' "$image") ;;
+  *) size="$("$engine" image inspect --format '{{.Size}}' "$image") bytes" ;;
 esac
-printf '==> built %s (%s bytes uncompressed; binary %s bytes)\n' \
+printf '==> built %s (%s uncompressed; binary %s bytes)\n' \
   "$image" "${size:-?}" "$(stat -c %s "$binary")"

@@ -5,9 +5,9 @@
 //! a heap that never shrinks. A fixed threshold sends every block of [`MMAP_THRESHOLD`] or
 //! more (bodies, expositions, category lists) to its own mapping, returned on free, and
 //! `malloc_trim` after each poll returns the pages the poll's small blocks (names) freed.
-//! Measured effect: docs/performance.md#returning-memory-to-the-system-srcallocatorrs. Other C
-//! libraries (musl, in the container image) return large blocks on their own, so there this
-//! module does nothing.
+//! Measured effect: docs/performance.md#returning-memory-to-the-system-srcallocatorrs. The container image's binary links glibc
+//! statically, so this holds there too. Other C libraries (musl, in `Dockerfile.multistage`'s
+//! build) return large blocks on their own, so there this module does nothing.
 
 /// Blocks at least this large get their own mapping: above the buffers every request
 /// allocates (hyper's 8 to 16 KiB), below the per-poll ones worth returning (a body or an

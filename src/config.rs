@@ -13,6 +13,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 use crate::accounts::{self, Account, Settings, Shard};
+use crate::smartlead::client::load_ca_bundle;
 use crate::smartlead::key::{ApiKey, KeyError, KeySource};
 
 /// The default port, registered for this exporter on the Prometheus wiki's port list.
@@ -88,6 +89,11 @@ pub struct Cli {
         value_name = "FILE"
     )]
     pub api_key_file: Option<PathBuf>,
+
+    /// PEM bundle of CA certificates trusted in addition to the public roots compiled in,
+    /// for a TLS-inspecting proxy between the exporter and SmartLead.
+    #[arg(long = "smartlead.ca-file", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
 
     /// Value of the `account` label [default: default, or demo with --demo].
     #[arg(long = "smartlead.account", value_name = "NAME")]
@@ -297,6 +303,9 @@ pub struct Config {
     pub concurrency: usize,
     /// `--config.check`.
     pub check: bool,
+    /// `--smartlead.ca-file`: extra CAs for a TLS-inspecting proxy, shared by every account;
+    /// checked to be a usable PEM bundle at start-up, and loaded by the HTTP client from here.
+    pub ca_file: Option<PathBuf>,
     /// `--log.level`.
     pub log_level: LogLevel,
     /// `--log.format`.
@@ -352,6 +361,9 @@ impl Config {
         let telemetry_path = validate_telemetry_path(cli.telemetry_path)?;
         let base_url = accounts::parse_base_url(&cli.base_url)
             .map_err(|reason| invalid("--smartlead.base-url", reason))?;
+        if let Some(path) = &cli.ca_file {
+            load_ca_bundle(path).map_err(|e| invalid("--smartlead.ca-file", e.to_string()))?;
+        }
         let poll_interval = cli.poll_interval.unwrap_or(if cli.demo {
             DEMO_POLL_INTERVAL
         } else {
@@ -466,6 +478,7 @@ impl Config {
             shard,
             concurrency: cli.poll_concurrency,
             check: cli.config_check,
+            ca_file: cli.ca_file,
             log_level: cli.log_level,
             log_format: cli.log_format,
             once: cli.once,
@@ -795,6 +808,34 @@ mod tests {
             let err = config(args, key).unwrap_err();
             assert!(err.contains(flag), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn ca_file_must_be_a_readable_pem_bundle() {
+        let dir = std::env::temp_dir().join(format!("ca-file-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("missing.pem");
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "no certificate here\n").unwrap();
+        let garbage = dir.join("garbage.pem");
+        std::fs::write(
+            &garbage,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        for (path, why) in [
+            (&missing, "cannot read"),
+            (&empty, "no \"BEGIN CERTIFICATE\" block"),
+            (&garbage, "certificate 1"),
+        ] {
+            let flag = format!("--smartlead.ca-file={}", path.display());
+            let err = config(&[&flag], Some("k")).unwrap_err();
+            assert!(err.contains("--smartlead.ca-file"), "{err}");
+            assert!(err.contains(&path.display().to_string()), "{err}");
+            assert!(err.contains(why), "{why}: {err}");
+        }
+        assert_eq!(config(&[], Some("k")).unwrap().ca_file, None);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

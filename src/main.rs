@@ -170,7 +170,7 @@ async fn run(config: Config, polling: tokio::runtime::Handle) -> ExitCode {
     };
     let http = match http_client(&HttpConfig {
         pool_connections: keeps_connections(&initial, &config),
-        ca_file: None,
+        ca_file: config.ca_file.clone(),
     }) {
         Ok(http) => http,
         Err(e) => {

@@ -10,7 +10,7 @@
 //! Building is two steps, so that many accounts share one connection pool and one TLS
 //! configuration: [`http_client`] once, then [`Client::new`] per account.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, RETRY_AFTER};
@@ -127,6 +127,64 @@ pub enum ClientError {
     /// The TLS backend or the connector could not be initialised.
     #[error("cannot build the HTTP client: {0}")]
     Build(String),
+    /// The `--smartlead.ca-file` bundle is unreadable or holds no usable certificate.
+    #[error(transparent)]
+    CaBundle(#[from] CaBundleError),
+}
+
+/// Why a `--smartlead.ca-file` bundle cannot be used. The message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum CaBundleError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a PEM bundle of certificates, or one of them is not a usable CA.
+    #[error("{path} is not a PEM bundle of CA certificates: {reason}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Reads a PEM bundle of CA certificates (`--smartlead.ca-file`), which are trusted in
+/// addition to the public roots compiled in: a TLS-inspecting corporate proxy re-signs
+/// SmartLead's certificate with its own CA.
+///
+/// # Errors
+/// [`CaBundleError`] when the file cannot be read, holds no `CERTIFICATE` block, or a block is
+/// not a certificate that can serve as a trust anchor.
+pub fn load_ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, CaBundleError> {
+    let shown = path.display().to_string();
+    let invalid = |reason: String| CaBundleError::Invalid {
+        path: shown.clone(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|source| CaBundleError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let certs =
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| invalid(describe(&e, None)))?;
+    if certs.is_empty() {
+        return Err(invalid("it holds no \"BEGIN CERTIFICATE\" block".into()));
+    }
+    // reqwest parses each certificate only when a client is built: build one per certificate
+    // now, so that a bad one is refused at start-up with its position in the file.
+    for (n, cert) in certs.iter().enumerate() {
+        reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(cert.clone())
+            .build()
+            .map_err(|e| invalid(format!("certificate {}: {}", n + 1, describe(&e, None))))?;
+    }
+    Ok(certs)
 }
 
 /// What the shared HTTP client needs from the configuration: settings common to every
@@ -142,16 +200,24 @@ pub struct HttpConfig {
     pub ca_file: Option<PathBuf>,
 }
 
-/// Builds the HTTP client shared by every account: rustls, an explicit User-Agent (Cloudflare
-/// refuses some default ones), JSON accepted, no redirects, no referer, pooling as configured.
+/// Builds the HTTP client shared by every account: rustls with the public roots compiled in
+/// (plus those of `--smartlead.ca-file`), no redirects, explicit User-Agent. Proxies named by
+/// `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` are used (reqwest's default).
 /// Deadlines are per request (see [`ClientConfig::timeout`]), so accounts can differ.
 ///
 /// # Errors
-/// [`ClientError::Build`] when the TLS backend cannot be initialised.
+/// [`ClientError::CaBundle`] when the bundle cannot be used, [`ClientError::Build`] when the
+/// TLS backend cannot be initialised.
 pub fn http_client(config: &HttpConfig) -> Result<reqwest::Client, ClientError> {
     let mut headers = HeaderMap::new();
     headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    if let Some(path) = &config.ca_file {
+        for cert in load_ca_bundle(path)? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
         .user_agent(crate::USER_AGENT)
         .default_headers(headers)
         .redirect(reqwest::redirect::Policy::none())
@@ -250,12 +316,12 @@ impl Client {
                 };
                 let message = match reason {
                     FailureReason::Timeout => self.timed_out(),
-                    _ => format!(
+                    _ => with_certificate_hint(format!(
                         "{}; check --smartlead.base-url, that its host name resolves (DNS), \
                          that egress to it is allowed (firewall, NetworkPolicy), and any proxy \
                          (HTTPS_PROXY)",
                         describe(&e.without_url(), Some("cannot reach SmartLead"))
-                    ),
+                    )),
                 };
                 return Err(fail(reason, message, exchange));
             }
@@ -423,6 +489,21 @@ fn clamp_ahead(at: Option<SystemTime>, now: SystemTime) -> SystemTime {
         Some(at) if at <= limit => at,
         _ => limit,
     }
+}
+
+/// What rustls says when no trusted CA signed the server's certificate.
+const UNTRUSTED_CERTIFICATE: &str = "invalid peer certificate";
+
+/// Adds what to do to a transport failure caused by an untrusted certificate: in a company
+/// network that is usually a TLS-inspecting proxy, whose CA the exporter must be given.
+fn with_certificate_hint(mut message: String) -> String {
+    if message.contains(UNTRUSTED_CERTIFICATE) {
+        message.push_str(
+            "; if a proxy between here and SmartLead inspects TLS, name its CA bundle with \
+             --smartlead.ca-file",
+        );
+    }
+    message
 }
 
 /// A header's whole number: `None` unless it is one, in digits.

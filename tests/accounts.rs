@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{run, value, Exporter, Reply, StandIn, SEED_EXAMPLE, WAIT};
+use common::{promtool_findings, run, value, Exporter, Reply, StandIn, SEED_EXAMPLE, WAIT};
 
 /// A temporary directory for one test's files, removed at the end.
 struct TempDir(PathBuf);
@@ -63,32 +63,6 @@ fn start(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Exporter {
     let mut all = vec![flag.as_str()];
     all.extend_from_slice(args);
     Exporter::start(&all, env)
-}
-
-/// What `promtool check metrics` says of `text`; empty when it has nothing to complain about.
-fn promtool_findings(text: &str) -> String {
-    use std::io::Write as _;
-    let mut promtool = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool is needed: install Debian's prometheus package (the test command does)");
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = promtool.wait_with_output().unwrap();
-    let findings = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "{findings}");
-    findings.trim().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -14,14 +14,11 @@ use smartlead_exporter::accounts::{Account, AccountsFile};
 use smartlead_exporter::config::{Accounts, Cli, CliExit, Config, API_KEY_ENV};
 use smartlead_exporter::landing::Page;
 use smartlead_exporter::metrics::{BuildInfo, Metrics};
-use smartlead_exporter::poller::{Poller, PollerConfig};
 use smartlead_exporter::reload::{self, Cause, Reloader};
 use smartlead_exporter::shutdown::Signal;
-use smartlead_exporter::smartlead::client::{
-    http_client, Client, ClientConfig, HttpConfig, POOL_IDLE_TIMEOUT,
-};
+use smartlead_exporter::smartlead::client::{http_client, HttpConfig, POOL_IDLE_TIMEOUT};
 use smartlead_exporter::smartlead::key::KeySource;
-use smartlead_exporter::supervisor::Supervisor;
+use smartlead_exporter::supervisor::{poller_for, Supervisor};
 use smartlead_exporter::watch::Watch;
 use smartlead_exporter::{allocator, demo, logging, server, shutdown};
 
@@ -349,34 +346,13 @@ async fn once(
     let permits = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut polls = JoinSet::new();
     for account in accounts {
-        let settings = account.settings.clone();
-        let client = match Client::new(
-            http.clone(),
-            &ClientConfig {
-                base_url: settings.base_url.clone(),
-                timeout: settings.timeout,
-                max_body_size: settings.max_body_size,
-            },
-        ) {
-            Ok(client) => client,
+        let mut poller = match poller_for(&http, &account, &permits) {
+            Ok(poller) => poller,
             Err(e) => {
                 error!(account = %account.name, error = %e, "cannot start");
                 return ExitCode::FAILURE;
             }
         };
-        let mut poller = Poller::new(
-            client,
-            account.key_source,
-            account.initial_key,
-            PollerConfig {
-                account: account.name.clone(),
-                interval: settings.poll_interval,
-                max_backoff: settings.max_backoff,
-                stale_after: settings.stale_after,
-                global_max_id: settings.global_max_id,
-                permits: Arc::clone(&permits),
-            },
-        );
         let metrics = Arc::clone(metrics);
         polls.spawn_on(
             async move {

@@ -118,7 +118,7 @@ impl Supervisor {
         }
         for account in &accounts {
             let fraction = offsets.get(account.name.as_str()).copied().unwrap_or(0.0);
-            match self.running.get(&account.name) {
+            let added = match self.running.get(&account.name) {
                 Some(running) if !running.account.differs_from(account) => continue,
                 Some(_) => {
                     if let Some(running) = self.running.remove(&account.name) {
@@ -126,10 +126,14 @@ impl Supervisor {
                         running.task.abort();
                     }
                     changes.restarted.push(account.name.clone());
+                    false
                 }
-                None => changes.added.push(account.name.clone()),
-            }
-            match self.start(account, fraction) {
+                None => {
+                    changes.added.push(account.name.clone());
+                    true
+                }
+            };
+            match self.start(account, fraction, added) {
                 Ok(running) => {
                     self.running.insert(account.name.clone(), running);
                 }
@@ -141,16 +145,23 @@ impl Supervisor {
         changes
     }
 
+    /// Starts polling `account`. An `added` account is listed at once, not ready until its
+    /// first poll; a restarted one keeps serving its previous poll's series (and readiness)
+    /// until the new poller's first poll replaces them, rather than every changed account
+    /// going down and unready for up to an interval after a reload.
     fn start(
         &self,
         account: &Account,
         fraction: f64,
+        added: bool,
     ) -> Result<Running, crate::smartlead::client::ClientError> {
         let settings = &account.settings;
         let mut poller = poller_for(&self.http, account, &self.permits)?;
         let first = next_slot(self.epoch, Instant::now(), settings.poll_interval, fraction);
-        self.metrics
-            .publish(&account.name, None, poller.waiting(first));
+        if added {
+            self.metrics
+                .publish(&account.name, None, poller.waiting(first));
+        }
         let (stop, shutdown) = shutdown::channel();
         let metrics = Arc::clone(&self.metrics);
         let name = account.name.clone();

@@ -355,6 +355,57 @@ async fn sighup_reloads_a_file_the_watch_cannot_see() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_changed_account_keeps_its_data_and_readiness_until_its_next_poll() {
+    let stand_in = StandIn::start(vec![Reply::json(200, SEED_EXAMPLE)]).await;
+    let base = stand_in.base_url();
+    let dir = TempDir::new("keep-data");
+    // Minutes between polls: after the reload, the next poll is far away.
+    let file = |extra: &str| {
+        format!(
+            "defaults:\n  base_url: {base}\n  poll_interval: 5m\n  stale_after: 1h\naccounts:\n  - name: acme\n    \
+             api_key_env: KEY\n{extra}"
+        )
+    };
+    let config = dir.write("accounts.yaml", &file(""));
+    let exporter = start(&config, &[], &[("KEY", "k")]);
+    exporter
+        .wait_for("acme up", |t| {
+            value(t, &series("smartlead_up", "acme")) == Some(1.0)
+        })
+        .await;
+    assert_eq!(exporter.get("/-/ready").await.0, 200);
+    // Past the grace within which a restarted account still takes its first slot at once
+    // (supervisor::SLOT_GRACE): its next slot is then minutes away.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    dir.write("accounts.yaml", &file("    global_max_id: 0\n"));
+    let kill = std::process::Command::new("kill")
+        .args(["-HUP", &exporter.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = Instant::now() + WAIT;
+    while !exporter
+        .logs()
+        .iter()
+        .any(|l| l.contains("configuration reloaded") && l.contains("restarted=1"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no reload: {:#?}",
+            exporter.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Past the longest a change waits to be served (metrics::MAX_REBUILD_DELAY).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let text = exporter.metrics().await;
+    assert_eq!(value(&text, &series("smartlead_up", "acme")), Some(1.0));
+    assert!(text.contains("smartlead_category_info{account=\"acme\""));
+    assert_eq!(exporter.get("/-/ready").await.0, 200);
+    assert_eq!(stand_in.calls(), 1, "{:#?}", exporter.logs());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn three_shards_poll_each_account_exactly_once() {
     const ACCOUNTS: usize = 50;
     let stand_in = StandIn::start(vec![Reply::json(200, "[]")]).await;

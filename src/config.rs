@@ -136,6 +136,15 @@ pub struct Cli {
     /// Poll once, print the exposition to stdout, exit 0 if the poll succeeded, 1 if not.
     #[arg(long = "once")]
     pub once: bool,
+
+    /// Web config file (exporter-toolkit format): TLS, mutual TLS, basic auth, extra headers.
+    /// Reloaded when it or the certificates it names change, and on SIGHUP.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<std::path::PathBuf>,
+
+    /// Leave /-/healthy and /-/ready open without basic auth credentials (for kubelet probes).
+    #[arg(long = "web.health-unauthenticated")]
+    pub health_unauthenticated: bool,
 }
 
 /// `--log.level`.
@@ -207,6 +216,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `--once`.
     pub once: bool,
+    /// `--web.config.file`.
+    pub web_config_file: Option<std::path::PathBuf>,
+    /// `--web.health-unauthenticated`.
+    pub health_unauthenticated: bool,
     /// Things that are allowed but probably unwise, to log once logging is up.
     pub warnings: Vec<String>,
 }
@@ -348,6 +361,8 @@ impl Config {
             log_level: cli.log_level,
             log_format: cli.log_format,
             once: cli.once,
+            web_config_file: cli.web_config_file,
+            health_unauthenticated: cli.health_unauthenticated,
             warnings,
         })
     }

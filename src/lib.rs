@@ -16,6 +16,9 @@
 //!   socket that sends them with `sendfile(2)`, as nginx sends a static file.
 //! - [`metrics`]: the registry and families; turns snapshots into an exposition encoded once per
 //!   poll, not per scrape.
+//! - [`web_config`]: `--web.config.file` (exporter-toolkit format): TLS settings, basic auth,
+//!   extra headers, reloaded when the files change.
+//! - [`tls`]: the TLS handshake of an accepted connection, per the web config.
 //! - [`server`]: hyper serving `/metrics`, `/`, `/-/healthy` and `/-/ready`, with connection
 //!   limits and graceful shutdown.
 //! - [`demo`]: the SmartLead stand-in behind `--demo`.
@@ -34,6 +37,8 @@ pub mod server;
 pub mod shutdown;
 pub mod smartlead;
 pub mod snapshot;
+pub mod tls;
+pub mod web_config;
 
 /// The exporter's version, as reported by `--version` and `smartlead_exporter_build_info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

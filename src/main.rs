@@ -15,6 +15,7 @@ use smartlead_exporter::metrics::{BuildInfo, Metrics};
 use smartlead_exporter::poller::{Poller, PollerConfig};
 use smartlead_exporter::smartlead::client::{Client, ClientConfig};
 use smartlead_exporter::smartlead::key::KeySource;
+use smartlead_exporter::web_config::{WebConfig, WebSecurity};
 use smartlead_exporter::{allocator, demo, logging, server, shutdown};
 
 /// After SIGTERM or SIGINT, the process exits within this long, whatever is still running.
@@ -46,6 +47,17 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    // web-config (issue 11): a bad web config file is a usage error, like a bad flag.
+    let web_config = match &config.web_config_file {
+        None => None,
+        Some(path) => match WebConfig::load(path) {
+            Ok(web_config) => Some((path.clone(), web_config)),
+            Err(e) => {
+                eprintln!("smartlead_exporter: error: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+    };
     if let Err(e) = logging::init(config.log_level, config.log_format) {
         eprintln!("smartlead_exporter: error: cannot set up logging: {e}");
         return ExitCode::FAILURE;
@@ -71,14 +83,25 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = serving.block_on(run(config, polling.handle().clone()));
+    let web = web_config.map(|(path, web_config)| {
+        Arc::new(WebSecurity::new(
+            path,
+            web_config,
+            config.health_unauthenticated,
+        ))
+    });
+    let code = serving.block_on(run(config, web, polling.handle().clone()));
     polling.shutdown_timeout(RUNTIME_SHUTDOWN);
     serving.shutdown_timeout(RUNTIME_SHUTDOWN);
     code
 }
 
 /// Runs on the serving runtime; the poller is spawned on `polling`.
-async fn run(config: Config, polling: tokio::runtime::Handle) -> ExitCode {
+async fn run(
+    config: Config,
+    web: Option<Arc<WebSecurity>>,
+    polling: tokio::runtime::Handle,
+) -> ExitCode {
     let mut signals = match shutdown::Signals::install() {
         Ok(signals) => signals,
         Err(e) => {
@@ -183,8 +206,27 @@ async fn run(config: Config, polling: tokio::runtime::Handle) -> ExitCode {
         Arc::clone(&metrics),
         config.telemetry_path.clone(),
         config.account.clone(),
+        web.clone(),
         shutdown.clone(),
     ));
+    // web-config (issue 11): reload on change, and on SIGHUP.
+    if let Some(web) = &web {
+        tokio::spawn(Arc::clone(web).watch(shutdown.clone()));
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(mut hangups) => {
+                let web = Arc::clone(web);
+                tokio::spawn(async move {
+                    while hangups.recv().await.is_some() {
+                        let web = Arc::clone(&web);
+                        let _ = tokio::task::spawn_blocking(move || web.reload()).await;
+                    }
+                });
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot catch SIGHUP; the web config reloads on change only")
+            }
+        }
+    }
     let mut polling = polling.spawn(poller.run(
         move |attempt, snapshot| {
             if let Some(attempt) = attempt {

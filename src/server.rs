@@ -20,10 +20,10 @@ use bytes::buf::Chain;
 use bytes::{Buf, Bytes};
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::header::{HeaderValue, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, VARY};
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -32,6 +32,7 @@ use tracing::{debug, info, warn};
 
 use crate::metrics::{Exposition, Metrics, CONTENT_TYPE as EXPOSITION_TYPE};
 use crate::shutdown::Shutdown;
+use crate::web_config::WebSecurity;
 
 /// Connections served at once; more wait in the listen backlog. Leaves room under the usual
 /// soft limit of 1,024 open files.
@@ -65,11 +66,13 @@ struct App {
 }
 
 /// Serves until shutdown, then gives in-flight requests [`SHUTDOWN_GRACE`] to finish.
+/// `web` is `--web.config.file` (TLS, basic auth, headers); `None` serves plain HTTP.
 pub async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
     telemetry_path: String,
     account: String,
+    web: Option<Arc<WebSecurity>>,
     mut shutdown: Shutdown,
 ) {
     let app = Arc::new(App {
@@ -79,12 +82,20 @@ pub async fn serve(
     });
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let graceful = GracefulShutdown::new();
-    let mut builder = http1::Builder::new();
+    // web-config (issue 11): one builder per protocol, HTTP/2 only after ALPN chose it.
+    let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
+        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_HEADER_BYTES.max(8192))
         .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(MAX_HEADER_BYTES).unwrap_or(u32::MAX));
+    let http1_builder = Arc::new(builder.clone().http1_only());
+    let h2_builder = Arc::new(builder.http2_only());
     loop {
         let permit = tokio::select! {
             permit = Arc::clone(&limit).acquire_owned() => match permit {
@@ -108,14 +119,32 @@ pub async fn serve(
         let mut stream = TimeoutStream::new(app.metrics.files().socket(stream));
         stream.set_read_timeout(Some(IO_TIMEOUT));
         stream.set_write_timeout(Some(IO_TIMEOUT));
-        let io = TokioIo::new(Box::pin(stream));
+        // web-config (issue 11): TLS handshake, then basic auth and extra headers per request.
         let app = Arc::clone(&app);
-        let service = service_fn(move |request| {
-            let app = Arc::clone(&app);
-            async move { Ok::<_, Infallible>(handle(&app, &request)) }
-        });
-        let connection = graceful.watch(builder.serve_connection(io, service));
+        let web = web.clone();
+        let watcher = graceful.watcher();
+        let (http1_builder, h2_builder) = (Arc::clone(&http1_builder), Arc::clone(&h2_builder));
         tokio::spawn(async move {
+            let acceptor = web.as_ref().and_then(|web| web.tls_acceptor());
+            let stream = match crate::tls::accept(acceptor, Box::pin(stream)).await {
+                Ok(stream) => stream,
+                Err(e) => {
+                    debug!(%peer, error = %e, "TLS handshake failed");
+                    drop(permit);
+                    return;
+                }
+            };
+            let builder = if stream.is_h2() {
+                h2_builder
+            } else {
+                http1_builder
+            };
+            let service = service_fn(move |request| {
+                let app = Arc::clone(&app);
+                let web = web.clone();
+                async move { Ok::<_, Infallible>(respond(&app, web.as_deref(), &request).await) }
+            });
+            let connection = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
             if let Err(e) = connection.await {
                 debug!(%peer, error = %e, "connection ended with an error");
             }
@@ -178,6 +207,26 @@ impl Body for Chunks {
     fn size_hint(&self) -> SizeHint {
         SizeHint::with_exact(self.parts.as_ref().map_or(0, |p| p.remaining() as u64))
     }
+}
+
+/// web-config (issue 11): the rate limit and basic auth first, then the page, then the extra
+/// headers on whatever the answer is.
+async fn respond<B>(
+    app: &App,
+    web: Option<&WebSecurity>,
+    request: &Request<B>,
+) -> Response<Chunks> {
+    let Some(web) = web else {
+        return handle(app, request);
+    };
+    let mut response = match web.authorize(request).await {
+        Some(refusal) => {
+            refusal.into_response(|text| Chunks::one(Bytes::from_static(text.as_bytes())))
+        }
+        None => handle(app, request),
+    };
+    web.add_headers(response.headers_mut());
+    response
 }
 
 /// Routes one request.

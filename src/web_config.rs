@@ -370,13 +370,12 @@ fn compile(path: &Path, sources: Sources) -> Result<WebConfig, WebConfigError> {
     let users = sources.file.basic_auth_users.clone().unwrap_or_default();
     let mut max_cost = 0;
     for (user, hash) in &users {
-        let parts: bcrypt::HashParts = hash.parse().map_err(|e| {
+        // The parser's message would echo the hash: keep it out.
+        let parts: bcrypt::HashParts = hash.parse().map_err(|_| {
             invalid(
                 path,
                 &format!("basic_auth_users.{user}"),
-                format_args!(
-                    "not a bcrypt hash ({e}); make one with htpasswd -nBC 10 \"\" | tr -d ':\\n'"
-                ),
+                "not a valid bcrypt hash; make one with htpasswd -nBC 10 \"\" | tr -d ':\\n'",
             )
         })?;
         max_cost = max_cost.max(parts.get_cost());
@@ -1094,10 +1093,15 @@ impl WebSecurity {
             }
             Err((fingerprint, e)) => {
                 let message = e.to_string();
-                if last.as_ref().map(|(_, m)| m) != Some(&message) {
+                let repeat = match (&*last, fingerprint) {
+                    (Some((Some(old), _)), Some(new)) => old == new,
+                    (Some((_, old)), _) => *old == message,
+                    (None, _) => false,
+                };
+                if !repeat {
                     error!(error = %message, "cannot reload the web config; keeping the previous one");
+                    *last = Some((*fingerprint, message));
                 }
-                *last = Some((*fingerprint, message));
             }
         }
         result.map_err(|(_, e)| e)

@@ -48,8 +48,9 @@ pub const RELOAD_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 /// The exporter-toolkit keeps 100; a handful of scrapers need a handful of entries.
 pub const AUTH_CACHE_CAPACITY: usize = 100;
 
-/// bcrypt verifications run at once. Each keeps a core busy for tens of milliseconds (cost
-/// 10), so a flood of wrong passwords takes at most this many cores away from scrapes.
+/// bcrypt verifications run at once. Each keeps a core busy for as long as the hash's cost
+/// asks (that is bcrypt's point), so a flood of wrong passwords takes at most this many cores
+/// away from scrapes.
 pub const MAX_CONCURRENT_BCRYPT: usize = 1;
 
 /// The headers `http_server_config.headers` may set, with the values allowed (`None`: any).

@@ -220,8 +220,11 @@ pub struct WebConfig {
     headers: Vec<(HeaderName, HeaderValue)>,
     /// User → bcrypt hash; empty: no basic auth.
     users: HashMap<String, String>,
-    /// A hash of [`DUMMY_PASSWORD`] at the highest cost among `users`.
-    dummy_hash: String,
+    /// The highest bcrypt cost among `users`.
+    max_cost: u32,
+    /// A hash of [`DUMMY_PASSWORD`] at `max_cost`, made on the first unknown user's attempt
+    /// (making it costs a bcrypt, which loading the file should not).
+    dummy_hash: std::sync::OnceLock<String>,
     /// `rate_limit`, when its interval is not zero.
     rate_limit: Option<RateLimit>,
     /// SHA-256 of the file and of every file it names, to notice a change.
@@ -381,11 +384,6 @@ fn compile(path: &Path, sources: Sources) -> Result<WebConfig, WebConfigError> {
         })?;
         max_cost = max_cost.max(parts.get_cost());
     }
-    let dummy_hash = if users.is_empty() {
-        String::new()
-    } else {
-        bcrypt::hash(DUMMY_PASSWORD, max_cost).map_err(|e| invalid(path, "basic_auth_users", e))?
-    };
     let rate_limit = match &sources.file.rate_limit {
         None => None,
         Some(limit) => {
@@ -406,7 +404,8 @@ fn compile(path: &Path, sources: Sources) -> Result<WebConfig, WebConfigError> {
         tls,
         headers,
         users,
-        dummy_hash,
+        max_cost,
+        dummy_hash: std::sync::OnceLock::new(),
         rate_limit,
         fingerprint: sources.fingerprint,
     })
@@ -1183,38 +1182,49 @@ impl WebSecurity {
         else {
             return Some(Refusal::Unauthorized);
         };
-        let (known, hash) = match config.users.get(&user) {
-            Some(hash) => (true, hash.as_str()),
-            None => (false, config.dummy_hash.as_str()),
-        };
-        let key = cache_key(&user, hash, &password);
-        if known
-            && self
+        let known = config.users.get(&user).cloned();
+        if let Some(hash) = &known {
+            if self
                 .cache
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .contains(&key)
-        {
-            return None;
+                .contains(&cache_key(&user, hash, &password))
+            {
+                return None;
+            }
         }
         let verified = {
             let Ok(_slot) = self.bcrypt_slots.acquire().await else {
                 return Some(Refusal::Unauthorized);
             };
             self.bcrypt_runs.fetch_add(1, Ordering::Relaxed);
-            let hash = hash.to_owned();
-            tokio::task::spawn_blocking(move || bcrypt::verify(&password, &hash).unwrap_or(false))
-                .await
-                .unwrap_or(false)
+            let config = Arc::clone(&config);
+            let known = known.clone();
+            tokio::task::spawn_blocking(move || {
+                let hash = match &known {
+                    Some(hash) => hash.as_str(),
+                    // An unknown user: the same work as a wrong password, then a refusal.
+                    None => config.dummy_hash.get_or_init(|| {
+                        bcrypt::hash(DUMMY_PASSWORD, config.max_cost).unwrap_or_default()
+                    }),
+                };
+                bcrypt::verify(&password, hash)
+                    .unwrap_or(false)
+                    .then(|| cache_key(&user, hash, &password))
+            })
+            .await
+            .ok()
+            .flatten()
         };
-        if known && verified {
-            self.cache
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(key);
-            None
-        } else {
-            Some(Refusal::Unauthorized)
+        match (known, verified) {
+            (Some(_), Some(key)) => {
+                self.cache
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(key);
+                None
+            }
+            _ => Some(Refusal::Unauthorized),
         }
     }
 

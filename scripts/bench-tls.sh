@@ -178,7 +178,7 @@ SMARTLEAD_API_KEY=bench "$BINARY" \
     --web.listen-address="127.0.0.1:$EXPORTER_PORT" \
     --web.config.file="$WORK/web.yml" \
     --smartlead.base-url="http://127.0.0.1:$STANDIN_PORT/small/api/v1" \
-    --poll.interval=1h --log.level=warn >"$WORK/exporter.log" 2>&1 &
+    --poll.interval=2m --log.level=warn >"$WORK/exporter.log" 2>&1 &
 EXPORTER_PID=$!
 PIDS+=("$EXPORTER_PID")
 wait_for "https://localhost:$EXPORTER_PORT/-/ready" "the exporter" "$EXPORTER_PID"

@@ -12,8 +12,6 @@
 //!   parser ([`smartlead::model`]), and the HTTP client with its limits ([`smartlead::client`]).
 //! - [`snapshot`]: the immutable result of the latest poll, shared with the server.
 //! - [`poller`]: the schedule (interval, backoff, `Retry-After`, staleness); produces snapshots.
-//! - [`sendfile`]: zero-copy scrapes: per-poll buffers frozen into sealed in-memory files, and a
-//!   socket that sends them with `sendfile(2)`, as nginx sends a static file.
 //! - [`metrics`]: the registry and families; turns snapshots into an exposition encoded once per
 //!   poll, not per scrape.
 //! - [`web_config`]: `--web.config.file` (exporter-toolkit format): TLS settings, basic auth,
@@ -26,18 +24,22 @@
 //!
 //! `src/main.rs` only wires these together.
 
+pub mod accounts;
 pub mod allocator;
 pub mod config;
 pub mod demo;
+pub mod landing;
 pub mod logging;
 pub mod metrics;
 pub mod poller;
-pub mod sendfile;
+pub mod reload;
 pub mod server;
 pub mod shutdown;
 pub mod smartlead;
 pub mod snapshot;
+pub mod supervisor;
 pub mod tls;
+pub mod watch;
 pub mod web_config;
 
 /// The exporter's version, as reported by `--version` and `smartlead_exporter_build_info`.

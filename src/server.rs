@@ -9,7 +9,6 @@
 //! [`MAX_CONNECTIONS`] connections are served at once.
 
 use std::convert::Infallible;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -61,24 +60,22 @@ struct App {
     metrics: Arc<Metrics>,
     /// `--web.telemetry-path`.
     telemetry_path: String,
-    /// The `account` label, for the landing page.
-    account: String,
+    /// What the landing page shows besides the accounts.
+    page: crate::landing::Page,
 }
 
 /// Serves until shutdown, then gives in-flight requests [`SHUTDOWN_GRACE`] to finish.
-/// `web` is `--web.config.file` (TLS, basic auth, headers); `None` serves plain HTTP.
 pub async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
-    telemetry_path: String,
-    account: String,
+    page: crate::landing::Page,
     web: Option<Arc<WebSecurity>>,
     mut shutdown: Shutdown,
 ) {
     let app = Arc::new(App {
         metrics,
-        telemetry_path,
-        account,
+        telemetry_path: page.telemetry_path.clone(),
+        page,
     });
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let graceful = GracefulShutdown::new();
@@ -116,7 +113,7 @@ pub async fn serve(
             () = shutdown.requested() => break,
         };
         let _ = stream.set_nodelay(true);
-        let mut stream = TimeoutStream::new(app.metrics.files().socket(stream));
+        let mut stream = TimeoutStream::new(stream);
         stream.set_read_timeout(Some(IO_TIMEOUT));
         stream.set_write_timeout(Some(IO_TIMEOUT));
         // web-config (issue 11): TLS handshake, then basic auth and extra headers per request.
@@ -259,7 +256,9 @@ fn handle<B>(app: &App, request: &Request<B>) -> Response<Chunks> {
     }
     match path {
         "/" => {
-            let mut response = Response::new(Chunks::one(Bytes::from(landing_page(app))));
+            let page =
+                crate::landing::render(&app.page, &app.metrics.snapshots(), SystemTime::now());
+            let mut response = Response::new(Chunks::one(Bytes::from(page)));
             response.headers_mut().insert(
                 CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
@@ -268,12 +267,12 @@ fn handle<B>(app: &App, request: &Request<B>) -> Response<Chunks> {
         }
         "/-/healthy" => text(StatusCode::OK, "Healthy.\n"),
         "/-/ready" => {
-            if app.metrics.snapshot().attempts > 0 {
+            if app.metrics.ready() {
                 text(StatusCode::OK, "Ready.\n")
             } else {
                 text(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "Not ready: the first poll of SmartLead has not finished.\n",
+                    "Not ready: the first poll of every SmartLead account has not finished.\n",
                 )
             }
         }
@@ -312,94 +311,6 @@ pub fn accepts_gzip(header: &str) -> bool {
     })
 }
 
-/// The landing page: name, version, links, and the poll status in words.
-fn landing_page(app: &App) -> String {
-    let snapshot = app.metrics.snapshot();
-    let now = SystemTime::now();
-    let ago = |at: SystemTime| {
-        let secs = now.duration_since(at).unwrap_or_default().as_secs();
-        format!(
-            "{} ({} ago)",
-            humantime::format_rfc3339_seconds(at),
-            humantime::format_duration(Duration::from_secs(secs))
-        )
-    };
-    let status = if snapshot.attempts == 0 {
-        "waiting for the first poll"
-    } else if snapshot.up {
-        "up: the latest poll succeeded"
-    } else {
-        "down: the latest poll failed"
-    };
-    let mut rows = String::new();
-    let mut row = |name: &str, value: &str| {
-        let _ = write!(
-            rows,
-            "<tr><th>{}</th><td>{}</td></tr>",
-            escape(name),
-            escape(value)
-        );
-    };
-    row("Account", &app.account);
-    row("Status", status);
-    row(
-        "Last success",
-        &snapshot
-            .last_success
-            .map_or_else(|| "never".to_owned(), ago),
-    );
-    row(
-        "Last error",
-        snapshot.last_error.as_deref().unwrap_or("none"),
-    );
-    row(
-        "Consecutive failures",
-        &snapshot.consecutive_failures.to_string(),
-    );
-    row(
-        "Categories",
-        &snapshot.categories.as_ref().map_or_else(
-            || "none (never polled successfully, or stale)".to_owned(),
-            |c| c.list.len().to_string(),
-        ),
-    );
-    if let Some(next) = snapshot.next_poll {
-        row(
-            "Next poll",
-            &humantime::format_rfc3339_seconds(next).to_string(),
-        );
-    }
-    let path = escape(&app.telemetry_path);
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>SmartLead Exporter</title>\
-         <style>body{{font-family:sans-serif;margin:2em}}th{{text-align:left;padding-right:1em}}</style>\
-         </head><body><h1>SmartLead Exporter</h1>\
-         <p>Version {version}. Prometheus metrics of SmartLead lead categories, polled on a timer.</p>\
-         <ul><li><a href=\"{path}\">Metrics</a></li>\
-         <li><a href=\"/-/healthy\">/-/healthy</a></li>\
-         <li><a href=\"/-/ready\">/-/ready</a></li></ul>\
-         <h2>Poll status</h2><table>{rows}</table></body></html>\n",
-        version = escape(crate::VERSION),
-    )
-}
-
-/// Escapes text for HTML; upstream error messages end up on the page.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// Binds the listen address, for `main` to report a clear error when it is taken.
 ///
 /// # Errors
@@ -429,13 +340,5 @@ mod tests {
         assert!(!accepts_gzip("identity"));
         assert!(!accepts_gzip("x-gzip2"));
         assert!(!accepts_gzip(""));
-    }
-
-    #[test]
-    fn html_is_escaped() {
-        assert_eq!(
-            escape("<script>alert('x&y')</script>"),
-            "&lt;script&gt;alert(&#39;x&amp;y&#39;)&lt;/script&gt;"
-        );
     }
 }

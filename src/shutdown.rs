@@ -48,14 +48,30 @@ impl Shutdown {
     }
 }
 
-/// SIGTERM and SIGINT handlers, installed at start-up so that a signal arriving at any time
-/// after is caught.
+/// What a caught signal asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGTERM or SIGINT, by name: stop.
+    Stop(&'static str),
+    /// SIGHUP: re-read what can be re-read (key files, `--config.file`).
+    Reload,
+}
+
+/// Signal handlers, installed at start-up so that a signal arriving at any time after is
+/// caught. SIGUSR1 and SIGUSR2 are caught too, and ignored: their default action would end
+/// the process, which no stray `kill -USR1` should do.
 #[derive(Debug)]
 pub struct Signals {
     /// SIGTERM, as sent by Kubernetes and systemd.
     term: tokio::signal::unix::Signal,
     /// SIGINT, as sent by Ctrl-C.
     int: tokio::signal::unix::Signal,
+    /// SIGHUP, the Unix daemons' "reload".
+    hup: tokio::signal::unix::Signal,
+    /// SIGUSR1, ignored.
+    usr1: tokio::signal::unix::Signal,
+    /// SIGUSR2, ignored.
+    usr2: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -68,14 +84,22 @@ impl Signals {
         Ok(Self {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+            usr1: signal(SignalKind::user_defined1())?,
+            usr2: signal(SignalKind::user_defined2())?,
         })
     }
 
-    /// Resolves with the signal's name when one arrives.
-    pub async fn recv(&mut self) -> &'static str {
-        tokio::select! {
-            _ = self.term.recv() => "SIGTERM",
-            _ = self.int.recv() => "SIGINT",
+    /// Resolves when a signal that asks for something arrives.
+    pub async fn recv(&mut self) -> Signal {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return Signal::Stop("SIGTERM"),
+                _ = self.int.recv() => return Signal::Stop("SIGINT"),
+                _ = self.hup.recv() => return Signal::Reload,
+                _ = self.usr1.recv() => tracing::debug!("SIGUSR1 ignored"),
+                _ = self.usr2.recv() => tracing::debug!("SIGUSR2 ignored"),
+            }
         }
     }
 }

@@ -72,7 +72,7 @@ async fn seed_example_is_exported_exactly() {
         assert_eq!(value(&text, &failures(reason)), Some(0.0), "{reason}");
     }
     assert_eq!(
-        value(&text, "smartlead_api_request_duration_seconds_count{account=\"default\",endpoint=\"fetch-categories\"}"),
+        value(&text, "smartlead_api_request_duration_seconds_count{account=\"default\",api_endpoint=\"fetch-categories\"}"),
         Some(1.0)
     );
     assert_eq!(
@@ -515,7 +515,7 @@ async fn demo_mode_fills_every_metric() {
         "smartlead_api_rate_limit_remaining{account=\"demo\"}"
     )
     .is_some());
-    assert!(text.contains("smartlead_api_requests_total{account=\"demo\",code=\"200\""));
+    assert!(text.contains("smartlead_api_requests_total{account=\"demo\",api_endpoint=\"fetch-categories\",code=\"200\""));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -446,7 +446,6 @@ async fn verified_credentials_are_cached() {
     let addr = listener.local_addr().unwrap();
     let metrics = Arc::new(
         smartlead_exporter::metrics::Metrics::new(
-            "cache",
             &smartlead_exporter::metrics::BuildInfo::current(),
         )
         .unwrap(),
@@ -455,8 +454,10 @@ async fn verified_credentials_are_cached() {
     let server = tokio::spawn(smartlead_exporter::server::serve(
         listener,
         metrics,
-        "/metrics".into(),
-        "cache".into(),
+        smartlead_exporter::landing::Page {
+            telemetry_path: "/metrics".into(),
+            demo: false,
+        },
         Some(Arc::clone(&web)),
         shutdown,
     ));
@@ -677,6 +678,20 @@ fn bad_files_exit_2_naming_the_file_and_the_field() {
     let (code, _, stderr) = run(&["--demo", "--web.config.file=/nonexistent/web.yml"], &[]);
     assert_eq!(code, 2);
     assert!(stderr.contains("/nonexistent/web.yml"), "{stderr}");
+    // --config.check validates the web config too: 2 for a bad one, 0 for a good one.
+    let bad = write(
+        &dir,
+        "web.yml",
+        "tls_server_config:\n  cert_fil: server.crt\n",
+    );
+    let flag = format!("--web.config.file={}", bad.display());
+    let (code, _, stderr) = run(&["--demo", "--config.check", &flag], &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("cert_fil"), "{stderr}");
+    let good = write(&dir, "web.yml", SERVER_TLS);
+    let flag = format!("--web.config.file={}", good.display());
+    let (code, _, stderr) = run(&["--demo", "--config.check", &flag], &[]);
+    assert_eq!(code, 0, "{stderr}");
 }
 
 #[tokio::test]

@@ -116,6 +116,18 @@ pub struct StandIn {
     connections: Arc<AtomicUsize>,
     /// Connections the client closed while the stand-in waited for its next request.
     closed_by_client: Arc<AtomicUsize>,
+    /// Scripts by API key, for many accounts: a request whose `api_key` is here follows that
+    /// key's script, with its own call numbering, instead of `script`.
+    by_key: Arc<Mutex<std::collections::HashMap<String, KeyScript>>>,
+}
+
+/// One key's script and what it saw.
+#[derive(Debug, Clone, Default)]
+pub struct KeyScript {
+    /// The replies, by call number; the last one repeats.
+    pub script: Vec<Reply>,
+    /// Every request with this key.
+    pub seen: Vec<Seen>,
 }
 
 impl StandIn {
@@ -130,6 +142,7 @@ impl StandIn {
             keep_alive: Arc::new(AtomicBool::new(false)),
             connections: Arc::new(AtomicUsize::new(0)),
             closed_by_client: Arc::new(AtomicUsize::new(0)),
+            by_key: Arc::default(),
         };
         let server = stand_in.clone();
         tokio::spawn(async move {
@@ -139,6 +152,27 @@ impl StandIn {
             }
         });
         stand_in
+    }
+
+    /// Gives requests with `api_key=key` their own script.
+    pub fn script_key(&self, key: &str, script: Vec<Reply>) {
+        self.by_key.lock().unwrap().insert(
+            key.to_owned(),
+            KeyScript {
+                script,
+                seen: Vec::new(),
+            },
+        );
+    }
+
+    /// When each request with `api_key=key` arrived.
+    pub fn seen_key(&self, key: &str) -> Vec<Instant> {
+        self.by_key
+            .lock()
+            .unwrap()
+            .get(key)
+            .map(|k| k.seen.iter().map(|s| s.at).collect())
+            .unwrap_or_default()
     }
 
     /// The base URL to give `--smartlead.base-url`.
@@ -204,6 +238,32 @@ impl StandIn {
     /// Answers one request; whether the connection stays open.
     async fn answer(&self, stream: &mut TcpStream, head: Vec<u8>) -> bool {
         let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        let text = String::from_utf8_lossy(&head).into_owned();
+        let key = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|target| target.split("api_key=").nth(1))
+            .map(|k| k.split('&').next().unwrap_or(k).to_owned());
+        if let Some(key) = key {
+            let keyed = {
+                let mut by_key = self.by_key.lock().unwrap();
+                by_key.get_mut(&key).map(|k| {
+                    let call = k.seen.len();
+                    k.seen.push(Seen {
+                        at: Instant::now(),
+                        head: text.clone(),
+                    });
+                    k.script
+                        .get(call)
+                        .or_else(|| k.script.last())
+                        .cloned()
+                        .unwrap_or(Reply::Silence)
+                })
+            };
+            if let Some(reply) = keyed {
+                return write_reply(stream, reply, self.keep_alive.load(Ordering::SeqCst)).await;
+            }
+        }
         self.seen.lock().unwrap().push(Seen {
             at: Instant::now(),
             head: String::from_utf8_lossy(&head).into_owned(),
@@ -436,14 +496,14 @@ pub const UP: &str = "smartlead_up{account=\"default\"}";
 /// The series of `smartlead_api_request_failures_total` for `reason`, default account.
 pub fn failures(reason: &str) -> String {
     format!(
-        "smartlead_api_request_failures_total{{account=\"default\",endpoint=\"fetch-categories\",reason=\"{reason}\"}}"
+        "smartlead_api_request_failures_total{{account=\"default\",api_endpoint=\"fetch-categories\",reason=\"{reason}\"}}"
     )
 }
 
 /// The series of `smartlead_api_requests_total` for `code`, default account.
 pub fn requests(code: u16) -> String {
     format!(
-        "smartlead_api_requests_total{{account=\"default\",code=\"{code}\",endpoint=\"fetch-categories\"}}"
+        "smartlead_api_requests_total{{account=\"default\",api_endpoint=\"fetch-categories\",code=\"{code}\"}}"
     )
 }
 

@@ -299,7 +299,7 @@ fn read_sources(path: &Path) -> Result<Sources, WebConfigError> {
     let file: FileConfig = if text.iter().all(u8::is_ascii_whitespace) {
         FileConfig::default()
     } else {
-        serde_norway::from_slice(&text).map_err(|e| syntax(path, e))?
+        serde_yaml_ng::from_slice(&text).map_err(|e| syntax(path, e))?
     };
     let mut hasher = Sha256::new();
     hasher.update((text.len() as u64).to_le_bytes());

@@ -252,6 +252,44 @@ async fn require_any_client_cert_accepts_an_unverified_certificate_but_not_none(
 }
 
 #[tokio::test]
+async fn verify_client_cert_if_given_checks_only_a_given_certificate() {
+    let dir = dir("ifgiven");
+    let ca = Ca::new("ifgiven CA");
+    server_files(&dir, &ca);
+    write(
+        &dir,
+        "web.yml",
+        &format!(
+            "{SERVER_TLS}  client_ca_file: ca.crt\n  client_auth_type: VerifyClientCertIfGiven\n"
+        ),
+    );
+    let exporter = start(&dir, &[]);
+    let without = client(&exporter, &ca).build().unwrap();
+    assert_eq!(
+        get(&without, &url(&exporter, "/metrics"))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let (cert, key) = ca.issue(&["prometheus.example"], true);
+    let identity = reqwest::Identity::from_pem(format!("{cert}{key}").as_bytes()).unwrap();
+    let good = client(&exporter, &ca).identity(identity).build().unwrap();
+    assert_eq!(
+        get(&good, &url(&exporter, "/metrics"))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let other = Ca::new("stranger CA");
+    let (cert, key) = other.issue(&["prometheus.example"], true);
+    let identity = reqwest::Identity::from_pem(format!("{cert}{key}").as_bytes()).unwrap();
+    let foreign = client(&exporter, &ca).identity(identity).build().unwrap();
+    assert!(get(&foreign, &url(&exporter, "/metrics")).await.is_err());
+}
+
+#[tokio::test]
 async fn client_allowed_sans_allow_and_refuse() {
     let dir = dir("sans");
     let ca = Ca::new("sans CA");

@@ -1,30 +1,29 @@
-# syntax=docker/dockerfile:1
+# smartlead_exporter in an otherwise empty image, the way the Prometheus projects build theirs:
+# the binary is built first (statically linked, by scripts/image.sh) and only copied here, so
+# building the image needs no compiler image and no network.
 #
-# smartlead_exporter as a static musl binary in an otherwise empty image.
-#   docker build --build-arg REVISION="$(git rev-parse --short=12 HEAD)" -t smartlead-exporter:0.1.0 .
-#   docker run --rm -p 10072:10072 smartlead-exporter:0.1.0 --demo --web.listen-address=:10072
-# TLS to SmartLead uses rustls with the webpki root certificates compiled in, so the image
-# needs no CA bundle; it has no shell either.
-
-FROM rust:1-alpine AS builder
-# musl-dev and gcc: the C parts of ring (rustls' crypto) are compiled and linked statically.
-RUN apk add --no-cache musl-dev gcc
-WORKDIR /src
-# The git revision for smartlead_exporter_build_info (.git is not in the build context).
-ARG REVISION=unknown
-ENV SMARTLEAD_EXPORTER_REVISION=${REVISION}
-COPY Cargo.toml Cargo.lock build.rs ./
-COPY src ./src
-# Cargo.toml declares the benchmark target explicitly, and Cargo refuses a manifest whose
-# declared targets are missing, even when building only the binary.
-COPY benches ./benches
-RUN --mount=type=cache,target=/usr/local/cargo/registry \
-    --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin smartlead_exporter \
-    && cp target/release/smartlead_exporter /smartlead_exporter
-
+#   scripts/image.sh                      # builds the binary, then smartlead-exporter:0.1.0
+#
+# The build context is a directory holding only this file and the binary (scripts/image.sh
+# makes it). The image has no shell, no package manager, no CA store (rustls' public roots are
+# compiled in; add a proxy's CA with --smartlead.ca-file) and no NSS (host names are resolved
+# by the binary itself from /etc/resolv.conf and /etc/hosts, which the runtime mounts).
+# Dockerfile.multistage builds the binary inside a Rust image instead, for a machine that can
+# pull one.
 FROM scratch
-COPY --from=builder /smartlead_exporter /smartlead_exporter
+
+ARG VERSION=unknown
+ARG REVISION=unknown
+# The repository URL; scripts/image.sh passes `git remote get-url origin` when there is one.
+ARG SOURCE=
+LABEL org.opencontainers.image.title="smartlead_exporter" \
+      org.opencontainers.image.description="Prometheus exporter for SmartLead lead categories, API latency and errors" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+
+COPY smartlead_exporter /smartlead_exporter
 # nobody:nogroup; the Helm chart runs it with the same ids and a read-only root file system.
 USER 65534:65534
 EXPOSE 10072

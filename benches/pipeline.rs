@@ -81,7 +81,7 @@ fn body(n: usize) -> Vec<u8> {
 }
 
 fn catalog(n: usize) -> Catalog {
-    parse(&body(n)).expect("the generated body parses")
+    parse(&body(n), &Default::default()).expect("the generated body parses")
 }
 
 fn categories(n: usize) -> Categories {
@@ -111,7 +111,7 @@ fn parse_body(bencher: Bencher, n: usize) {
     let body = body(n);
     bencher
         .counter(divan::counter::BytesCount::of_slice(&body))
-        .bench(|| parse(black_box(&body)).expect("parses"));
+        .bench(|| parse(black_box(&body), &Default::default()).expect("parses"));
 }
 
 #[divan::bench(args = SIZES)]
@@ -162,7 +162,7 @@ fn poll(bencher: Bencher, n: usize) {
     let metrics = metrics();
     let body = body(n);
     bencher.bench(|| {
-        let catalog = parse(black_box(&body)).expect("parses");
+        let catalog = parse(black_box(&body), &Default::default()).expect("parses");
         let categories = Categories {
             list: Arc::from(catalog.categories),
             global_max_id: GLOBAL_MAX_ID,

@@ -2,7 +2,8 @@
 # The TLS benchmark of issue 11: gzip scrapes over TLS, this exporter against nginx serving
 # the same gzip bytes with the same certificate, side by side in one run.
 #
-# Builds the release binary; makes a CA and an ECDSA P-256 server certificate with openssl;
+# Builds the shipped binary (--profile dist); makes a CA and an ECDSA P-256 server certificate
+# with openssl;
 # starts nginx (one worker, loopback only, temporary prefix) as the SmartLead stand-in (plain
 # HTTP, N categories, default 1,000) and, on a TLS port, serving a copy of the exporter's gzip
 # /metrics with gzip_static; starts the exporter with a --web.config.file using the same
@@ -28,7 +29,7 @@ ROUNDS="${BENCH_ROUNDS:-3}"
 WAIT_TIMEOUT=30
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BINARY="$ROOT/target/release/smartlead_exporter"
+BINARY="$ROOT/target/dist/smartlead_exporter"
 
 die() { echo "bench-tls.sh: error: $*" >&2; exit 1; }
 note() { echo "bench-tls.sh: $*" >&2; }
@@ -100,8 +101,8 @@ run_wrk() {
 }
 
 if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
-    note "building the release binary"
-    (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
+    note "building the shipped binary (--profile dist: fat LTO, one codegen unit)"
+    (cd "$ROOT" && cargo build --profile dist --locked --quiet) || die "cargo build --profile dist failed"
 fi
 [[ -x "$BINARY" ]] || die "$BINARY missing"
 

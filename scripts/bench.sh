@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The side-by-side benchmark of issue 5: this exporter against nginx serving the same bytes.
 #
-# Builds the release binary; generates a SmartLead answer with N categories (default 1,000) and
+# Builds the shipped binary (`--profile dist`: fat LTO, one codegen unit); generates a SmartLead answer with N categories (default 1,000) and
 # one with 100,000; starts nginx (one worker, loopback only, temporary prefix) serving both
 # answers as the SmartLead stand-in and a static copy of the exporter's /metrics; starts the
 # exporter against it; runs wrk on each, one after the other in the same run; and prints a
@@ -11,7 +11,7 @@
 # Usage: scripts/bench.sh [N]     (as root, or with wrk and nginx already installed)
 # Environment: BENCH_DURATION (wrk seconds, default 5), BENCH_CONNECTIONS (default 10),
 #              BENCH_ROUNDS (alternating wrk runs per side, default 5; the median is shown),
-#              BENCH_SKIP_BUILD=1 (use the existing target/release binary),
+#              BENCH_SKIP_BUILD=1 (use the existing target/dist binary),
 #              BENCH_KEEP=1 (keep the temporary directory, for its logs),
 #              BENCH_POLL_INTERVAL (seconds between the exporter's polls during the load, default 1).
 #
@@ -44,7 +44,8 @@ MAX_BODY_SIZE=64MiB
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SCRIPTS="$ROOT/scripts"
-BINARY="$ROOT/target/release/smartlead_exporter"
+# The fully optimised build, as shipped in the image (Cargo.toml, [profile.dist]).
+BINARY="$ROOT/target/dist/smartlead_exporter"
 
 die() { echo "bench.sh: error: $*" >&2; exit 1; }
 note() { echo "bench.sh: $*" >&2; }
@@ -202,8 +203,8 @@ stop() {
 # --- build and data ----------------------------------------------------------------------
 
 if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
-    note "building the release binary (LTO: about two minutes on two cores)"
-    (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
+    note "building the dist binary (fat LTO: several minutes on two cores, see docs/performance.md#build-profiles)"
+    (cd "$ROOT" && cargo build --profile dist --locked --quiet) || die "cargo build --profile dist failed"
 fi
 [[ -x "$BINARY" ]] || die "no binary at $BINARY"
 BINARY_BYTES="$(stat -c %s "$BINARY")"
@@ -408,7 +409,7 @@ nginx    $(rounds_of nginx))
 | start-up: exec to /-/healthy answering | $STARTUP_MS ms median, $STARTUP_MAX_MS ms worst of $STARTUP_RUNS | < 50 ms $(verdict "awk -v m=$STARTUP_MAX_MS 'BEGIN { exit !(m < 50) }'") |
 | idle: context switches in ${IDLE_SECONDS}s (poll interval 1h) | $IDLE_SWITCHES | none $(verdict "((IDLE_SWITCHES == 0))") |
 | idle RSS after one poll of $N categories | $(mib "$IDLE_RSS") | |
-| release binary | $(mib $((BINARY_BYTES / 1024))) | < 10 MiB $(verdict "((BINARY_BYTES < 10 * 1024 * 1024))") |
+| dist binary | $(mib $((BINARY_BYTES / 1024))) | < 10 MiB $(verdict "((BINARY_BYTES < 10 * 1024 * 1024))") |
 | $N_LARGE categories: peak RSS (VmHWM) | $(mib "$LARGE_HWM") | < 64 MiB $(verdict "((LARGE_HWM < 65536))") |
 | $N_LARGE categories: RSS, gzip scrapes only (as Prometheus) | $(mib "$LARGE_GZIP_RSS") | |
 | $N_LARGE categories: RSS, plain scrapes too | $(mib "$LARGE_RSS") | |

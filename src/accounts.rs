@@ -18,23 +18,31 @@ use crate::smartlead::key::{ApiKey, KeyError, KeySource};
 /// Polls closer than this are refused: SmartLead's budget is a few calls a second at best.
 pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Polls further apart than this are refused: a day-old count is no monitoring.
-pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
+/// The longest poll interval accepted: a day. Polling less often than that makes the data
+/// useless for the dashboards and alerts, and the staleness limit must still exceed it.
+pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 
-/// The longest `timeout` accepted: Cloudflare in front of SmartLead gives up after about 100 s,
-/// so waiting longer only holds a connection.
+/// The shortest request timeout accepted: zero would fail every poll.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
+/// The longest request timeout accepted. An answer that takes longer than ten minutes is not
+/// coming, and until the timeout fires the poller waits and `smartlead_up` keeps its old value.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
-/// The longest `max_backoff` accepted.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(24 * 60 * 60);
+/// The longest backoff accepted: a day, like the longest interval. Longer would leave a
+/// recovered SmartLead unnoticed for days.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
 
-/// The longest `stale_after` accepted: a week-old category list is not worth showing.
-pub const MAX_STALE_AFTER: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+/// The longest staleness limit accepted: a week. Category counts older than that are not
+/// worth showing as current, and every bound here keeps time arithmetic far from overflow.
+pub const MAX_STALE_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The smallest body cap accepted: an error page must still fit.
 pub const MIN_BODY_SIZE: u64 = 1024;
 
-/// The largest body cap accepted: a million categories fit in a quarter of it.
+/// The largest body cap accepted. The whole answer is held in memory and parsed at once, at a
+/// peak of several times its size, and SmartLead's largest real answers are a few hundred
+/// kilobytes; a cap beyond 1 GiB is a typo (a missing unit prefix), not a plan.
 pub const MAX_BODY_SIZE: u64 = 1024 * 1024 * 1024;
 
 /// The longest account name: a Kubernetes label value's limit, so that names travel anywhere.
@@ -127,39 +135,36 @@ impl Settings {
     pub fn validate(&self) -> Result<(), SettingError> {
         let fmt = |d: Duration| humantime::format_duration(d).to_string();
         let err = |field, reason: String| Err(SettingError { field, reason });
-        check_range(
-            Field::Timeout,
-            self.timeout,
-            Duration::from_millis(1),
-            MAX_TIMEOUT,
-        )?;
-        check_range(
-            Field::PollInterval,
-            self.poll_interval,
-            MIN_POLL_INTERVAL,
-            MAX_POLL_INTERVAL,
-        )?;
-        check_range(
-            Field::MaxBackoff,
-            self.max_backoff,
-            Duration::ZERO,
-            MAX_BACKOFF,
-        )?;
-        check_range(
-            Field::StaleAfter,
-            self.stale_after,
-            Duration::ZERO,
-            MAX_STALE_AFTER,
-        )?;
-        if self.max_body_size < MIN_BODY_SIZE || self.max_body_size > MAX_BODY_SIZE {
-            return err(
-                Field::MaxBodySize,
-                format!(
-                    "{} bytes is out of range: from {MIN_BODY_SIZE} bytes (1KiB) to \
-                     {MAX_BODY_SIZE} bytes (1GiB)",
-                    self.max_body_size
-                ),
-            );
+        let durations = [
+            (Field::Timeout, self.timeout, MIN_TIMEOUT, MAX_TIMEOUT),
+            (
+                Field::PollInterval,
+                self.poll_interval,
+                MIN_POLL_INTERVAL,
+                MAX_POLL_INTERVAL,
+            ),
+            (
+                Field::MaxBackoff,
+                self.max_backoff,
+                Duration::ZERO,
+                MAX_BACKOFF,
+            ),
+            (
+                Field::StaleAfter,
+                self.stale_after,
+                Duration::ZERO,
+                MAX_STALE_AFTER,
+            ),
+        ];
+        for (field, value, min, max) in durations {
+            if let Some(reason) = out_of_bounds(value, min, max, fmt) {
+                return err(field, reason);
+            }
+        }
+        if let Some(reason) =
+            out_of_bounds(self.max_body_size, MIN_BODY_SIZE, MAX_BODY_SIZE, show_size)
+        {
+            return err(Field::MaxBodySize, reason);
         }
         if self.max_backoff < self.poll_interval {
             return err(
@@ -186,32 +191,39 @@ impl Settings {
     }
 }
 
-/// Refuses a duration outside `[min, max]`, saying both bounds.
-fn check_range(
-    field: Field,
-    value: Duration,
-    min: Duration,
-    max: Duration,
-) -> Result<(), SettingError> {
-    if value < min || value > max {
-        let fmt = |d: Duration| humantime::format_duration(d).to_string();
-        let reason = if value < min && min == Duration::from_millis(1) {
-            "must be greater than 0".to_owned()
-        } else {
-            format!(
-                "{} is out of range: from {} to {}",
-                fmt(value),
-                if min.is_zero() {
-                    "0s".to_owned()
-                } else {
-                    fmt(min)
-                },
-                fmt(max)
-            )
-        };
-        return Err(SettingError { field, reason });
+/// Why `value` lies outside `min..=max`, naming the bound it crosses; `None` inside.
+fn out_of_bounds<T: PartialOrd + Copy>(
+    value: T,
+    min: T,
+    max: T,
+    show: impl Fn(T) -> String,
+) -> Option<String> {
+    if value < min {
+        Some(format!(
+            "{} is below the minimum of {}",
+            show(value),
+            show(min)
+        ))
+    } else if value > max {
+        Some(format!(
+            "{} is above the maximum of {}",
+            show(value),
+            show(max)
+        ))
+    } else {
+        None
     }
-    Ok(())
+}
+
+/// A byte count as written in flags: `16MiB` when it is a whole number of a binary unit,
+/// else in bytes.
+fn show_size(bytes: u64) -> String {
+    for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if bytes >= size && bytes % size == 0 {
+            return format!("{}{unit}", bytes / size);
+        }
+    }
+    format!("{bytes} bytes")
 }
 
 /// Parses a duration (`30s`, `5m`, `1h30m`); values too large for any bound are refused by
@@ -870,7 +882,7 @@ mod tests {
             ),
             (
                 "accounts:\n  - name: a\n    api_key_env: GLOBEX_KEY\n    timeout: 18446744073709551615s\n",
-                &["account \"a\"", "timeout", "out of range"],
+                &["account \"a\"", "timeout", "above the maximum of 10m"],
             ),
             (
                 "accounts:\n  - name: a\n    api_key_env: GLOBEX_KEY\n    stale_after: 30s\n",

@@ -1,14 +1,13 @@
 //! How the process gives memory back after a large poll.
 //!
 //! glibc's malloc keeps freed memory by default: it raises its mmap threshold to the size of
-//! the largest block freed (up to 32 MiB), so after one poll of 100,000 categories every later
-//! buffer of that size comes from a heap that never shrinks; measured with `scripts/bench.sh`,
-//! the process stayed at 76 MiB after the account went back to 1,000 categories. A fixed
-//! threshold sends every block of [`MMAP_THRESHOLD`] or more (bodies, expositions, category
-//! lists) to its own mapping, returned on free, and `malloc_trim` after each poll returns the
-//! pages the poll's small blocks (names) freed: measured, 6 MiB after the same sequence, and a
-//! peak of 57 MiB instead of 76. Other C libraries (musl, in the container image) return large
-//! blocks on their own, so there this module does nothing.
+//! the largest block freed, so after one large poll every later buffer of that size comes from
+//! a heap that never shrinks. A fixed threshold sends every block of [`MMAP_THRESHOLD`] or
+//! more (bodies, expositions, category lists) to its own mapping, returned on free, and
+//! `malloc_trim` after each poll returns the pages the poll's small blocks (names) freed.
+//! Measured effect: docs/performance.md#returning-memory-to-the-system-srcallocatorrs. The container image's binary links glibc
+//! statically, so this holds there too. Other C libraries (musl, in `Dockerfile.multistage`'s
+//! build) return large blocks on their own, so there this module does nothing.
 
 /// Blocks at least this large get their own mapping: above the buffers every request
 /// allocates (hyper's 8 to 16 KiB), below the per-poll ones worth returning (a body or an

@@ -13,6 +13,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 use crate::accounts::{self, Account, Settings, Shard};
+use crate::smartlead::client::load_ca_bundle;
 use crate::smartlead::key::{ApiKey, KeyError, KeySource};
 
 /// The default port, registered for this exporter on the Prometheus wiki's port list.
@@ -89,25 +90,31 @@ pub struct Cli {
     )]
     pub api_key_file: Option<PathBuf>,
 
+    /// PEM bundle of CA certificates trusted in addition to the public roots compiled in,
+    /// for a TLS-inspecting proxy between the exporter and SmartLead.
+    #[arg(long = "smartlead.ca-file", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+
     /// Value of the `account` label [default: default, or demo with --demo].
     #[arg(long = "smartlead.account", value_name = "NAME")]
     pub account: Option<String>,
 
-    /// Limit on one whole request to SmartLead, body included.
+    /// Limit on one whole request to SmartLead, body included; 1ms to 10m.
     #[arg(long = "smartlead.timeout", value_name = "DURATION", default_value = "10s",
           value_parser = parse_duration)]
     pub timeout: Duration,
 
-    /// Largest answer accepted from SmartLead (B, KiB, MiB, GiB, or KB, MB...).
+    /// Largest answer accepted from SmartLead (B, KiB, MiB, GiB, or KB, MB...); 1KiB to 1GiB.
     #[arg(long = "smartlead.max-body-size", value_name = "SIZE", default_value = "16MiB",
           value_parser = parse_size)]
     pub max_body_size: u64,
 
-    /// Time between polls [default: 60s, or 5s with --demo]; below 1s refused.
+    /// Time between polls [default: 60s, or 5s with --demo]; 1s to 24h.
     #[arg(long = "poll.interval", value_name = "DURATION", value_parser = parse_duration)]
     pub poll_interval: Option<Duration>,
 
-    /// Longest delay between polls while they keep failing (exponential backoff with jitter).
+    /// Longest delay between polls while they keep failing (exponential backoff with jitter);
+    /// at least --poll.interval, at most 24h.
     #[arg(long = "poll.max-backoff", value_name = "DURATION", default_value = "10m",
           value_parser = parse_duration)]
     pub max_backoff: Duration,
@@ -120,7 +127,8 @@ pub struct Cli {
     )]
     pub global_max_id: u64,
 
-    /// After this long without a successful poll, category series are withdrawn.
+    /// After this long without a successful poll, category series are withdrawn; longer than
+    /// --poll.interval, at most 7d.
     #[arg(long = "metrics.stale-after", value_name = "DURATION", default_value = "5m",
           value_parser = parse_duration)]
     pub stale_after: Duration,
@@ -172,6 +180,79 @@ pub struct Cli {
     /// How many shards split the accounts of --config.file (1 to 1024).
     #[arg(long = "total-shards", value_name = "M", default_value_t = 1)]
     pub total_shards: u32,
+}
+
+/// The flag that people try for the key, and which does not exist on purpose.
+const API_KEY_FLAG: &str = "--smartlead.api-key";
+
+/// Why the command line does not lead to a run.
+#[derive(Debug)]
+pub enum CliExit {
+    /// `--help` or `--version`: print it (clap's own rendering) and exit 0.
+    Print(clap::Error),
+    /// A bad command line: the message (without the `smartlead_exporter: error: ` prefix
+    /// every configuration error gets), for exit status 2.
+    Usage(String),
+}
+
+impl Cli {
+    /// Parses `args` (the program name first), turning clap's errors into one-line messages in
+    /// the style of every other configuration error. An unknown argument is never repeated
+    /// with its value, since it may be a key given the wrong way.
+    ///
+    /// # Errors
+    /// [`CliExit::Print`] for `--help` and `--version`, [`CliExit::Usage`] for the rest.
+    pub fn parse_args<I, T>(args: I) -> Result<Self, CliExit>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        Self::try_parse_from(args).map_err(|e| match e.kind() {
+            clap::error::ErrorKind::DisplayHelp
+            | clap::error::ErrorKind::DisplayVersion
+            | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => CliExit::Print(e),
+            _ => CliExit::Usage(usage_message(&e)),
+        })
+    }
+}
+
+/// One line for a clap error: what is wrong, clap's tip if it has one, and where to look.
+fn usage_message(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() == ErrorKind::UnknownArgument {
+        let given = match e.get(ContextKind::InvalidArg) {
+            Some(ContextValue::String(arg)) => arg.as_str(),
+            _ => "",
+        };
+        let name = given.split_once('=').map_or(given, |(name, _)| name);
+        if name == API_KEY_FLAG {
+            return format!(
+                "{API_KEY_FLAG} does not exist: the API key is never taken as a flag, because \
+                 flags show in `ps` and in shell history; set the {API_KEY_ENV} environment \
+                 variable, or name a file holding the key with --smartlead.api-key-file"
+            );
+        }
+        if !name.starts_with('-') {
+            return "unexpected argument (not repeated here, in case it is a key): every \
+                    setting is a flag such as --poll.interval=60s (see --help)"
+                .to_owned();
+        }
+        let suggestion = match e.get(ContextKind::SuggestedArg) {
+            Some(ContextValue::String(s)) => format!("; did you mean {s}?"),
+            _ => String::new(),
+        };
+        return format!("unknown flag {name}{suggestion} (see --help)");
+    }
+    let rendered = e.render().to_string();
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("invalid command line");
+    let mut message = first.strip_prefix("error: ").unwrap_or(first).to_owned();
+    for tip in lines.filter(|l| l.starts_with("tip:")) {
+        message.push_str("; ");
+        message.push_str(tip);
+    }
+    message.push_str(" (see --help)");
+    message
 }
 
 /// `--log.level`.
@@ -230,6 +311,9 @@ pub struct Config {
     pub concurrency: usize,
     /// `--config.check`.
     pub check: bool,
+    /// `--smartlead.ca-file`: extra CAs for a TLS-inspecting proxy, shared by every account;
+    /// checked to be a usable PEM bundle at start-up, and loaded by the HTTP client from here.
+    pub ca_file: Option<PathBuf>,
     /// `--log.level`.
     pub log_level: LogLevel,
     /// `--log.format`.
@@ -289,6 +373,9 @@ impl Config {
         let telemetry_path = validate_telemetry_path(cli.telemetry_path)?;
         let base_url = accounts::parse_base_url(&cli.base_url)
             .map_err(|reason| invalid("--smartlead.base-url", reason))?;
+        if let Some(path) = &cli.ca_file {
+            load_ca_bundle(path).map_err(|e| invalid("--smartlead.ca-file", e.to_string()))?;
+        }
         let poll_interval = cli.poll_interval.unwrap_or(if cli.demo {
             DEMO_POLL_INTERVAL
         } else {
@@ -403,6 +490,7 @@ impl Config {
             shard,
             concurrency: cli.poll_concurrency,
             check: cli.config_check,
+            ca_file: cli.ca_file,
             log_level: cli.log_level,
             log_format: cli.log_format,
             once: cli.once,
@@ -512,12 +600,28 @@ fn key_source(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accounts::{
+        MAX_BACKOFF, MAX_BODY_SIZE, MAX_POLL_INTERVAL, MAX_STALE_AFTER, MAX_TIMEOUT, MIN_BODY_SIZE,
+    };
 
     fn config(args: &[&str], key: Option<&str>) -> Result<Config, String> {
         let mut argv = vec!["smartlead_exporter"];
         argv.extend_from_slice(args);
-        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        let cli = match Cli::parse_args(argv) {
+            Ok(cli) => cli,
+            Err(CliExit::Usage(message)) => return Err(message),
+            Err(CliExit::Print(e)) => panic!("printed instead of parsed: {e}"),
+        };
         Config::from_cli(cli, key.map(OsString::from)).map_err(|e| e.to_string())
+    }
+
+    fn usage(args: &[&str]) -> String {
+        let mut argv = vec!["smartlead_exporter"];
+        argv.extend_from_slice(args);
+        match Cli::parse_args(argv) {
+            Err(CliExit::Usage(message)) => message,
+            other => panic!("{args:?}: expected a usage error, got {other:?}"),
+        }
     }
 
     #[test]
@@ -589,7 +693,7 @@ mod tests {
     fn intervals_are_checked() {
         let err = config(&["--poll.interval=500ms"], Some("k")).unwrap_err();
         assert!(
-            err.contains("--poll.interval") && err.contains("from 1s"),
+            err.contains("--poll.interval") && err.contains("minimum of 1s"),
             "{err}"
         );
         let c = config(&["--poll.interval=10s"], Some("k")).unwrap();
@@ -721,8 +825,184 @@ mod tests {
     }
 
     #[test]
-    fn the_key_is_not_a_flag() {
-        let err = config(&["--smartlead.api-key=secret"], None).unwrap_err();
-        assert!(err.contains("unexpected argument"), "{err}");
+    fn ca_file_must_be_a_readable_pem_bundle() {
+        let dir = std::env::temp_dir().join(format!("ca-file-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("missing.pem");
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "no certificate here\n").unwrap();
+        let garbage = dir.join("garbage.pem");
+        std::fs::write(
+            &garbage,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        for (path, why) in [
+            (&missing, "cannot read"),
+            (&empty, "no \"BEGIN CERTIFICATE\" block"),
+            (&garbage, "certificate 1"),
+        ] {
+            let flag = format!("--smartlead.ca-file={}", path.display());
+            let err = config(&[&flag], Some("k")).unwrap_err();
+            assert!(err.contains("--smartlead.ca-file"), "{err}");
+            assert!(err.contains(&path.display().to_string()), "{err}");
+            assert!(err.contains(why), "{why}: {err}");
+        }
+        assert_eq!(config(&[], Some("k")).unwrap().ca_file, None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_key_is_not_a_flag_and_is_never_echoed() {
+        for args in [
+            &["--smartlead.api-key=s3cret-canary"][..],
+            &["--smartlead.api-key", "s3cret-canary"],
+            &["--smartlead.api-key"],
+        ] {
+            let err = usage(args);
+            assert!(
+                err.contains("never taken as a flag")
+                    && err.contains("SMARTLEAD_API_KEY")
+                    && err.contains("--smartlead.api-key-file"),
+                "{args:?}: {err}"
+            );
+            assert!(!err.contains("s3cret-canary"), "{args:?}: {err}");
+        }
+        // Any unknown argument: named without its value, which may be a key put the wrong way.
+        for args in [&["--smartlead.key=s3cret-canary"][..], &["s3cret-canary"]] {
+            let err = usage(args);
+            assert!(!err.contains("s3cret-canary"), "{args:?}: {err}");
+        }
+        assert!(usage(&["--smartlead.key=x"]).contains("--smartlead.key"));
+    }
+
+    #[test]
+    fn clap_errors_read_like_ours() {
+        let err = usage(&["--poll.intervall=5s"]);
+        assert!(
+            err.starts_with("unknown flag --poll.intervall")
+                && err.contains("did you mean --poll.interval?"),
+            "{err}"
+        );
+        for args in [
+            &["--poll.interval=often"][..],
+            &["--log.level=loud"],
+            &["--smartlead.api-key-file"],
+            &["--demo=yes"],
+        ] {
+            let err = usage(args);
+            assert!(!err.contains('\n'), "{args:?}: one line: {err}");
+            assert!(!err.starts_with("error"), "{args:?}: {err}");
+            assert!(err.ends_with("(see --help)"), "{args:?}: {err}");
+        }
+        for args in [
+            ["smartlead_exporter", "--help"],
+            ["smartlead_exporter", "--version"],
+        ] {
+            assert!(
+                matches!(Cli::parse_args(args), Err(CliExit::Print(_))),
+                "{args:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_duration_and_size_has_an_upper_bound() {
+        let cases: &[(&str, &str)] = &[
+            ("--smartlead.timeout", "18446744073709551615s"),
+            ("--smartlead.timeout", "11m"),
+            ("--poll.interval", "25h"),
+            ("--poll.max-backoff", "25h"),
+            ("--metrics.stale-after", "8d"),
+            ("--smartlead.max-body-size", "1025MiB"),
+            ("--smartlead.max-body-size", "8EiB"),
+        ];
+        for (flag, value) in cases {
+            // Large enough for each bound not to trip over the others' ordering rules.
+            let args = [
+                &format!("{flag}={value}")[..],
+                "--metrics.stale-after=2d",
+                "--poll.max-backoff=24h",
+            ];
+            let args: Vec<&str> =
+                if *flag == "--metrics.stale-after" || *flag == "--poll.max-backoff" {
+                    vec![args[0]]
+                } else {
+                    args.to_vec()
+                };
+            let err = config(&args, Some("k")).unwrap_err();
+            assert!(
+                err.contains(flag) && err.contains("maximum"),
+                "{flag}={value}: {err}"
+            );
+        }
+        // Overflowing the parser itself is an error too, not a panic.
+        let err = config(&["--smartlead.timeout=99999999999999999999s"], Some("k")).unwrap_err();
+        assert!(err.contains("--smartlead.timeout"), "{err}");
+        let err = config(&["--smartlead.max-body-size=16EiB"], Some("k")).unwrap_err();
+        assert!(err.contains("--smartlead.max-body-size"), "{err}");
+        // Every maximum itself is accepted.
+        let c = config(
+            &[
+                "--smartlead.timeout=10m",
+                "--poll.interval=24h",
+                "--poll.max-backoff=24h",
+                "--metrics.stale-after=7d",
+                "--smartlead.max-body-size=1GiB",
+            ],
+            Some("k"),
+        )
+        .unwrap();
+        assert_eq!(c.defaults.timeout, MAX_TIMEOUT);
+        assert_eq!(c.defaults.poll_interval, MAX_POLL_INTERVAL);
+        assert_eq!(c.defaults.max_backoff, MAX_BACKOFF);
+        assert_eq!(c.defaults.stale_after, MAX_STALE_AFTER);
+        assert_eq!(c.defaults.max_body_size, MAX_BODY_SIZE);
+    }
+
+    #[test]
+    fn help_states_the_bounds_the_code_enforces() {
+        use clap::CommandFactory as _;
+        let help = Cli::command().render_long_help().to_string();
+        let durations = [
+            ("--smartlead.timeout", "10m", MAX_TIMEOUT),
+            ("--poll.interval", "24h", MAX_POLL_INTERVAL),
+            ("--poll.max-backoff", "24h", MAX_BACKOFF),
+            ("--metrics.stale-after", "7d", MAX_STALE_AFTER),
+        ];
+        for (flag, text, bound) in durations {
+            assert_eq!(parse_duration(text).unwrap(), bound, "{flag}");
+            let section = help
+                .split(flag)
+                .nth(1)
+                .unwrap()
+                .split("\n\n")
+                .next()
+                .unwrap();
+            assert!(
+                section.contains(text),
+                "{flag} help must say {text}: {section}"
+            );
+        }
+        assert_eq!(parse_size("1GiB").unwrap(), MAX_BODY_SIZE);
+        assert_eq!(parse_size("1KiB").unwrap(), MIN_BODY_SIZE);
+        let section = help.split("--smartlead.max-body-size").nth(1).unwrap();
+        assert!(section.contains("1KiB to 1GiB"), "{section}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_duration_or_size_flag_value_panics(
+            flag in proptest::sample::select(vec![
+                "--smartlead.timeout", "--poll.interval", "--poll.max-backoff",
+                "--metrics.stale-after", "--smartlead.max-body-size",
+            ]),
+            number in proptest::prelude::any::<u64>(),
+            unit in proptest::sample::select(vec!["", "ns", "ms", "s", "m", "h", "d", "w", "y", "B", "KiB", "GiB", "EiB"]),
+            text in "\\PC{0,24}",
+        ) {
+            let _ = config(&[&format!("{flag}={number}{unit}")], Some("k"));
+            let _ = config(&[&format!("{flag}={text}")], Some("k"));
+        }
     }
 }

@@ -184,7 +184,7 @@ mod tests {
 
     #[test]
     fn demo_categories_cover_every_sentiment_and_origin() {
-        let catalog = parse(CATEGORIES.as_bytes()).unwrap();
+        let catalog = parse(CATEGORIES.as_bytes(), &Default::default()).unwrap();
         assert_eq!(catalog.categories.len(), 14);
         for sentiment in Sentiment::ALL {
             assert!(

@@ -14,6 +14,9 @@
 //! - [`poller`]: the schedule (interval, backoff, `Retry-After`, staleness); produces snapshots.
 //! - [`metrics`]: the registry and families; turns snapshots into an exposition encoded once per
 //!   poll, not per scrape.
+//! - [`accept_encoding`]: whether a request's `Accept-Encoding` asks for gzip, q-values honoured.
+//! - [`conn_limit`]: the connection cap, which connection makes room for a new one, and the
+//!   file-descriptor budget.
 //! - [`web_config`]: `--web.config.file` (exporter-toolkit format): TLS settings, basic auth,
 //!   extra headers, reloaded when the files change.
 //! - [`tls`]: the TLS handshake of an accepted connection, per the web config.
@@ -24,9 +27,11 @@
 //!
 //! `src/main.rs` only wires these together.
 
+pub mod accept_encoding;
 pub mod accounts;
 pub mod allocator;
 pub mod config;
+pub mod conn_limit;
 pub mod demo;
 pub mod landing;
 pub mod logging;

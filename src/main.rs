@@ -7,12 +7,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser as _;
 use tokio::task::JoinSet;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use smartlead_exporter::accounts::{Account, AccountsFile};
-use smartlead_exporter::config::{Accounts, Cli, Config, API_KEY_ENV};
+use smartlead_exporter::config::{Accounts, Cli, CliExit, Config, API_KEY_ENV};
 use smartlead_exporter::landing::Page;
 use smartlead_exporter::metrics::{BuildInfo, Metrics};
 use smartlead_exporter::poller::{Poller, PollerConfig};
@@ -31,7 +30,11 @@ use smartlead_exporter::{allocator, demo, logging, server, shutdown};
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(4);
 
 /// Threads that poll SmartLead, parse and encode: one, apart from the thread that serves.
-/// Why one of each: `docs/design.md#threads`.
+///
+/// Scrapes are served by the main thread alone (a current-thread runtime), like nginx's
+/// single worker: answering is two buffer clones, so one thread keeps up. More serving threads
+/// were slower on two cores (docs/performance.md#one-serving-thread-poller_threads). Polls run
+/// on this separate thread, so parsing and encoding a large account never holds a scrape back.
 const POLLER_THREADS: usize = 1;
 
 /// On exit, tasks still running on either runtime get this long before they are dropped.
@@ -42,7 +45,14 @@ const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     allocator::configure();
-    let cli = Cli::parse();
+    let cli = match Cli::parse_args(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(CliExit::Print(help)) => {
+            let _ = help.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(CliExit::Usage(message)) => return usage_error(&message),
+    };
     let config = match Config::from_cli(cli, std::env::var_os(API_KEY_ENV)) {
         Ok(config) => config,
         Err(e) => return usage_error(&e),
@@ -65,6 +75,20 @@ fn main() -> ExitCode {
     }
     for warning in &config.warnings {
         warn!("{warning}");
+    }
+    match server::raise_fd_limit() {
+        Some(limit) if limit.after > limit.before => {
+            debug!(
+                from = limit.before,
+                to = limit.after,
+                "raised the open-file limit to its hard limit"
+            );
+        }
+        Some(_) => {}
+        None => warn!(
+            "cannot read the open-file limit; serving at most {} connections",
+            server::MAX_CONNECTIONS
+        ),
     }
     let runtimes = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -167,7 +191,7 @@ async fn run(
     };
     let http = match http_client(&HttpConfig {
         pool_connections: keeps_connections(&initial, &config),
-        ca_file: None,
+        ca_file: config.ca_file.clone(),
     }) {
         Ok(http) => http,
         Err(e) => {
@@ -192,7 +216,7 @@ async fn run(
         Err(e) => {
             let addresses: Vec<String> = config.listen.iter().map(ToString::to_string).collect();
             return usage_error(&format!(
-                "cannot listen on --web.listen-address {}: {e}",
+                "cannot listen on --web.listen-address ({}): {e}",
                 addresses.join(", ")
             ));
         }

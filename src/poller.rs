@@ -77,6 +77,10 @@ pub struct Poller {
     warned_duplicates: bool,
     /// See `warned_duplicates`.
     warned_timestamps: bool,
+    /// See `warned_duplicates`: names cut or unreadable.
+    warned_names: bool,
+    /// See `warned_duplicates`: elements that are no category.
+    warned_dropped: bool,
 }
 
 impl Poller {
@@ -99,6 +103,8 @@ impl Poller {
             warned_sentiments: HashSet::new(),
             warned_duplicates: false,
             warned_timestamps: false,
+            warned_names: false,
+            warned_dropped: false,
         }
     }
 
@@ -274,9 +280,24 @@ impl Poller {
                 "some created_at values are not RFC 3339 timestamps; their \
                  smartlead_category_created_timestamp_seconds series are left out");
         }
+        if catalog.truncated_names + catalog.unreadable_names > 0 && !self.warned_names {
+            self.warned_names = true;
+            warn!(%account, cut = catalog.truncated_names, unreadable = catalog.unreadable_names,
+                max_bytes = crate::smartlead::model::MAX_CATEGORY_NAME_BYTES,
+                "some category names are longer than the limit and were cut, or are not text \
+                 and were left empty");
+        }
+        if catalog.dropped > 0 && !self.warned_dropped {
+            self.warned_dropped = true;
+            warn!(%account, dropped = catalog.dropped,
+                first = catalog.drop_reason.as_deref().unwrap_or("unknown"),
+                "some elements of SmartLead's list are not categories and were left out");
+        }
     }
 
-    /// The delay from this poll's start to the next one's.
+    /// The delay from this poll's start to the next one's: never below the interval, never
+    /// above the longest of the interval, `max_backoff` and [`MAX_SERVER_WAIT`], whatever the
+    /// headers said.
     ///
     /// `unit` is a random number in `[0, 1)` for the jitter, passed in so that tests can fix it.
     pub fn next_delay(&self, attempt: &Attempt, now: SystemTime, unit: f64) -> Duration {
@@ -337,15 +358,21 @@ fn merge_rate_limit(known: &mut RateLimit, seen: RateLimit) {
 }
 
 /// Exponential backoff: the interval after the first failure, doubling per further failure up
-/// to `max`, shortened by up to [`BACKOFF_JITTER`] (`unit` in `[0, 1)`), never below the
-/// interval.
+/// to `max`, shortened by up to [`BACKOFF_JITTER`] (`unit` in `[0, 1)`; anything else counts
+/// as 0), never below the interval. Saturates: no input makes it panic.
 pub fn backoff(interval: Duration, max: Duration, failures: u32, unit: f64) -> Duration {
     if failures == 0 {
         return interval;
     }
-    let doublings = (failures - 1).min(32);
-    let grown = interval.saturating_mul(1u32 << doublings.min(31)).min(max);
-    let jittered = grown.mul_f64(1.0 - BACKOFF_JITTER * unit.clamp(0.0, 1.0));
+    let doublings = (failures - 1).min(31);
+    let grown = interval.saturating_mul(1u32 << doublings).min(max);
+    let unit = if unit.is_finite() {
+        unit.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    // A factor in [0.8, 1] cannot overflow; the float's rounding can exceed `grown` a little.
+    let jittered = grown.mul_f64(1.0 - BACKOFF_JITTER * unit).min(grown);
     jittered.max(interval)
 }
 
@@ -366,6 +393,10 @@ mod tests {
     }
 
     fn poller(failures: u32) -> Poller {
+        poller_with(MIN, Duration::from_secs(600), failures)
+    }
+
+    fn poller_with(interval: Duration, max_backoff: Duration, failures: u32) -> Poller {
         let http = crate::smartlead::client::http_client(&Default::default()).unwrap();
         let client = Client::new(
             http,
@@ -383,8 +414,8 @@ mod tests {
             key,
             PollerConfig {
                 account: "a".into(),
-                interval: MIN,
-                max_backoff: Duration::from_secs(600),
+                interval,
+                max_backoff,
                 stale_after: Duration::from_secs(300),
                 global_max_id: 99,
                 permits: Arc::new(Semaphore::new(1)),
@@ -460,5 +491,106 @@ mod tests {
         assert_eq!(backoff(MIN, max, 4, 1.0), Duration::from_secs(384));
         assert_eq!(backoff(MIN, max, 1, 1.0), MIN);
         assert_eq!(backoff(MIN, max, 6, 0.5), Duration::from_secs(540));
+    }
+
+    #[test]
+    fn backoff_survives_any_input() {
+        let max = Duration::MAX;
+        assert_eq!(backoff(Duration::MAX, max, u32::MAX, 0.5), Duration::MAX);
+        assert_eq!(backoff(MIN, max, 3, f64::NAN), Duration::from_secs(240));
+        assert_eq!(
+            backoff(MIN, max, 3, f64::INFINITY),
+            Duration::from_secs(240)
+        );
+        assert_eq!(backoff(MIN, max, 3, -7.0), Duration::from_secs(240));
+    }
+
+    #[test]
+    fn a_far_future_reset_waits_the_cap() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let mut spent = attempt(200, None);
+        spent.exchange.rate_limit.remaining = Some(0);
+        spent.exchange.rate_limit.reset = Some(now + crate::smartlead::client::FAR_FUTURE);
+        assert_eq!(poller(0).next_delay(&spent, now, 0.0), MAX_SERVER_WAIT);
+        let mut limited = attempt(429, Some(FailureReason::Status));
+        limited.exchange.retry_after = Some(now + crate::smartlead::client::FAR_FUTURE);
+        assert_eq!(
+            poller(u32::MAX).next_delay(&limited, now, 0.99),
+            MAX_SERVER_WAIT
+        );
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Any time the clock can hold, around the epoch or far from it.
+        fn time() -> impl Strategy<Value = Option<SystemTime>> {
+            proptest::option::of(prop_oneof![
+                any::<u64>()
+                    .prop_map(|s| SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(s))),
+                any::<u64>()
+                    .prop_map(|s| SystemTime::UNIX_EPOCH.checked_sub(Duration::from_secs(s))),
+                (0u64..10_000_000)
+                    .prop_map(|s| SystemTime::UNIX_EPOCH
+                        .checked_add(Duration::from_secs(1_800_000_000 + s))),
+            ])
+            .prop_map(Option::flatten)
+        }
+
+        proptest! {
+            #[test]
+            fn next_delay_stays_within_bounds(
+                interval in 1u64..100_000,
+                max_backoff in any::<u64>(),
+                failures in any::<u32>(),
+                unit in any::<f64>(),
+                status in proptest::option::of(100u16..600),
+                failed in any::<bool>(),
+                remaining in proptest::option::of(0u64..3),
+                retry_after in time(),
+                reset in time(),
+                now_offset in any::<i64>(),
+            ) {
+                let interval = Duration::from_secs(interval);
+                let max_backoff = Duration::from_millis(max_backoff);
+                let poller = poller_with(interval, max_backoff, failures);
+                let now = if now_offset >= 0 {
+                    SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(now_offset.unsigned_abs()))
+                } else {
+                    SystemTime::UNIX_EPOCH.checked_sub(Duration::from_secs(now_offset.unsigned_abs()))
+                }
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+                let attempt = Attempt {
+                    exchange: crate::smartlead::client::Exchange {
+                        status,
+                        elapsed: None,
+                        rate_limit: RateLimit { limit: None, remaining, reset },
+                        retry_after,
+                    },
+                    failure: failed.then_some(FailureReason::Status),
+                };
+                let delay = poller.next_delay(&attempt, now, unit);
+                prop_assert!(delay >= interval, "{:?} < {:?}", delay, interval);
+                prop_assert!(
+                    delay <= interval.max(max_backoff).max(MAX_SERVER_WAIT),
+                    "{:?}", delay
+                );
+            }
+
+            #[test]
+            fn backoff_stays_within_bounds(
+                interval in any::<u64>(),
+                max in any::<u64>(),
+                failures in any::<u32>(),
+                unit in any::<f64>(),
+            ) {
+                let interval = Duration::from_millis(interval);
+                let max = Duration::from_millis(max);
+                let delay = backoff(interval, max, failures, unit);
+                prop_assert!(delay >= interval);
+                prop_assert!(delay <= interval.max(max));
+            }
+        }
     }
 }

@@ -1,9 +1,17 @@
 //! The one shutdown signal every long-running task listens to.
 //!
 //! [`Shutdown`] is cheap to clone; [`Trigger::fire`] wakes every clone at once. [`Signals`]
-//! catches SIGTERM and SIGINT, which `main` turns into a fire.
+//! owns the process's signal handling: SIGTERM and SIGINT stop it (`main` turns them into a
+//! fire), SIGHUP asks for a reload, and the other signals whose default action would end the
+//! process (SIGUSR1, SIGUSR2, SIGALRM, SIGIO, SIGPWR, SIGVTALRM) are caught and ignored, so
+//! that a stray `kill -USR1` or a log rotator's SIGHUP never takes the exporter down.
 
+use std::future::poll_fn;
+use std::task::Poll;
+
+use tokio::signal::unix::{signal, Signal as Handler, SignalKind};
 use tokio::sync::watch;
+use tracing::debug;
 
 /// Fires the shutdown. Dropping it without firing leaves listeners waiting forever, which is
 /// what a process that never stops wants.
@@ -48,30 +56,40 @@ impl Shutdown {
     }
 }
 
-/// What a caught signal asks for.
+/// What a caught signal asks of the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
-    /// SIGTERM or SIGINT, by name: stop.
+    /// Stop (SIGTERM or SIGINT, named here): shut down gracefully and exit 0.
     Stop(&'static str),
-    /// SIGHUP: re-read what can be re-read (key files, `--config.file`).
+    /// Re-read what can be re-read (SIGHUP).
     Reload,
 }
 
-/// Signal handlers, installed at start-up so that a signal arriving at any time after is
-/// caught. SIGUSR1 and SIGUSR2 are caught too, and ignored: their default action would end
-/// the process, which no stray `kill -USR1` should do.
+/// Signals whose default action ends the process but which mean nothing to the exporter:
+/// caught, logged at debug level, and otherwise ignored. SIGQUIT keeps its core dump, and
+/// faults (SIGSEGV and the like) cannot be caught meaningfully.
+const IGNORED: &[(&str, SignalKind)] = &[
+    ("SIGUSR1", SignalKind::user_defined1()),
+    ("SIGUSR2", SignalKind::user_defined2()),
+    ("SIGALRM", SignalKind::alarm()),
+    ("SIGIO", SignalKind::io()),
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    ("SIGPWR", SignalKind::from_raw(libc::SIGPWR)),
+    ("SIGVTALRM", SignalKind::from_raw(libc::SIGVTALRM)),
+];
+
+/// The process's signal handlers, installed at start-up so that a signal arriving at any time
+/// after is caught (and none of them kills the process in between).
 #[derive(Debug)]
 pub struct Signals {
     /// SIGTERM, as sent by Kubernetes and systemd.
-    term: tokio::signal::unix::Signal,
+    term: Handler,
     /// SIGINT, as sent by Ctrl-C.
-    int: tokio::signal::unix::Signal,
-    /// SIGHUP, the Unix daemons' "reload".
-    hup: tokio::signal::unix::Signal,
-    /// SIGUSR1, ignored.
-    usr1: tokio::signal::unix::Signal,
-    /// SIGUSR2, ignored.
-    usr2: tokio::signal::unix::Signal,
+    int: Handler,
+    /// SIGHUP, the Unix habit for "reload your configuration".
+    hup: Handler,
+    /// The [`IGNORED`] signals, by name.
+    ignored: Vec<(&'static str, Handler)>,
 }
 
 impl Signals {
@@ -80,26 +98,40 @@ impl Signals {
     /// # Errors
     /// When the handlers cannot be installed (only at start-up).
     pub fn install() -> std::io::Result<Self> {
-        use tokio::signal::unix::{signal, SignalKind};
         Ok(Self {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
             hup: signal(SignalKind::hangup())?,
-            usr1: signal(SignalKind::user_defined1())?,
-            usr2: signal(SignalKind::user_defined2())?,
+            ignored: IGNORED
+                .iter()
+                .map(|&(name, kind)| Ok((name, signal(kind)?)))
+                .collect::<std::io::Result<_>>()?,
         })
     }
 
-    /// Resolves when a signal that asks for something arrives.
+    /// Resolves when a signal that asks for something arrives; ignored signals are logged at
+    /// debug level and waited past.
     pub async fn recv(&mut self) -> Signal {
-        loop {
-            tokio::select! {
-                _ = self.term.recv() => return Signal::Stop("SIGTERM"),
-                _ = self.int.recv() => return Signal::Stop("SIGINT"),
-                _ = self.hup.recv() => return Signal::Reload,
-                _ = self.usr1.recv() => tracing::debug!("SIGUSR1 ignored"),
-                _ = self.usr2.recv() => tracing::debug!("SIGUSR2 ignored"),
+        poll_fn(|cx| {
+            // `Ready(None)` only comes once the runtime is going away: then nothing more is
+            // delivered, and waiting forever is right.
+            if let Poll::Ready(Some(())) = self.term.poll_recv(cx) {
+                return Poll::Ready(Signal::Stop("SIGTERM"));
             }
-        }
+            if let Poll::Ready(Some(())) = self.int.poll_recv(cx) {
+                return Poll::Ready(Signal::Stop("SIGINT"));
+            }
+            if let Poll::Ready(Some(())) = self.hup.poll_recv(cx) {
+                return Poll::Ready(Signal::Reload);
+            }
+            for (name, handler) in &mut self.ignored {
+                // Drain every pending delivery, so that the handler is registered for the next.
+                while let Poll::Ready(Some(())) = handler.poll_recv(cx) {
+                    debug!(signal = *name, "signal ignored");
+                }
+            }
+            Poll::Pending
+        })
+        .await
     }
 }

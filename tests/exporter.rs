@@ -235,6 +235,58 @@ async fn endpoints_status_codes_and_gzip() {
     assert!(compressed.len() * 2 < plain.len());
 }
 
+/// Issue 9, defect 7: q-values in `Accept-Encoding` are honoured; `*` covers only the codings
+/// not named, so `gzip;q=0, *` is answered in plain text.
+#[tokio::test(flavor = "multi_thread")]
+async fn accept_encoding_q_values_are_honoured() {
+    let stand_in = StandIn::start(vec![Reply::json(200, SEED_EXAMPLE)]).await;
+    let exporter = Exporter::against(&stand_in, "k", &[]);
+    exporter.wait_for_path("/metrics").await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = format!("http://{}/metrics", exporter.addr);
+    for (accept, gzip) in [
+        ("gzip;q=0, *", false),
+        ("*, gzip;q=0", false),
+        ("gzip;q=0.0", false),
+        ("gzip;q=0.5, identity", false),
+        ("identity;q=0, gzip;q=0.1", true),
+        ("*", true),
+        ("gzip", true),
+    ] {
+        let response = http
+            .get(&url)
+            .header("accept-encoding", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers().get("content-encoding").is_some(),
+            gzip,
+            "Accept-Encoding: {accept}"
+        );
+        let body = response.bytes().await.unwrap();
+        let text = if gzip {
+            common::gunzip(&body)
+        } else {
+            String::from_utf8(body.to_vec()).unwrap()
+        };
+        assert!(
+            text.contains("smartlead_up{account=\"default\"} 1\n"),
+            "{accept}"
+        );
+    }
+    // Two header lines are one list: the refusal in the second one counts.
+    let response = http
+        .get(&url)
+        .header("accept-encoding", "*")
+        .header("accept-encoding", "gzip;q=0")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().get("content-encoding").is_none());
+}
+
 impl Exporter {
     async fn wait_for_path(&self, path: &str) {
         for _ in 0..300 {
@@ -382,6 +434,44 @@ async fn sigterm_and_sigint_exit_zero_within_five_seconds() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_and_other_signals_do_not_kill() {
+    let stand_in = StandIn::start(vec![Reply::json(200, SEED_EXAMPLE)]).await;
+    let mut exporter = Exporter::against(&stand_in, "k", &["--log.level=debug"]);
+    exporter
+        .wait_for("the first poll", |t| value(t, UP) == Some(1.0))
+        .await;
+    for signal in ["HUP", "USR1", "USR2", "ALRM", "HUP"] {
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &exporter.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        // Time for a default action (termination) to take effect, had the signal one.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            exporter.alive(),
+            "SIG{signal} ended the exporter: {:?}",
+            exporter.logs()
+        );
+        assert_eq!(
+            value(&exporter.metrics().await, UP),
+            Some(1.0),
+            "SIG{signal}"
+        );
+    }
+    let logs = exporter.logs();
+    let reloads = logs
+        .iter()
+        .filter(|l| l.contains("message=\"reloading"))
+        .count();
+    assert_eq!(reloads, 2, "{logs:?}");
+    let ignored = logs.iter().filter(|l| l.contains("signal ignored")).count();
+    assert_eq!(ignored, 3, "{logs:?}");
+    let (status, _) = exporter.stop("TERM");
+    assert_eq!(status.code(), Some(0));
+}
+
 #[test]
 fn bad_configuration_exits_2_naming_the_problem() {
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
@@ -438,12 +528,81 @@ fn bad_configuration_exits_2_naming_the_problem() {
             &[("SMARTLEAD_API_KEY", "k")],
             "--no-such-flag",
         ),
+        // Every duration and size has an upper bound; the first used to panic with 101.
+        (
+            &["--smartlead.timeout=18446744073709551615s"],
+            &[("SMARTLEAD_API_KEY", "k")],
+            "--smartlead.timeout",
+        ),
+        (
+            &["--smartlead.timeout=99999999999999999999s"],
+            &[("SMARTLEAD_API_KEY", "k")],
+            "--smartlead.timeout",
+        ),
+        (
+            &["--metrics.stale-after=100000d"],
+            &[("SMARTLEAD_API_KEY", "k")],
+            "--metrics.stale-after",
+        ),
+        (
+            &["--poll.max-backoff=100000d"],
+            &[("SMARTLEAD_API_KEY", "k")],
+            "--poll.max-backoff",
+        ),
+        (
+            &["--poll.interval=100000d"],
+            &[("SMARTLEAD_API_KEY", "k")],
+            "--poll.interval",
+        ),
+        (
+            &["--smartlead.max-body-size=8EiB"],
+            &[("SMARTLEAD_API_KEY", "k")],
+            "--smartlead.max-body-size",
+        ),
+        // The key is never a flag: the message says where it goes instead.
+        (&["--smartlead.api-key=k"], &[], "SMARTLEAD_API_KEY"),
+        (&["--smartlead.api-key"], &[], "--smartlead.api-key-file"),
+        (&["--smartlead.api-key"], &[], "never taken as a flag"),
     ];
     for (args, env, expected) in cases {
-        let (code, _, stderr) = run(args, env);
+        let (code, stdout, stderr) = run(args, env);
         assert_eq!(code, 2, "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        // One style for every bad flag, clap's own included: one line, our prefix, no usage.
+        assert!(
+            stderr.starts_with("smartlead_exporter: error: ") && stderr.lines().count() == 1,
+            "{args:?}: {stderr}"
+        );
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
     }
+    // A key put on the command line by mistake is not repeated, whatever the flag's name.
+    for args in [
+        &["--smartlead.api-key=s3cret-canary"][..],
+        &["--smartlead.api-key", "s3cret-canary"],
+        &["--api-key=s3cret-canary"],
+        &["s3cret-canary"],
+    ] {
+        let (code, _, stderr) = run(args, &[]);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(!stderr.contains("s3cret-canary"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn help_and_version_print_to_stdout_and_exit_0() {
+    let (code, stdout, stderr) = run(&["--help"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    for text in [
+        "--smartlead.timeout",
+        "at most 7d",
+        "1KiB to 1GiB",
+        "SMARTLEAD_API_KEY",
+    ] {
+        assert!(stdout.contains(text), "--help lacks {text}: {stdout}");
+    }
+    let (code, stdout, stderr) = run(&["--version"], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("smartlead_exporter "), "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -452,7 +611,15 @@ async fn listen_address_in_use_exits_2() {
     let address = taken.local_addr().unwrap().to_string();
     let (code, _, stderr) = run(&[&format!("--web.listen-address={address}"), "--demo"], &[]);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("--web.listen-address"), "{stderr}");
+    // The address as an address, not a debug list, and nothing said before the error: the
+    // demo stand-in is started only once the port is bound.
+    let expected =
+        format!("smartlead_exporter: error: cannot listen on --web.listen-address ({address}): ");
+    assert!(
+        stderr.starts_with(&expected) && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    assert!(!stderr.contains("demo"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

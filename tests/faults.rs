@@ -89,6 +89,7 @@ async fn survive_with(
         failed[0]
     );
     assert!(failed[0].contains(log_hint), "{}", failed[0]);
+    assert!(!failed[0].contains("\\'"), "a stray escape: {}", failed[0]);
 
     let (_, _, page) = exporter.get("/").await;
     assert!(page.contains("down: the latest poll failed"), "{page}");
@@ -125,8 +126,20 @@ async fn assert_nothing_leaks(exporter: &Exporter) {
             !text.contains("api_key="),
             "the request URL leaked into {what}"
         );
+        // Nor any telling part of it, in any encoding or case.
+        let lower = text.to_ascii_lowercase();
+        for part in CANARY_PARTS {
+            assert!(
+                !lower.contains(part),
+                "part of the key ({part}) leaked into {what}"
+            );
+        }
     }
 }
+
+/// The canary's first characters, raw and percent-encoded: a key cut in half must not show
+/// its first half either.
+const CANARY_PARTS: [&str; 3] = ["canary-7f", "canary%2d7f", "canary\\u002d7f"];
 
 fn html(status: u16, title: &str) -> Reply {
     Reply::typed(
@@ -582,4 +595,294 @@ async fn a_changing_failure_is_logged_again() {
     assert!(failed[0].contains("level=warn") && failed[0].contains("status=500"));
     assert!(failed[1].contains("level=error") && failed[1].contains("status=401"));
     assert_nothing_leaks(&exporter).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_straddling_the_quote_cut_is_redacted_before_the_cut() {
+    // SmartLead quotes error bodies to 120 characters; the key starts at character 110.
+    let body = format!("{} {CANARY} was refused", "x".repeat(109));
+    survive(
+        Reply::typed(401, "text/plain", body.as_bytes()),
+        "status",
+        Some(401),
+        "invalid or expired",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lower_case_percent_encoded_key_is_redacted() {
+    let encoded = CANARY.replace('-', "%2d");
+    let body = format!(r#"{{"message": "Invalid API Key {encoded}"}}"#);
+    survive(
+        Reply::json(401, &body),
+        "status",
+        Some(401),
+        "invalid or expired",
+    )
+    .await;
+}
+
+/// Headers whose times overflow any clock: on a 200 and on a 429, the exporter keeps running
+/// and serving, and waits at most its cap.
+#[tokio::test(flavor = "multi_thread")]
+async fn overflowing_rate_limit_headers_are_survived() {
+    for retry_after in ["18446744073709551615", "Fri, 31 Dec 9999 23:59:59 GMT"] {
+        let stand_in = StandIn::start(vec![
+            Reply::json(200, SEED_EXAMPLE)
+                .with_header("X-RateLimit-Reset", "9223372036854775808")
+                .with_header("X-RateLimit-Remaining", "5"),
+            Reply::json(200, SEED_EXAMPLE)
+                .with_header("X-RateLimit-Reset", "99999999999999999999999999999")
+                .with_header("X-RateLimit-Remaining", "4"),
+            Reply::json(429, r#"{"message": "Rate limit exceeded"}"#)
+                .with_header("Retry-After", retry_after)
+                .with_header("X-RateLimit-Reset", "18446744073709551615")
+                .with_header("X-RateLimit-Remaining", "0"),
+            Reply::json(200, SEED_EXAMPLE),
+        ])
+        .await;
+        let mut exporter = Exporter::against(
+            &stand_in,
+            CANARY,
+            &["--log.level=trace", "--poll.interval=1s"],
+        );
+        exporter
+            .wait_for("the 429", |t| value(t, &requests(429)) == Some(1.0))
+            .await;
+        assert_eq!(
+            value(&exporter.metrics().await, &requests(200)),
+            Some(2.0),
+            "both 200s were polled and counted"
+        );
+        // Still up and serving a while later, and not polling again before the cap (an hour).
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(exporter.alive(), "{}", exporter.logs().join("\n"));
+        let text = exporter.metrics().await;
+        assert_eq!(value(&text, UP), Some(0.0));
+        assert_eq!(value(&text, INTERESTED), Some(2.0));
+        assert_eq!(stand_in.calls(), 3);
+        let (status, _, page) = exporter.get("/").await;
+        assert_eq!(status, 200);
+        assert!(page.contains("rate limited"), "{page}");
+        let logs = exporter.logs().join("\n");
+        assert!(logs.contains("waiting that long instead"), "{logs}");
+        assert!(!logs.contains("panicked"), "{logs}");
+        assert_nothing_leaks(&exporter).await;
+        let (status, elapsed) = exporter.stop("TERM");
+        assert!(status.success(), "{status:?}");
+        assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    }
+}
+
+/// A created_at that is a number only loses the timestamp; the poll succeeds.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_numeric_created_at_keeps_the_category() {
+    let body = r#"[
+        {"id": 1, "name": "Interested", "sentiment_type": "positive", "created_at": 1705314600},
+        {"id": 2, "name": "Meeting Request", "sentiment_type": 7, "created_at": "2022-08-30T10:00:00.000Z"}
+    ]"#;
+    let stand_in = StandIn::start(vec![Reply::json(200, body)]).await;
+    let exporter = Exporter::against(&stand_in, CANARY, &["--log.level=trace"]);
+    let text = exporter
+        .wait_for("a successful poll", |t| value(t, UP) == Some(1.0))
+        .await;
+    assert_eq!(value(&text, &failures("decode")), Some(0.0));
+    assert_eq!(
+        value(
+            &text,
+            "smartlead_category_info{account=\"default\",id=\"1\",name=\"Interested\",origin=\"global\",sentiment=\"positive\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            "smartlead_category_info{account=\"default\",id=\"2\",name=\"Meeting Request\",origin=\"global\",sentiment=\"other\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        !text
+            .contains("smartlead_category_created_timestamp_seconds{account=\"default\",id=\"1\"}"),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            &text,
+            "smartlead_category_created_timestamp_seconds{account=\"default\",id=\"2\"}"
+        ),
+        Some(1_661_853_600.0)
+    );
+    let logs = exporter.logs().join("\n");
+    assert_eq!(logs.matches("not RFC 3339 timestamps").count(), 1, "{logs}");
+    assert_eq!(logs.matches("<a number>").count(), 1, "{logs}");
+    assert_nothing_leaks(&exporter).await;
+}
+
+/// A 10 MB name reaches Prometheus cut to 1,024 bytes, with one warning.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ten_megabyte_name_is_cut_to_1024_bytes() {
+    let name = "n".repeat(10_000_000);
+    let body = format!(r#"[{{"id": 1, "name": "{name}", "sentiment_type": "positive"}}]"#);
+    let stand_in = StandIn::start(vec![Reply::json(200, &body)]).await;
+    let exporter = Exporter::against(&stand_in, CANARY, &["--log.level=debug"]);
+    let text = exporter
+        .wait_for("a successful poll", |t| value(t, UP) == Some(1.0))
+        .await;
+    let series = format!(
+        "smartlead_category_info{{account=\"default\",id=\"1\",name=\"{}\",origin=\"global\",sentiment=\"positive\"}}",
+        &name[..1024]
+    );
+    assert_eq!(value(&text, &series), Some(1.0));
+    assert!(text.len() < 16 * 1024, "{} bytes", text.len());
+    let logs = exporter.logs().join("\n");
+    assert_eq!(logs.matches("were cut").count(), 1, "{logs}");
+}
+
+/// Swapping the key file for a FIFO must neither block the poller nor lose the key: polls go
+/// on with the last key read, one warning names the file, and SIGTERM still stops at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_file_swapped_for_a_fifo_keeps_the_last_key() {
+    let dir = std::env::temp_dir().join(format!("sl-fifo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("api-key");
+    std::fs::write(&path, format!("{CANARY}\n")).unwrap();
+
+    let stand_in = StandIn::start(vec![Reply::json(200, SEED_EXAMPLE)]).await;
+    let mut exporter = Exporter::start(
+        &[
+            &format!("--smartlead.base-url={}", stand_in.base_url()),
+            &format!("--smartlead.api-key-file={}", path.display()),
+            "--poll.interval=1s",
+            "--log.level=debug",
+        ],
+        &[],
+    );
+    exporter
+        .wait_for("a successful poll", |t| value(t, UP) == Some(1.0))
+        .await;
+
+    // Replace the file with a FIFO in one rename, as a Secret update swaps a symlink.
+    let fifo = dir.join("fifo");
+    let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo has no other preconditions.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    std::fs::rename(&fifo, &path).unwrap();
+    let swapped = stand_in.calls();
+
+    let deadline = Instant::now() + common::WAIT;
+    while stand_in.calls() < swapped + 3 {
+        assert!(
+            Instant::now() < deadline,
+            "polling stopped after the swap: {} calls\n{}",
+            stand_in.calls(),
+            exporter.logs().join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for seen in &stand_in.seen()[swapped..] {
+        assert!(seen.head.contains(CANARY), "the last key was not used");
+    }
+    let text = exporter.metrics().await;
+    assert_eq!(value(&text, UP), Some(1.0));
+    let logs = exporter.logs().join("\n");
+    assert_eq!(
+        logs.matches("is a FIFO, not a regular file").count(),
+        1,
+        "{logs}"
+    );
+    assert!(logs.contains(&path.display().to_string()), "{logs}");
+    assert!(exporter.alive());
+    assert_nothing_leaks(&exporter).await;
+
+    let (status, elapsed) = exporter.stop("TERM");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        elapsed < Duration::from_secs(2),
+        "stopping took {elapsed:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A key echoed as data (a category name, a sentiment) is redacted like one in a message.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_echoed_in_a_category_name_is_redacted() {
+    let body = format!(
+        r#"[{{"id": 1, "name": "Interested"}}, {{"id": 2, "name": "echo {CANARY}", "sentiment_type": "{CANARY}"}}]"#
+    );
+    let stand_in = StandIn::start(vec![Reply::json(200, &body)]).await;
+    let exporter = Exporter::against(&stand_in, CANARY, &["--log.level=trace"]);
+    let text = exporter
+        .wait_for("a successful poll", |t| value(t, UP) == Some(1.0))
+        .await;
+    assert_eq!(
+        value(
+            &text,
+            "smartlead_category_info{account=\"default\",id=\"2\",name=\"echo [redacted]\",origin=\"global\",sentiment=\"other\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_nothing_leaks(&exporter).await;
+}
+
+/// At start-up, a key file that is a FIFO, too large, or more than one key is refused at once
+/// with exit status 2 and a message naming the file (never blocking, never reading it whole).
+#[test]
+fn a_bad_key_file_at_start_exits_2_naming_it() {
+    let dir = std::env::temp_dir().join(format!("sl-badkey-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("fifo");
+    let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo has no other preconditions.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let huge = dir.join("huge");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let two = dir.join("two-lines");
+    std::fs::write(&two, format!("{CANARY}\nsecond-line\n")).unwrap();
+
+    for (path, expected) in [
+        (&fifo, "is a FIFO, not a regular file"),
+        (&huge, "is larger than 4096 bytes"),
+        (&two, "does not hold one key"),
+    ] {
+        let mut child = std::process::Command::new(common::BIN)
+            .arg(format!("--smartlead.api-key-file={}", path.display()))
+            .env_clear()
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(5) {
+                let _ = child.kill();
+                panic!("still running after 5 s with {}", path.display());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert_eq!(status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.starts_with("smartlead_exporter: error: "),
+            "{stderr}"
+        );
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(stderr.contains(&path.display().to_string()), "{stderr}");
+        assert!(!stderr.contains(CANARY), "{stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

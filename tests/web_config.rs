@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rcgen::{
-    BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
 };
 use reqwest::tls::Version;
@@ -19,8 +19,7 @@ use smartlead_exporter::web_config::{WebConfig, WebSecurity, RELOAD_CHECK_INTERV
 
 /// A certificate authority made for one test.
 struct Ca {
-    cert: Certificate,
-    key: KeyPair,
+    issuer: CertifiedIssuer<'static, KeyPair>,
 }
 
 impl Ca {
@@ -33,13 +32,12 @@ impl Ca {
             KeyUsagePurpose::CrlSign,
             KeyUsagePurpose::DigitalSignature,
         ];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        Self { cert, key }
+        let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+        Self { issuer }
     }
 
     fn pem(&self) -> String {
-        self.cert.pem()
+        self.issuer.pem()
     }
 
     /// A leaf certificate and its key (PEM) for `sans`, for a server or a client.
@@ -54,7 +52,7 @@ impl Ca {
             ExtendedKeyUsagePurpose::ServerAuth
         }];
         let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
         (cert.pem(), key.serialize_pem())
     }
 }

@@ -13,8 +13,8 @@ use super::Polled;
 
 /// The gzip member header (RFC 1952): deflate, no flags, no time stamp, unknown OS.
 pub(super) const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
-/// The gzip level: the fastest. Expositions compress about 8:1 at it; a higher level saves
-/// little more and costs several times the CPU on every poll.
+/// The gzip level: the fastest, because the exposition is compressed on every poll and a
+/// higher level buys little on repetitive text (docs/design.md#scrapes-copy-nothing).
 pub(super) const GZIP_LEVEL: Compression = Compression::fast();
 /// Room reserved beyond the expected deflate output: block headers and the flush marker.
 pub(super) const DEFLATE_SLACK: usize = 1024;

@@ -3,15 +3,20 @@
 //! It owns the limits that keep a hostile or broken upstream harmless: a deadline on the
 //! whole exchange (connect, headers and body), a cap on the body enforced while streaming,
 //! no redirects (the key is in the query string and must not travel to another host), and
-//! redaction of the key from every message it produces. It classifies each failure into one
-//! [`FailureReason`] and reads the rate-limit headers of every answer.
+//! redaction of the key from every message it produces, on the whole text before anything is
+//! cut. It classifies each failure into one [`FailureReason`] and reads the rate-limit headers
+//! of every answer, with time arithmetic that saturates whatever the headers say.
+//!
+//! Building is two steps, so that many accounts share one connection pool and one TLS
+//! configuration: [`http_client`] once, then [`Client::new`] per account.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 
-use super::key::{ApiKey, REDACTED};
+use super::key::{ApiKey, Redactor, TextEnd};
 use super::model::{self, Catalog};
 
 /// The `endpoint` label of the API metrics.
@@ -25,6 +30,12 @@ pub const MAX_ERROR_BODY: usize = 4 * 1024;
 /// no connection is kept at all: it could never be reused, and closing it later would be a
 /// wake-up between polls for nothing.
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How far ahead a time taken from outside (a header, a deadline from a flag) may lie; one
+/// further ahead is taken as this far ahead. It keeps every addition to a clock in range, so
+/// none can overflow and panic; nothing waits this long (the poller caps server waits far
+/// lower).
+pub const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
 /// Why a poll failed: the `reason` label of `smartlead_api_request_failures_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -116,27 +127,97 @@ pub enum ClientError {
     /// The TLS backend or the connector could not be initialised.
     #[error("cannot build the HTTP client: {0}")]
     Build(String),
+    /// The `--smartlead.ca-file` bundle is unreadable or holds no usable certificate.
+    #[error(transparent)]
+    CaBundle(#[from] CaBundleError),
 }
 
-/// What the shared HTTP client needs: one client serves every account, so that 500 accounts
-/// share one TLS configuration and one connection pool.
-#[derive(Debug, Clone, Default)]
-pub struct HttpConfig {
-    /// Whether idle connections are kept for the next poll: only worth it when some poll
-    /// comes before [`POOL_IDLE_TIMEOUT`] would close them.
-    pub pool_connections: bool,
-    /// A PEM bundle of extra roots (`--smartlead.ca-file`).
-    pub ca_file: Option<std::path::PathBuf>,
+/// Why a `--smartlead.ca-file` bundle cannot be used. The message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum CaBundleError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a PEM bundle of certificates, or one of them is not a usable CA.
+    #[error("{path} is not a PEM bundle of CA certificates: {reason}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
-/// Builds the HTTP client shared by every account: rustls, no redirects, explicit User-Agent.
+/// Reads a PEM bundle of CA certificates (`--smartlead.ca-file`), which are trusted in
+/// addition to the public roots compiled in: a TLS-inspecting corporate proxy re-signs
+/// SmartLead's certificate with its own CA.
 ///
 /// # Errors
-/// [`ClientError::Build`] when the TLS backend cannot be initialised.
+/// [`CaBundleError`] when the file cannot be read, holds no `CERTIFICATE` block, or a block is
+/// not a certificate that can serve as a trust anchor.
+pub fn load_ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, CaBundleError> {
+    let shown = path.display().to_string();
+    let invalid = |reason: String| CaBundleError::Invalid {
+        path: shown.clone(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|source| CaBundleError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let certs =
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| invalid(describe(&e, None)))?;
+    if certs.is_empty() {
+        return Err(invalid("it holds no \"BEGIN CERTIFICATE\" block".into()));
+    }
+    // reqwest parses each certificate only when a client is built: build one per certificate
+    // now, so that a bad one is refused at start-up with its position in the file.
+    for (n, cert) in certs.iter().enumerate() {
+        reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(cert.clone())
+            .build()
+            .map_err(|e| invalid(format!("certificate {}: {}", n + 1, describe(&e, None))))?;
+    }
+    Ok(certs)
+}
+
+/// What the shared HTTP client needs from the configuration: settings common to every
+/// account.
+#[derive(Debug, Clone, Default)]
+pub struct HttpConfig {
+    /// Whether idle connections are kept for the next poll: worth it only when some account
+    /// polls more often than [`POOL_IDLE_TIMEOUT`] closes them; otherwise a kept connection
+    /// could never be reused, and closing it later would be a wake-up for nothing.
+    pub pool_connections: bool,
+    /// A PEM bundle of CA certificates trusted besides the built-in roots
+    /// (`--smartlead.ca-file`), for TLS-intercepting proxies.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Builds the HTTP client shared by every account: rustls with the public roots compiled in
+/// (plus those of `--smartlead.ca-file`), no redirects, explicit User-Agent. Proxies named by
+/// `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` are used (reqwest's default).
+/// Deadlines are per request (see [`ClientConfig::timeout`]), so accounts can differ.
+///
+/// # Errors
+/// [`ClientError::CaBundle`] when the bundle cannot be used, [`ClientError::Build`] when the
+/// TLS backend cannot be initialised.
 pub fn http_client(config: &HttpConfig) -> Result<reqwest::Client, ClientError> {
     let mut headers = HeaderMap::new();
     headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    if let Some(path) = &config.ca_file {
+        for cert in load_ca_bundle(path)? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
         .user_agent(crate::USER_AGENT)
         .default_headers(headers)
         .redirect(reqwest::redirect::Policy::none())
@@ -156,16 +237,17 @@ pub fn http_client(config: &HttpConfig) -> Result<reqwest::Client, ClientError> 
 pub struct ClientConfig {
     /// The API root, e.g. `https://server.smartlead.ai/api/v1`.
     pub base_url: Url,
-    /// The deadline on one whole exchange, body included.
+    /// The deadline on one whole exchange: connect, headers and body.
     pub timeout: Duration,
     /// The largest body accepted.
     pub max_body_size: u64,
 }
 
-/// One account's SmartLead client over the shared HTTP client. Cheap to clone.
+/// A SmartLead client for one account. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Client {
-    /// The shared pooled HTTP client (see [`http_client`]).
+    /// The pooled HTTP client (rustls, no redirects, explicit User-Agent), shared by every
+    /// account; see [`http_client`].
     http: reqwest::Client,
     /// `{base}/leads/fetch-categories`, without the key.
     endpoint: Url,
@@ -176,10 +258,10 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for one account.
+    /// One account's client over the shared `http` client (from [`http_client`]).
     ///
     /// # Errors
-    /// [`ClientError::Build`] when the base URL cannot take a path.
+    /// [`ClientError::Build`] when the base URL cannot have a path (`mailto:` and the like).
     pub fn new(http: reqwest::Client, config: &ClientConfig) -> Result<Self, ClientError> {
         let mut endpoint = config.base_url.clone();
         endpoint
@@ -207,17 +289,23 @@ impl Client {
     pub async fn fetch_categories(&self, key: &ApiKey) -> Result<Fetched, FetchError> {
         let mut url = self.endpoint.clone();
         url.query_pairs_mut().append_pair("api_key", key.expose());
+        let redactor = Redactor::new(key);
         let started = Instant::now();
-        let deadline = tokio::time::Instant::from_std(started + self.timeout);
+        let deadline = started
+            .checked_add(self.timeout.min(FAR_FUTURE))
+            .unwrap_or(started);
+        let deadline = tokio::time::Instant::from_std(deadline);
         let mut exchange = Exchange::default();
+        // Upstream text in messages was redacted before it was cut; this catches the rest
+        // (a transport error quoting the URL, say) on the whole message.
         let fail = |reason, message: String, exchange: Exchange| FetchError {
             reason,
-            message: redact(&message, key),
+            message: redactor.redact(&message, TextEnd::Complete).into_owned(),
             exchange,
         };
 
-        let request = self.http.get(url).timeout(self.timeout).send();
-        let sent = tokio::time::timeout_at(deadline, request).await;
+        let request = self.http.get(url).timeout(self.timeout.min(FAR_FUTURE));
+        let sent = tokio::time::timeout_at(deadline, request.send()).await;
         let response = match sent {
             Err(_) => return Err(fail(FailureReason::Timeout, self.timed_out(), exchange)),
             Ok(Err(e)) => {
@@ -228,7 +316,12 @@ impl Client {
                 };
                 let message = match reason {
                     FailureReason::Timeout => self.timed_out(),
-                    _ => describe(&e.without_url(), Some("cannot reach SmartLead")),
+                    _ => with_certificate_hint(format!(
+                        "{}; check --smartlead.base-url, that its host name resolves (DNS), \
+                         that egress to it is allowed (firewall, NetworkPolicy), and any proxy \
+                         (HTTPS_PROXY)",
+                        describe(&e.without_url(), Some("cannot reach SmartLead"))
+                    )),
                 };
                 return Err(fail(reason, message, exchange));
             }
@@ -245,7 +338,13 @@ impl Client {
             // The error body only feeds the message: read a little, within the deadline.
             let body = read_body(response, MAX_ERROR_BODY as u64, deadline, true).await;
             exchange.elapsed = Some(started.elapsed());
-            let detail = body.ok().and_then(|b| model::error_message(&b));
+            let detail = body.ok().and_then(|b| {
+                if b.len() < MAX_ERROR_BODY {
+                    model::error_message(&b, &redactor)
+                } else {
+                    model::error_message_of_head(&b, &redactor)
+                }
+            });
             return Err(fail(
                 FailureReason::Status,
                 status_message(status, detail.as_deref()),
@@ -277,7 +376,7 @@ impl Client {
                 return Err(fail(FailureReason::Transport, message, exchange));
             }
         };
-        match model::parse(&body) {
+        match model::parse(&body, &redactor) {
             Ok(catalog) => Ok(Fetched { catalog, exchange }),
             Err(e) => Err(fail(
                 FailureReason::Decode,
@@ -382,22 +481,51 @@ fn describe(error: &dyn std::error::Error, context: Option<&str>) -> String {
     text
 }
 
-/// Replaces the key, raw or URL-encoded, wherever upstream text or an error echoes it.
-fn redact(text: &str, key: &ApiKey) -> String {
-    let raw = key.expose();
-    let encoded: String = url::form_urlencoded::byte_serialize(raw.as_bytes()).collect();
-    let mut text = text.replace(raw, REDACTED);
-    if encoded != raw {
-        text = text.replace(&encoded, REDACTED);
+/// A time from a header, no further ahead of `now` than [`FAR_FUTURE`]; `None` (overflow)
+/// counts as far ahead.
+fn clamp_ahead(at: Option<SystemTime>, now: SystemTime) -> SystemTime {
+    let limit = now.checked_add(FAR_FUTURE).unwrap_or(now);
+    match at {
+        Some(at) if at <= limit => at,
+        _ => limit,
     }
-    text
 }
 
+/// What rustls says when no trusted CA signed the server's certificate.
+const UNTRUSTED_CERTIFICATE: &str = "invalid peer certificate";
+
+/// Adds what to do to a transport failure caused by an untrusted certificate: in a company
+/// network that is usually a TLS-inspecting proxy, whose CA the exporter must be given.
+fn with_certificate_hint(mut message: String) -> String {
+    if message.contains(UNTRUSTED_CERTIFICATE) {
+        message.push_str(
+            "; if a proxy between here and SmartLead inspects TLS, name its CA bundle with \
+             --smartlead.ca-file",
+        );
+    }
+    message
+}
+
+/// A header's whole number: `None` unless it is one, in digits.
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
-    let text = headers.get(name)?.to_str().ok()?.trim();
-    // Some proxies send the number with a fraction; the whole part is what counts.
-    let whole = text.split('.').next()?;
-    whole.parse().ok()
+    whole_number(headers.get(name)?.to_str().ok()?)?.ok()
+}
+
+/// Text as a non-negative whole number: `Some(Ok(n))`, `Some(Err(()))` for digits too large
+/// for a `u64`, `None` for anything else. Some proxies send a fraction; the whole part
+/// counts.
+fn whole_number(text: &str) -> Option<Result<u64, ()>> {
+    let whole = text.trim().split('.').next()?;
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(whole.parse().map_err(|_| ()))
+}
+
+/// A number of seconds from a header, saturating: digits too large for a `u64` count as
+/// `u64::MAX`, which every later step clamps to [`FAR_FUTURE`].
+fn header_seconds(headers: &HeaderMap, name: impl reqwest::header::AsHeaderName) -> Option<u64> {
+    Some(whole_number(headers.get(name)?.to_str().ok()?)?.unwrap_or(u64::MAX))
 }
 
 /// Timestamps below this are taken as seconds from now rather than Unix seconds: some APIs
@@ -405,12 +533,13 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
 const RESET_IS_A_DELAY_BELOW: u64 = 1_000_000_000;
 
 fn rate_limit(headers: &HeaderMap, now: SystemTime) -> RateLimit {
-    let reset = header_u64(headers, "x-ratelimit-reset").map(|v| {
-        if v < RESET_IS_A_DELAY_BELOW {
-            now + Duration::from_secs(v)
+    let reset = header_seconds(headers, "x-ratelimit-reset").map(|v| {
+        let at = if v < RESET_IS_A_DELAY_BELOW {
+            now.checked_add(Duration::from_secs(v))
         } else {
-            SystemTime::UNIX_EPOCH + Duration::from_secs(v)
-        }
+            SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(v))
+        };
+        clamp_ahead(at, now)
     });
     RateLimit {
         limit: header_u64(headers, "x-ratelimit-limit"),
@@ -419,13 +548,17 @@ fn rate_limit(headers: &HeaderMap, now: SystemTime) -> RateLimit {
     }
 }
 
-/// `Retry-After` as seconds or as an HTTP date.
+/// `Retry-After` as seconds or as an HTTP date, no further ahead than [`FAR_FUTURE`].
 fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<SystemTime> {
-    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Some(now + Duration::from_secs(seconds));
+    if let Some(seconds) = header_seconds(headers, RETRY_AFTER) {
+        return Some(clamp_ahead(
+            now.checked_add(Duration::from_secs(seconds)),
+            now,
+        ));
     }
-    httpdate::parse_http_date(text).ok()
+    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let at = httpdate::parse_http_date(text).ok()?;
+    Some(clamp_ahead(Some(at), now))
 }
 
 #[cfg(test)]
@@ -446,8 +579,9 @@ mod tests {
             "https://server.smartlead.ai/api/v1",
             "https://server.smartlead.ai/api/v1/",
         ] {
+            let http = http_client(&HttpConfig::default()).unwrap();
             let client = Client::new(
-                http_client(&HttpConfig::default()).unwrap(),
+                http,
                 &ClientConfig {
                     base_url: Url::parse(base).unwrap(),
                     timeout: Duration::from_secs(1),
@@ -503,12 +637,81 @@ mod tests {
     }
 
     #[test]
-    fn redaction_covers_raw_and_encoded_keys() {
-        let key = ApiKey::new("a+b/c=d").unwrap();
-        assert_eq!(
-            redact("bad key a+b/c=d or a%2Bb%2Fc%3Dd", &key),
-            "bad key [redacted] or [redacted]"
+    fn header_times_saturate_instead_of_overflowing() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let far = now + FAR_FUTURE;
+        for huge in [
+            "9223372036854775808",
+            "18446744073709551615",
+            "99999999999999999999999999",
+            "9223372036854775807.5",
+        ] {
+            let limits = rate_limit(&headers(&[("x-ratelimit-reset", huge)]), now);
+            assert_eq!(limits.reset, Some(far), "{huge}");
+            let wait = retry_after(&headers(&[("retry-after", huge)]), now);
+            assert_eq!(wait, Some(far), "{huge}");
+        }
+        // An HTTP date can name the year 9999: too far ahead, clamped.
+        let date = retry_after(
+            &headers(&[("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT")]),
+            now,
         );
+        assert_eq!(date, Some(far));
+        // Limits too large for a number are left out, not wrapped.
+        let limits = rate_limit(
+            &headers(&[("x-ratelimit-remaining", "99999999999999999999999")]),
+            now,
+        );
+        assert_eq!(limits.remaining, None);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Header values: arbitrary text, and numbers around every overflow boundary.
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<String>(),
+                "[ -~]{0,40}",
+                any::<u64>().prop_map(|n| n.to_string()),
+                any::<i64>().prop_map(|n| n.to_string()),
+                any::<u128>().prop_map(|n| n.to_string()),
+                (any::<u64>(), any::<u32>()).prop_map(|(a, b)| format!("{a}.{b}")),
+                "[0-9]{15,40}",
+                "(Mon|Fri|Sun), [0-9]{2} (Jan|Feb|Dec) [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT",
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn header_parsing_never_panics_and_stays_in_range(
+                reset in value(),
+                retry in value(),
+                limit in value(),
+                now_secs in 0u64..8_000_000_000,
+            ) {
+                let now = SystemTime::UNIX_EPOCH + Duration::from_secs(now_secs);
+                let mut map = HeaderMap::new();
+                for (name, text) in [
+                    ("x-ratelimit-reset", &reset),
+                    ("retry-after", &retry),
+                    ("x-ratelimit-limit", &limit),
+                    ("x-ratelimit-remaining", &limit),
+                ] {
+                    if let Ok(v) = HeaderValue::from_str(text) {
+                        map.insert(name, v);
+                    }
+                }
+                let limits = rate_limit(&map, now);
+                let wait = retry_after(&map, now);
+                for at in [limits.reset, wait].into_iter().flatten() {
+                    prop_assert!(at <= now + FAR_FUTURE);
+                    // What the poller does with it cannot overflow either.
+                    let _ = at.duration_since(now);
+                }
+            }
+        }
     }
 
     #[test]
@@ -518,5 +721,30 @@ mod tests {
         assert!(m.contains("--smartlead.api-key-file"));
         let m = status_message(StatusCode::from_u16(524).unwrap(), None);
         assert!(m.contains("Cloudflare"), "{m}");
+    }
+
+    #[tokio::test]
+    async fn a_transport_error_says_what_to_check() {
+        // A port nothing listens on: the connection is refused.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        let client = Client::new(
+            http_client(&HttpConfig::default()).unwrap(),
+            &ClientConfig {
+                base_url: Url::parse(&format!("http://{addr}/api/v1")).unwrap(),
+                timeout: Duration::from_secs(5),
+                max_body_size: 1024,
+            },
+        )
+        .unwrap();
+        let key = ApiKey::new("secret-key").unwrap();
+        let err = client.fetch_categories(&key).await.unwrap_err();
+        assert_eq!(err.reason, FailureReason::Transport);
+        for hint in ["--smartlead.base-url", "DNS", "egress", "proxy"] {
+            assert!(err.message.contains(hint), "{}", err.message);
+        }
+        assert!(!err.message.contains("secret-key"), "{}", err.message);
+        assert!(!err.message.contains('\\'), "{}", err.message);
     }
 }

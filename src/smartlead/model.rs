@@ -3,23 +3,44 @@
 //!
 //! What SmartLead really sends differs from its reference page (see `README.md`, "What the
 //! exporter expects from SmartLead"): `sentiment_type` is often `null` or absent, ids sometimes
-//! arrive as strings of digits, and unknown fields come and go. The parser accepts all of that
-//! and refuses, with a message that says what it saw, anything that is not a list of
-//! categories.
+//! arrive as strings of digits, and unknown fields come and go. The parser is lenient field by
+//! field: an odd value is understood where it can be (a number as a name) or dropped and
+//! counted, so that the poller warns once, and the rest of the category is kept. It refuses,
+//! with a message that says what it saw, only an answer that is not a list of categories.
+//!
+//! Upstream text quoted in a message goes through one path, [`excerpt`]: the API key is
+//! redacted from the whole text first, and only then is the text cut.
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 
-use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+
+use super::key::{Redactor, TextEnd};
 
 /// At most this many distinct unrecognised `sentiment_type` values are reported per response,
 /// so that a hostile answer cannot make the warning set grow with its size.
 pub const MAX_UNKNOWN_SENTIMENTS: usize = 16;
 
-/// At most this many bytes of a refused body are quoted in an error message.
+/// At most this many characters of upstream text are quoted in a message or a warning.
 pub const MAX_QUOTED_BYTES: usize = 120;
+
+/// At most this many bytes of an upstream text are examined for a quote. The key is redacted
+/// in all of them before the quote is cut to [`MAX_QUOTED_BYTES`] characters; the window is
+/// wide enough for the quote and any encoding of a key that straddles it, and a tail of the
+/// window that could begin the key is dropped as well.
+pub const QUOTE_WINDOW_BYTES: usize = 32 * 1024;
+
+/// Names and sentiments (data, not messages) are searched for the key only when it is at
+/// least this long. Real SmartLead keys are far longer; a short test key such as `k` would
+/// otherwise mangle every name holding the letter.
+pub const MIN_KEY_BYTES_HIDDEN_IN_DATA: usize = 16;
+
+/// A category name is cut to this many bytes (on a character boundary): the name becomes a
+/// label value on every scrape, and Prometheus has no use for a longer one.
+pub const MAX_CATEGORY_NAME_BYTES: usize = 1024;
 
 /// A category's sentiment, as exported in the `sentiment` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -136,40 +157,60 @@ pub struct Category {
 pub struct Catalog {
     /// Sorted by id, each id once (the first occurrence wins).
     pub categories: Vec<Category>,
-    /// Distinct unrecognised `sentiment_type` values, at most [`MAX_UNKNOWN_SENTIMENTS`].
+    /// Distinct unrecognised `sentiment_type` values (a non-string one as `<a number>` and
+    /// the like), redacted and quoted, at most [`MAX_UNKNOWN_SENTIMENTS`].
     pub unknown_sentiments: BTreeSet<String>,
     /// How many elements repeated an id seen before in the same response.
     pub duplicates: usize,
-    /// How many `created_at` strings were present but not readable as RFC 3339 timestamps.
+    /// How many `created_at` values were present but not RFC 3339 timestamps (a number, an
+    /// object, an unreadable string): their categories are kept without a timestamp.
     pub unreadable_timestamps: usize,
+    /// How many categories had no readable `name` (absent, null, a bool, an object): they are
+    /// kept with an empty name.
+    pub unreadable_names: usize,
+    /// How many names were cut to [`MAX_CATEGORY_NAME_BYTES`].
+    pub truncated_names: usize,
+    /// How many elements were dropped because they are not objects or have no usable id.
+    pub dropped: usize,
+    /// Why the first dropped element was dropped, for the warning.
+    pub drop_reason: Option<String>,
 }
 
-/// Why a body is not a category list. The message quotes at most [`MAX_QUOTED_BYTES`] of it.
+/// Why a body is not a category list. The message quotes at most [`MAX_QUOTED_BYTES`]
+/// characters of it, with the key redacted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct DecodeError(String);
 
-/// Parses the body of `GET /leads/fetch-categories`.
+/// Parses the body of `GET /leads/fetch-categories`; `redactor` hides the key in everything
+/// taken from the body (messages, names, sentiments).
 ///
-/// Each element must have an integer `id` (a JSON number, or a string of digits) and a string
-/// `name`; `sentiment_type` and `created_at` may be strings, `null` or absent; other fields are
-/// ignored. Runs in time linear in the body and never panics.
+/// Each element should have an integer `id` (a JSON number, or a string of digits) and a
+/// string `name`; `sentiment_type` and `created_at` may be strings, `null` or absent; other
+/// fields are ignored. Field by field, odd values are lenient: a numeric `name` is its text, a
+/// name that is not text is empty, a `sentiment_type` that is not text is `other`, a
+/// `created_at` that is not a timestamp only loses the timestamp; each is counted in the
+/// [`Catalog`]. An element that is not an object, or has no usable id, cannot be a category:
+/// it is dropped and counted. Only when a non-empty list holds no category at all is the answer
+/// refused, as it is then not a list of categories. Runs in time linear in the body and never
+/// panics.
 ///
 /// # Errors
 /// A [`DecodeError`] that says what was found instead: HTML, an object (with its error message
-/// when it has one), truncated JSON, a wrong type, invalid UTF-8.
-pub fn parse(body: &[u8]) -> Result<Catalog, DecodeError> {
+/// when it has one), truncated JSON, something other than a list, a list with no category,
+/// invalid UTF-8.
+pub fn parse(body: &[u8], redactor: &Redactor) -> Result<Catalog, DecodeError> {
     let first = body.iter().copied().find(|b| !b.is_ascii_whitespace());
     match first {
         None => return Err(DecodeError("the body is empty".into())),
         Some(b'<') => {
             return Err(DecodeError(format!(
                 "expected a JSON array of categories, got HTML or XML: {}",
-                quote(body)
+                quote(body, redactor)
             )))
         }
         Some(b'{') => {
-            let detail = error_message(body)
+            let detail = error_message(body, redactor)
                 .map(|m| format!(" with message {m:?}"))
                 .unwrap_or_default();
             return Err(DecodeError(format!(
@@ -178,13 +219,28 @@ pub fn parse(body: &[u8]) -> Result<Catalog, DecodeError> {
         }
         Some(_) => {}
     }
-    let list: CategoryList = serde_json::from_slice(body).map_err(|e| {
-        DecodeError(format!(
-            "the body is not a list of categories: {e} (body starts {})",
-            quote(body)
-        ))
-    })?;
-    let mut catalog = list.0;
+    let mut seed = ListSeed {
+        redactor,
+        catalog: Catalog::default(),
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let parsed = serde::de::DeserializeSeed::deserialize(&mut seed, &mut deserializer)
+        .and_then(|()| deserializer.end());
+    if let Err(e) = parsed {
+        return Err(DecodeError(format!(
+            "the body is not a list of categories: {} (body starts {})",
+            excerpt(&e.to_string(), redactor, TextEnd::Complete),
+            quote(body, redactor)
+        )));
+    }
+    let mut catalog = seed.catalog;
+    if catalog.categories.is_empty() && catalog.dropped > 0 {
+        return Err(DecodeError(format!(
+            "the body is a list, but none of its {} elements is a category; the first: {}",
+            catalog.dropped,
+            catalog.drop_reason.as_deref().unwrap_or("unknown")
+        )));
+    }
     // SmartLead sorts by id already; a stable sort is linear on sorted input and keeps the
     // first of equal ids.
     catalog.categories.sort_by_key(|c| c.id);
@@ -195,8 +251,19 @@ pub fn parse(body: &[u8]) -> Result<Catalog, DecodeError> {
 }
 
 /// Extracts a human-readable message from an error body, leniently: a JSON `message`,
-/// `error` (string) or `error.message`, or else the first bytes of the text.
-pub fn error_message(body: &[u8]) -> Option<String> {
+/// `error` (string) or `error.message`, or else the first characters of the text; redacted,
+/// then cut to [`MAX_QUOTED_BYTES`] characters.
+pub fn error_message(body: &[u8], redactor: &Redactor) -> Option<String> {
+    message_of(body, TextEnd::Complete, redactor)
+}
+
+/// [`error_message`] of the head of a longer body (read up to a cap): a tail that could begin
+/// the key is dropped as well, since its rest was never read.
+pub fn error_message_of_head(head: &[u8], redactor: &Redactor) -> Option<String> {
+    message_of(head, TextEnd::Cut, redactor)
+}
+
+fn message_of(body: &[u8], end: TextEnd, redactor: &Redactor) -> Option<String> {
     #[derive(Deserialize)]
     struct Nested<'a> {
         #[serde(borrow, default)]
@@ -223,107 +290,353 @@ pub fn error_message(body: &[u8]) -> Option<String> {
             _ => None,
         });
         if let Some(message) = found {
-            return Some(clean(&message));
+            return Some(excerpt(&message, redactor, TextEnd::Complete));
         }
     }
-    let text = clean(&String::from_utf8_lossy(
-        &body[..body.len().min(MAX_QUOTED_BYTES)],
-    ));
-    (!text.is_empty()).then_some(text)
+    let text = excerpt_bytes(body, end, redactor);
+    (!text.is_empty() && text != "…").then_some(text)
 }
 
-/// The first bytes of a body, as printable text for a log line.
-fn quote(body: &[u8]) -> String {
-    let head = &body[..body.len().min(MAX_QUOTED_BYTES)];
-    let mut text = format!("{:?}", clean(&String::from_utf8_lossy(head)));
-    if body.len() > MAX_QUOTED_BYTES {
-        text.push('…');
+/// Upstream text made fit for a message: whitespace collapsed and control characters dropped,
+/// the key redacted from all of it (or from the first [`QUOTE_WINDOW_BYTES`]), and only then
+/// cut to [`MAX_QUOTED_BYTES`] characters, ending in `…` when cut. `end` says whether `text` is
+/// already the head of a longer text.
+pub fn excerpt(text: &str, redactor: &Redactor, end: TextEnd) -> String {
+    let (window, end) = if text.len() > QUOTE_WINDOW_BYTES {
+        (head(text, QUOTE_WINDOW_BYTES), TextEnd::Cut)
+    } else {
+        (text, end)
+    };
+    // Cleaning first: dropping a control character could otherwise join a key's halves.
+    let cleaned = clean(window);
+    let redacted = redactor.redact(&cleaned, end);
+    let mut chars = redacted.char_indices();
+    match chars.nth(MAX_QUOTED_BYTES - 1) {
+        Some((at, _)) if chars.next().is_some() || end == TextEnd::Cut => {
+            format!("{}…", &redacted[..at])
+        }
+        _ if end == TextEnd::Cut => format!("{redacted}…"),
+        _ => redacted.into_owned(),
     }
-    text
 }
 
-/// Collapses whitespace and drops control characters, bounded to [`MAX_QUOTED_BYTES`] chars.
+/// [`excerpt`] of the head of a body that may not be UTF-8.
+fn excerpt_bytes(body: &[u8], end: TextEnd, redactor: &Redactor) -> String {
+    let (window, end) = if body.len() > QUOTE_WINDOW_BYTES {
+        (&body[..QUOTE_WINDOW_BYTES], TextEnd::Cut)
+    } else {
+        (body, end)
+    };
+    excerpt(&String::from_utf8_lossy(window), redactor, end)
+}
+
+/// The first characters of a body, quoted, for a log line.
+fn quote(body: &[u8], redactor: &Redactor) -> String {
+    format!("{:?}", excerpt_bytes(body, TextEnd::Complete, redactor))
+}
+
+/// The longest head of `text` of at most `max` bytes that ends on a character boundary.
+fn head(text: &str, max: usize) -> &str {
+    let mut at = max.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    &text[..at]
+}
+
+/// Collapses runs of whitespace into one space and drops control characters.
 fn clean(text: &str) -> String {
-    let mut out = String::with_capacity(text.len().min(MAX_QUOTED_BYTES));
-    for word in text.split_whitespace().take(MAX_QUOTED_BYTES) {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
         if !out.is_empty() {
             out.push(' ');
         }
         out.extend(word.chars().filter(|c| !c.is_control()));
-        if out.chars().count() >= MAX_QUOTED_BYTES {
-            break;
-        }
-    }
-    if out.chars().count() > MAX_QUOTED_BYTES {
-        out = out.chars().take(MAX_QUOTED_BYTES - 1).collect();
-        out.push('…');
     }
     out
 }
 
-/// One element as it arrives; strings are borrowed from the body where no unescaping is needed.
-#[derive(Deserialize)]
-struct WireCategory<'a> {
-    #[serde(deserialize_with = "id_from_number_or_digits")]
-    id: u64,
-    #[serde(borrow)]
-    name: Cow<'a, str>,
-    #[serde(borrow, default)]
-    sentiment_type: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    created_at: Option<Cow<'a, str>>,
+/// One JSON value where a category field was expected, understood as far as a field needs.
+/// Nested arrays and objects are skipped, not kept.
+enum Field<'a> {
+    Text(Cow<'a, str>),
+    Unsigned(u64),
+    Signed(i64),
+    Float(f64),
+    Bool,
+    Null,
+    Array,
+    Object,
 }
 
-/// Deserialises the top-level array element by element, so that no intermediate list of wire
-/// elements is ever held.
-struct CategoryList(Catalog);
+impl Field<'_> {
+    /// What the value is, for messages and warnings (never the value itself).
+    const fn kind(&self) -> &'static str {
+        match self {
+            Self::Text(_) => "a string",
+            Self::Unsigned(_) | Self::Signed(_) | Self::Float(_) => "a number",
+            Self::Bool => "a bool",
+            Self::Null => "null",
+            Self::Array => "an array",
+            Self::Object => "an object",
+        }
+    }
+}
 
-impl<'de> Deserialize<'de> for CategoryList {
+impl<'de> Deserialize<'de> for Field<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ListVisitor;
-        impl<'de> Visitor<'de> for ListVisitor {
-            type Value = CategoryList;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON array of categories")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<CategoryList, A::Error> {
-                let mut catalog = Catalog::default();
-                // The hint comes from the input; bound it so it cannot reserve unbounded memory.
-                catalog
-                    .categories
-                    .reserve(seq.size_hint().unwrap_or(0).min(4096));
-                while let Some(wire) = seq.next_element::<WireCategory<'de>>()? {
-                    let sentiment = Sentiment::classify(wire.sentiment_type.as_deref());
-                    if sentiment == Sentiment::Other
-                        && catalog.unknown_sentiments.len() < MAX_UNKNOWN_SENTIMENTS
-                    {
-                        if let Some(raw) = wire.sentiment_type.as_deref() {
-                            if !catalog.unknown_sentiments.contains(raw) {
-                                catalog.unknown_sentiments.insert(clean(raw));
-                            }
-                        }
-                    }
-                    let created_unix = match wire.created_at.as_deref() {
-                        None => None,
-                        Some(text) => {
-                            let parsed = unix_seconds(text);
-                            if parsed.is_none() {
-                                catalog.unreadable_timestamps += 1;
-                            }
-                            parsed
-                        }
-                    };
-                    catalog.categories.push(Category {
-                        id: wire.id,
-                        name: wire.name.into_owned(),
-                        sentiment,
-                        created_unix,
-                    });
+        deserializer.deserialize_any(FieldVisitor)
+    }
+}
+
+struct FieldVisitor;
+
+impl<'de> Visitor<'de> for FieldVisitor {
+    type Value = Field<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Field<'de>, E> {
+        Ok(Field::Bool)
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Field<'de>, E> {
+        Ok(Field::Signed(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Field<'de>, E> {
+        Ok(Field::Unsigned(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Field<'de>, E> {
+        Ok(Field::Float(v))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Field<'de>, E> {
+        Ok(Field::Text(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Field<'de>, E> {
+        Ok(Field::Text(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Field<'de>, E> {
+        Ok(Field::Text(Cow::Owned(v)))
+    }
+    fn visit_unit<E>(self) -> Result<Field<'de>, E> {
+        Ok(Field::Null)
+    }
+    fn visit_none<E>(self) -> Result<Field<'de>, E> {
+        Ok(Field::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Field<'de>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Field::Array)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field<'de>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Field::Object)
+    }
+}
+
+/// One element of the list as it arrives: the four fields that matter, whatever their types,
+/// or what the element is when it is not an object.
+enum Element<'a> {
+    Object {
+        id: Option<Field<'a>>,
+        name: Option<Field<'a>>,
+        sentiment_type: Option<Field<'a>>,
+        created_at: Option<Field<'a>>,
+    },
+    Other(&'static str),
+}
+
+impl<'de> Deserialize<'de> for Element<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ElementVisitor)
+    }
+}
+
+struct ElementVisitor;
+
+impl<'de> Visitor<'de> for ElementVisitor {
+    type Value = Element<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a category object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Element<'de>, A::Error> {
+        let (mut id, mut name, mut sentiment_type, mut created_at) = (None, None, None, None);
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            // A repeated field: the last one counts, as in most JSON readers.
+            match key.as_ref() {
+                "id" => id = Some(map.next_value()?),
+                "name" => name = Some(map.next_value()?),
+                "sentiment_type" => sentiment_type = Some(map.next_value()?),
+                "created_at" => created_at = Some(map.next_value()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
                 }
-                Ok(CategoryList(catalog))
             }
         }
-        deserializer.deserialize_seq(ListVisitor)
+        Ok(Element::Object {
+            id,
+            name,
+            sentiment_type,
+            created_at,
+        })
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Element<'de>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Element::Other("an array"))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Element<'de>, E> {
+        Ok(Element::Other("a bool"))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Element<'de>, E> {
+        Ok(Element::Other("a number"))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Element<'de>, E> {
+        Ok(Element::Other("a number"))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Element<'de>, E> {
+        Ok(Element::Other("a number"))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Element<'de>, E> {
+        Ok(Element::Other("a string"))
+    }
+    fn visit_unit<E>(self) -> Result<Element<'de>, E> {
+        Ok(Element::Other("null"))
+    }
+    fn visit_none<E>(self) -> Result<Element<'de>, E> {
+        Ok(Element::Other("null"))
+    }
+}
+
+/// Deserialises the top-level array element by element into a [`Catalog`], so that no
+/// intermediate list of wire elements is ever held.
+struct ListSeed<'r> {
+    /// Hides the key in names and sentiments.
+    redactor: &'r Redactor,
+    /// What was read so far.
+    catalog: Catalog,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for &mut ListSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for &mut ListSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON array of categories")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        // The hint comes from the input; bound it so it cannot reserve unbounded memory.
+        self.catalog
+            .categories
+            .reserve(seq.size_hint().unwrap_or(0).min(4096));
+        let mut index = 0usize;
+        while let Some(element) = seq.next_element::<Element<'de>>()? {
+            self.add(index, element);
+            index += 1;
+        }
+        Ok(())
+    }
+}
+
+impl ListSeed<'_> {
+    /// Adds one element, leniently, counting what was odd about it.
+    fn add(&mut self, index: usize, element: Element<'_>) {
+        let catalog = &mut self.catalog;
+        let (id, name, sentiment_type, created_at) = match element {
+            Element::Object {
+                id,
+                name,
+                sentiment_type,
+                created_at,
+            } => (id, name, sentiment_type, created_at),
+            Element::Other(kind) => {
+                catalog.dropped += 1;
+                catalog.drop_reason.get_or_insert_with(|| {
+                    format!("element {index}: invalid type: {kind}, expected a category object")
+                });
+                return;
+            }
+        };
+        let id = match id.as_ref().map(id_of) {
+            Some(Ok(id)) => id,
+            problem => {
+                catalog.dropped += 1;
+                catalog.drop_reason.get_or_insert_with(|| match problem {
+                    Some(Err(what)) => format!(
+                        "element {index}: its id is {what}, expected a non-negative integer id \
+                         (a number or a string of digits)"
+                    ),
+                    _ => format!("element {index}: missing field `id`"),
+                });
+                return;
+            }
+        };
+        let name: Cow<'_, str> = match name {
+            Some(Field::Text(text)) => text,
+            Some(Field::Unsigned(n)) => n.to_string().into(),
+            Some(Field::Signed(n)) => n.to_string().into(),
+            Some(Field::Float(n)) => serde_json::Number::from_f64(n)
+                .map_or_else(String::new, |n| n.to_string())
+                .into(),
+            _ => {
+                catalog.unreadable_names += 1;
+                Cow::Borrowed("")
+            }
+        };
+        // Redacted whole, then cut: a key straddling the cut must not show its first half.
+        let name = if self.redactor.key_len() >= MIN_KEY_BYTES_HIDDEN_IN_DATA {
+            self.redactor.redact(&name, TextEnd::Complete)
+        } else {
+            name
+        };
+        let name = if name.len() > MAX_CATEGORY_NAME_BYTES {
+            catalog.truncated_names += 1;
+            head(&name, MAX_CATEGORY_NAME_BYTES).to_owned()
+        } else {
+            name.into_owned()
+        };
+        let sentiment = match &sentiment_type {
+            None | Some(Field::Null) => Sentiment::None,
+            Some(Field::Text(text)) => Sentiment::classify(Some(text)),
+            Some(_) => Sentiment::Other,
+        };
+        if sentiment == Sentiment::Other
+            && catalog.unknown_sentiments.len() < MAX_UNKNOWN_SENTIMENTS
+        {
+            let shown = match &sentiment_type {
+                Some(Field::Text(text))
+                    if self.redactor.key_len() >= MIN_KEY_BYTES_HIDDEN_IN_DATA =>
+                {
+                    excerpt(text, self.redactor, TextEnd::Complete)
+                }
+                Some(Field::Text(text)) => excerpt(text, &Redactor::default(), TextEnd::Complete),
+                Some(other) => format!("<{}>", other.kind()),
+                None => String::new(),
+            };
+            catalog.unknown_sentiments.insert(shown);
+        }
+        let created_unix = match &created_at {
+            None | Some(Field::Null) => None,
+            Some(field) => {
+                let parsed = match field {
+                    Field::Text(text) => unix_seconds(text),
+                    _ => None,
+                };
+                if parsed.is_none() {
+                    catalog.unreadable_timestamps += 1;
+                }
+                parsed
+            }
+        };
+        catalog.categories.push(Category {
+            id,
+            name,
+            sentiment,
+            created_unix,
+        });
     }
 }
 
@@ -334,36 +647,46 @@ fn unix_seconds(text: &str) -> Option<f64> {
     Some(since.as_secs_f64())
 }
 
-/// Accepts `12`, and `"12"` as some SmartLead endpoints send numbers as strings.
-fn id_from_number_or_digits<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-    struct IdVisitor;
-    impl Visitor<'_> for IdVisitor {
-        type Value = u64;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a non-negative integer id, as a number or a string of digits")
+/// Largest integer a JSON number with a fraction part can stand for exactly.
+const MAX_EXACT_FLOAT_ID: f64 = 9_007_199_254_740_992.0;
+
+/// An id: a non-negative integer, as a number (`12`, `12.0`) or a string of digits (`"12"`,
+/// as some SmartLead endpoints send numbers); otherwise what was found instead.
+fn id_of(field: &Field<'_>) -> Result<u64, &'static str> {
+    match field {
+        Field::Unsigned(id) => Ok(*id),
+        Field::Signed(id) => u64::try_from(*id).map_err(|_| "a negative number"),
+        Field::Float(id) if id.fract() == 0.0 && (0.0..=MAX_EXACT_FLOAT_ID).contains(id) => {
+            // Whole, non-negative and exactly representable: the conversion is exact.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            Ok(*id as u64)
         }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
-            Ok(v)
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
-            u64::try_from(v).map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
-            let digits = v.trim();
+        Field::Float(_) => Err("a number with a fraction or too large"),
+        Field::Text(text) => {
+            let digits = text.trim();
             if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(E::invalid_value(de::Unexpected::Str(v), &self));
+                return Err("a string that is not a whole number");
             }
-            digits
-                .parse()
-                .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+            digits.parse().map_err(|_| "a string of digits too large")
         }
+        other => Err(other.kind()),
     }
-    deserializer.deserialize_any(IdVisitor)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::smartlead::key::ApiKey;
+
+    /// Parses with no key to hide.
+    fn parse(body: &[u8]) -> Result<Catalog, DecodeError> {
+        super::parse(body, &Redactor::default())
+    }
+
+    /// The message of an error body, with no key to hide.
+    fn error_message(body: &[u8]) -> Option<String> {
+        super::error_message(body, &Redactor::default())
+    }
 
     /// The example response from SmartLead's reference page, verbatim.
     const SEED_EXAMPLE: &str = include_str!("../../tests/fixtures/seed-example.json");
@@ -467,14 +790,9 @@ mod tests {
                 br#"[{"id":"99999999999999999999","name":"a"}]"#,
                 "integer id",
             ),
-            (br#"[{"id":1}]"#, "missing field `name`"),
             (br#"[{"name":"a"}]"#, "missing field `id`"),
-            (br#"[{"id":1,"name":7}]"#, "invalid type"),
-            (
-                br#"[{"id":1,"name":"a","sentiment_type":3}]"#,
-                "invalid type",
-            ),
             (br#"[1,2]"#, "invalid type"),
+            (br#"[{"id":{"a":1},"name":["x"]}]"#, "integer id"),
             (b"[{\"id\":1,\"name\":\"\xff\xfe\"}]", "invalid unicode"),
             (b"null", "invalid type"),
             (b"\"[]\"", "invalid type"),
@@ -487,6 +805,158 @@ mod tests {
                 String::from_utf8_lossy(body)
             );
         }
+    }
+
+    #[test]
+    fn odd_fields_are_understood_or_dropped_one_by_one() {
+        let body = br#"[
+            {"id":1,"name":7,"sentiment_type":3,"created_at":1705314600},
+            {"id":2,"name":"b","sentiment_type":{"x":1},"created_at":{"t":1}},
+            {"id":3,"name":null,"sentiment_type":true,"created_at":false},
+            {"id":4,"sentiment_type":[1],"created_at":[]},
+            {"id":5.0,"name":-2.5,"sentiment_type":"positive","created_at":"2024-01-15T10:30:00Z"},
+            {"id":6,"name":"f","id":7},
+            "not an object",
+            {"id":-1,"name":"negative id"},
+            {"name":"no id"}
+        ]"#;
+        let catalog = parse(body).unwrap();
+        let ids: Vec<u64> = catalog.categories.iter().map(|c| c.id).collect();
+        assert_eq!(ids, [1, 2, 3, 4, 5, 7]);
+        let names: Vec<&str> = catalog.categories.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["7", "b", "", "", "-2.5", "f"]);
+        let sentiments: Vec<Sentiment> = catalog.categories.iter().map(|c| c.sentiment).collect();
+        use Sentiment::{None as Absent, Other, Positive};
+        assert_eq!(sentiments, [Other, Other, Other, Other, Positive, Absent]);
+        let unknown: Vec<&str> = catalog
+            .unknown_sentiments
+            .iter()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            unknown,
+            ["<a bool>", "<a number>", "<an array>", "<an object>"]
+        );
+        let times: Vec<Option<f64>> = catalog.categories.iter().map(|c| c.created_unix).collect();
+        assert_eq!(times, [None, None, None, None, Some(1_705_314_600.0), None]);
+        assert_eq!(catalog.unreadable_timestamps, 4);
+        assert_eq!(catalog.unreadable_names, 2);
+        assert_eq!(catalog.dropped, 3);
+        assert_eq!(
+            catalog.drop_reason.as_deref(),
+            Some("element 6: invalid type: a string, expected a category object")
+        );
+    }
+
+    #[test]
+    fn long_names_are_cut_on_a_character_boundary() {
+        // 'é' is two bytes: 1,023 bytes of 'a' then 'é' would straddle the limit.
+        let name = format!(
+            "{}é{}",
+            "a".repeat(MAX_CATEGORY_NAME_BYTES - 1),
+            "b".repeat(10_000)
+        );
+        let body = format!(r#"[{{"id":1,"name":"{name}"}},{{"id":2,"name":"short"}}]"#);
+        let catalog = parse(body.as_bytes()).unwrap();
+        assert_eq!(
+            catalog.categories[0].name,
+            "a".repeat(MAX_CATEGORY_NAME_BYTES - 1)
+        );
+        assert_eq!(catalog.categories[1].name, "short");
+        assert_eq!(catalog.truncated_names, 1);
+        let exact = "x".repeat(MAX_CATEGORY_NAME_BYTES);
+        let catalog = parse(format!(r#"[{{"id":1,"name":"{exact}"}}]"#).as_bytes()).unwrap();
+        assert_eq!(catalog.categories[0].name, exact);
+        assert_eq!(catalog.truncated_names, 0);
+    }
+
+    const KEY: &str = "canary-7f3a9c-do-not-leak";
+
+    fn redactor() -> Redactor {
+        Redactor::new(&ApiKey::new(KEY).unwrap())
+    }
+
+    /// No part of the key that gives anything away: its first 8 characters, in any case.
+    fn assert_no_key(text: &str) {
+        let lower = text.to_ascii_lowercase();
+        for needle in ["canary-7", "canary%2d7", "canary\\u002d7"] {
+            assert!(!lower.contains(needle), "{needle} in {text:?}");
+        }
+    }
+
+    #[test]
+    fn a_key_straddling_the_quote_cut_is_redacted_first() {
+        for start in [100, 110, MAX_QUOTED_BYTES - 5, MAX_QUOTED_BYTES - 1] {
+            for key in [
+                KEY.to_owned(),
+                KEY.replace('-', "%2d"),
+                KEY.replace('-', "%2D"),
+            ] {
+                let text = format!("{}{key} trailing text", "x".repeat(start));
+                let message = super::error_message(text.as_bytes(), &redactor()).unwrap();
+                assert_no_key(&message);
+                assert!(message.starts_with(&"x".repeat(start)), "{message}");
+                let json = format!(r#"{{"message": "{}{key}"}}"#, "y".repeat(start));
+                let message = super::error_message(json.as_bytes(), &redactor()).unwrap();
+                assert_no_key(&message);
+                let html = format!("<html>{}{key}</html>", "z".repeat(start));
+                let err = super::parse(html.as_bytes(), &redactor()).unwrap_err();
+                assert_no_key(&err.to_string());
+            }
+        }
+    }
+
+    #[test]
+    fn a_key_split_by_control_characters_is_still_redacted() {
+        let text = "bad key canary-7f3a\u{1}9c-do-not-\u{7f}leak";
+        let message = super::error_message(text.as_bytes(), &redactor()).unwrap();
+        assert_eq!(message, "bad key [redacted]");
+    }
+
+    #[test]
+    fn a_key_at_the_end_of_an_error_body_read_in_part_is_dropped() {
+        let head = format!("refused: {}", &KEY[..12]);
+        let message = super::error_message_of_head(head.as_bytes(), &redactor()).unwrap();
+        assert_eq!(message, "refused: …");
+        let message = super::error_message(head.as_bytes(), &redactor()).unwrap();
+        assert_eq!(
+            message, head,
+            "a complete text keeps what is not the whole key"
+        );
+    }
+
+    #[test]
+    fn a_key_at_the_end_of_a_long_body_cut_is_dropped() {
+        let text = format!("{}{KEY}", "w".repeat(QUOTE_WINDOW_BYTES - 10));
+        let message = super::error_message(text.as_bytes(), &redactor()).unwrap();
+        assert_no_key(&message);
+        assert_eq!(message.chars().count(), MAX_QUOTED_BYTES);
+        // A long string the parser's own message would quote whole is cut too.
+        let body = format!("\"{}{KEY}\"", "v".repeat(100));
+        let err = super::parse(body.as_bytes(), &redactor()).unwrap_err();
+        assert_no_key(&err.to_string());
+        assert!(err.to_string().len() < 600, "{err}");
+    }
+
+    #[test]
+    fn keys_in_names_and_sentiments_are_redacted() {
+        let body = format!(
+            r#"[{{"id":1,"name":"{}{KEY}","sentiment_type":"odd {}"}}]"#,
+            "n".repeat(MAX_CATEGORY_NAME_BYTES - 20),
+            KEY.replace('-', "%2d")
+        );
+        let catalog = super::parse(body.as_bytes(), &redactor()).unwrap();
+        assert_no_key(&catalog.categories[0].name);
+        // Raw, the name is over the limit; redacted first, it is under, and nothing is cut.
+        assert!(catalog.categories[0].name.ends_with("nnnnn[redacted]"));
+        assert_eq!(catalog.truncated_names, 0);
+        let unknown: Vec<&String> = catalog.unknown_sentiments.iter().collect();
+        assert_eq!(unknown, ["odd [redacted]"]);
+
+        // A short (test) key leaves names alone.
+        let short = Redactor::new(&ApiKey::new("k").unwrap());
+        let catalog = super::parse(br#"[{"id":1,"name":"Meeting Booked"}]"#, &short).unwrap();
+        assert_eq!(catalog.categories[0].name, "Meeting Booked");
     }
 
     #[test]
@@ -532,7 +1002,7 @@ mod tests {
     }
 
     mod properties {
-        use super::super::*;
+        use super::*;
         use proptest::collection::{btree_map, vec};
         use proptest::prelude::*;
         use serde_json::Value;
@@ -580,6 +1050,10 @@ mod tests {
                 if let Ok(catalog) = parse(text.as_bytes()) {
                     prop_assert!(catalog.categories.windows(2).all(|w| w[0].id < w[1].id));
                     prop_assert!(catalog.unknown_sentiments.len() <= MAX_UNKNOWN_SENTIMENTS);
+                    prop_assert!(catalog
+                        .categories
+                        .iter()
+                        .all(|c| c.name.len() <= MAX_CATEGORY_NAME_BYTES));
                 }
                 let _ = error_message(text.as_bytes());
             }

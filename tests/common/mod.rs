@@ -364,6 +364,46 @@ pub struct Exporter {
 impl Exporter {
     /// Starts the exporter with `args` (plus a loopback listen address) and `env` only.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_with(args, env, |_| {})
+    }
+
+    /// Starts the exporter against `stand_in` with key `key`, extra `args`, and the open-file
+    /// limit (`RLIMIT_NOFILE`) set to `soft` and `hard` in the child before it runs.
+    pub fn against_with_nofile(
+        stand_in: &StandIn,
+        key: &str,
+        args: &[&str],
+        (soft, hard): (u64, u64),
+    ) -> Self {
+        use std::os::unix::process::CommandExt as _;
+        let base = format!("--smartlead.base-url={}", stand_in.base_url());
+        let mut all = vec![base.as_str()];
+        all.extend_from_slice(args);
+        Self::start_with(&all, &[("SMARTLEAD_API_KEY", key)], |command| {
+            let limit = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
+            // SAFETY: the closure runs in the forked child before exec and only calls
+            // setrlimit, which is async-signal-safe, on a struct it owns.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        })
+    }
+
+    /// [`Exporter::start`], with `customize` applied to the command before it is spawned.
+    pub fn start_with(
+        args: &[&str],
+        env: &[(&str, &str)],
+        customize: impl FnOnce(&mut Command),
+    ) -> Self {
         let mut command = Command::new(BIN);
         command
             .arg("--web.listen-address=127.0.0.1:0")
@@ -373,6 +413,7 @@ impl Exporter {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        customize(&mut command);
         let mut child = command.spawn().expect("start the exporter");
         let stderr = child.stderr.take().unwrap();
         let logs = Arc::new(Mutex::new(Vec::new()));

@@ -20,16 +20,22 @@ REPO = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO / "helm" / "smartlead-exporter"
 RULES_FILE = REPO / "alerts" / "smartlead-exporter.rules.yml"
 RULES_TEST_FILE = REPO / "alerts" / "smartlead-exporter.rules.test.yml"
+INHIBIT_FILE = REPO / "alerts" / "alertmanager-inhibit.yml"
+RUNBOOK_FILE = REPO / "docs" / "runbook.md"
+# Every runbook_url is this base plus the alert's anchor (the chart templates the base).
+RUNBOOK_BASE = "https://github.com/smartlead-exporter/smartlead_exporter/blob/main/docs/runbook.md"
+# The one form of the job matcher in the rules (the chart replaces this exact string).
+JOB_MATCHER = 'job=~".*smartlead.*"'
 DASHBOARD_FILE = REPO / "dashboards" / "smartlead-exporter.json"
 
 
-def require_tool(name: str) -> str:
+def require_tool(name: str, package: str = "prometheus") -> str:
     """Absolute path of a command-line tool, or a test failure naming the package to install."""
     path = shutil.which(name)
     if path is None:
         pytest.fail(
-            f"`{name}` is not on PATH. These checks need Debian's prometheus package "
-            f"(apt-get install -y prometheus), which provides /usr/bin/prometheus and /usr/bin/promtool.",
+            f"`{name}` is not on PATH. These checks need Debian's {package} package "
+            f"(apt-get install -y {package}), which provides /usr/bin/{name}.",
             pytrace=False,
         )
     return path

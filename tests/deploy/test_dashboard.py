@@ -1,7 +1,8 @@
-"""Structure of the Grafana dashboard, after the rules of Grafana's dashboard-linter:
-a datasource variable used everywhere, job/instance/account variables, every query filtered
-on them, counters only inside rate()/increase() over $__rate_interval, and a title,
-description and unit on every panel."""
+"""Structure of the Grafana dashboard, after the rules of Grafana's dashboard-linter: a
+datasource variable used everywhere; cluster/job/instance/account variables whose "All" selects
+only this exporter's targets; every query filtered on them; counters only inside
+rate()/increase(); rate and quantile panels at least two poll intervals wide; a title,
+description and unit on every panel; and the panels an operator opens first."""
 
 from __future__ import annotations
 
@@ -9,13 +10,18 @@ import re
 
 import pytest
 
-from deploy_support import load_dashboard
+import yaml
+
+from deploy_support import DASHBOARD_FILE, load_dashboard
 
 DASHBOARD = load_dashboard()
 PANELS = [p for p in DASHBOARD["panels"] if p["type"] != "row"]  # rows only group panels
 ROWS = [p for p in DASHBOARD["panels"] if p["type"] == "row"]
 VARIABLES = {v["name"]: v for v in DASHBOARD["templating"]["list"]}
+ANNOTATIONS = [a for a in DASHBOARD["annotations"]["list"] if a.get("builtIn") != 1]
 DATASOURCE_UIDS = {"${datasource}", "$datasource"}
+# Twice the default 60s poll interval: a narrower rate() window holds zero or one poll.
+MIN_INTERVAL_SECONDS = 120
 
 # Every series the exporter exposes (the contract); anything else in a query is a typo.
 EXPORTER_METRICS = {
@@ -32,20 +38,35 @@ EXPORTER_METRICS = {
     "smartlead_api_rate_limit_limit",
     "smartlead_api_rate_limit_remaining",
     "smartlead_poll_consecutive_failures",
-    "smartlead_exporter_build_info",
 }
-# Series without an account label: only job and instance can be filtered.
-NO_ACCOUNT_LABEL = {"up", "smartlead_exporter_build_info"}
+# Series of the exporter process or of the scrape, without an account label.
+TARGET_METRICS = {
+    "up",
+    "scrape_duration_seconds",
+    "process_resident_memory_bytes",
+    "process_cpu_seconds_total",
+    "process_start_time_seconds",
+    "smartlead_exporter_build_info",
+    "smartlead_exporter_config_last_reload_successful",
+    "smartlead_exporter_shard_accounts",
+}
 COUNTER_SUFFIXES = ("_total", "_bucket", "_count", "_sum")
 
 SELECTOR = re.compile(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^{}]*)\}")
-METRIC_TOKEN = re.compile(r"\b(smartlead_[a-z_]+|up|process_[a-z_]+)\b")
+METRIC_TOKEN = re.compile(r"\b(smartlead_[a-z_]+|up|process_[a-z_]+|scrape_[a-z_]+|ALERTS)\b")
+TARGET_FILTER = ['cluster=~"$cluster"', 'job=~"$job"', 'instance=~"$instance"']
 
-TARGETS = [(panel["title"], t) for panel in PANELS for t in panel.get("targets", [])]
+TARGETS = [(panel["title"], panel, t) for panel in PANELS for t in panel.get("targets", [])]
+EXPRESSIONS = [(title, t["expr"]) for title, _, t in TARGETS] + [(a["name"], a["expr"]) for a in ANNOTATIONS]
 
 
 def target_id(item):
-    return f"{item[0]}/{item[1]['refId']}"
+    return f"{item[0]}/{item[2]['refId']}"
+
+
+def seconds(duration: str) -> int:
+    value, unit = re.fullmatch(r"(\d+)([smh])", duration).groups()
+    return int(value) * {"s": 1, "m": 60, "h": 3600}[unit]
 
 
 def test_dashboard_identity():
@@ -53,6 +74,7 @@ def test_dashboard_identity():
     assert DASHBOARD["id"] is None
     assert DASHBOARD["schemaVersion"] >= 39
     assert DASHBOARD["title"]
+    assert DASHBOARD["description"]
     assert "__inputs" not in DASHBOARD, "provisioning does not resolve ${DS_...} inputs"
 
 
@@ -61,28 +83,43 @@ def test_datasource_variable():
     assert ds["type"] == "datasource"
     assert ds["query"] == "prometheus"
     assert ds["label"] == "Data Source"
+    assert list(VARIABLES)[0] == "datasource"
 
 
 @pytest.mark.parametrize(
     "name,label,metric,previous",
     [
-        ("job", "Job", "smartlead_exporter_build_info", []),
-        ("instance", "Instance", "smartlead_exporter_build_info", ["job"]),
-        ("account", "Account", "smartlead_up", ["job", "instance"]),
+        ("cluster", "Cluster", "smartlead_exporter_build_info", []),
+        ("job", "Job", "smartlead_exporter_build_info", ["cluster"]),
+        ("instance", "Instance", "smartlead_exporter_build_info", ["cluster", "job"]),
+        ("account", "Account", "smartlead_up", ["cluster", "job", "instance"]),
     ],
 )
 def test_filter_variables(name, label, metric, previous):
     var = VARIABLES[name]
     assert var["type"] == "query"
     assert var["label"] == label
+    assert var["description"]
     assert var["datasource"]["uid"] in DATASOURCE_UIDS
     assert var["multi"] is True
     assert var["includeAll"] is True
-    assert var["allValue"] == ".+"
     query = var["query"] if isinstance(var["query"], str) else var["query"]["query"]
+    assert query == var["definition"]
     assert query.startswith(f"label_values({metric}") and query.endswith(f", {name})")
-    for prev in previous:  # chained: narrowing job narrows the instance and account lists
+    for prev in previous:  # chained: narrowing the cluster or job narrows the lists after it
         assert f'{prev}=~"${prev}"' in query
+
+
+def test_all_selects_only_this_exporters_targets():
+    # job and instance have no custom allValue: Grafana's "All" then expands to the values the
+    # variable lists (derived from smartlead_exporter_build_info), never to every target.
+    for name in ("job", "instance"):
+        assert VARIABLES[name].get("allValue") in (None, ""), name
+    # account and cluster may match anything: every query also selects job and instance.
+    assert VARIABLES["account"]["allValue"] == ".+"
+    # "All" clusters must match series that have no cluster label at all.
+    assert VARIABLES["cluster"]["allValue"] == ".*"
+    assert VARIABLES["cluster"]["hide"] == 2, "cluster is hidden unless you have one"
 
 
 def test_panels_have_title_description_unit_and_the_datasource_variable():
@@ -90,13 +127,17 @@ def test_panels_have_title_description_unit_and_the_datasource_variable():
         title = panel.get("title", "")
         assert title.strip(), f"panel {panel['id']} has no title"
         assert panel.get("description", "").strip(), f"{title}: no description"
-        assert panel["fieldConfig"]["defaults"].get("unit"), f"{title}: no unit"
+        unit = panel["fieldConfig"]["defaults"].get("unit")
+        assert unit, f"{title}: no unit"
+        assert unit != "reqps", f"{title}: a poll a minute reads 0.017 reqps; show per minute"
         assert panel["datasource"]["uid"] in DATASOURCE_UIDS, title
         assert panel.get("targets"), f"{title}: no queries"
         for target in panel["targets"]:
             assert target["datasource"]["uid"] in DATASOURCE_UIDS, title
     for row in ROWS:
         assert row["title"].strip()
+    titles = [p["title"] for p in PANELS]
+    assert len(titles) == len(set(titles)), "panel titles are unique"
 
 
 def test_heatmap_axis_has_a_unit():
@@ -121,25 +162,39 @@ def test_panel_ids_unique_and_layout_does_not_overlap():
                 cells.add((x, y))
 
 
-@pytest.mark.parametrize("item", TARGETS, ids=target_id)
-def test_every_selector_filters_on_job_instance_and_account(item):
-    title, target = item
-    expr = target["expr"]
+@pytest.mark.parametrize("item", EXPRESSIONS, ids=lambda i: i[0])
+def test_every_selector_filters_on_cluster_job_instance_and_account(item):
+    title, expr = item
     selectors = SELECTOR.findall(expr)
     assert selectors, f"{title}: no selector in {expr}"
     # Every metric name in the query carries a label selector (nothing unfiltered).
     assert len(METRIC_TOKEN.findall(expr)) == len(selectors), f"{title}: unfiltered metric in {expr}"
     for metric, matchers in selectors:
-        assert metric in EXPORTER_METRICS | NO_ACCOUNT_LABEL, f"{title}: unknown metric {metric}"
-        assert 'job=~"$job"' in matchers, f"{title}: {metric} not filtered on $job"
-        assert 'instance=~"$instance"' in matchers, f"{title}: {metric} not filtered on $instance"
-        if metric not in NO_ACCOUNT_LABEL:
+        if metric == "ALERTS":
+            # Alerts of the selected targets and accounts, and those that have no target
+            # (SmartLeadExporterAbsent) or no account (the exporter's own).
+            assert 'alertname=~"SmartLead.*"' in matchers, title
+            for label in ("cluster", "job", "instance", "account"):
+                assert f'{label}=~"${label}|"' in matchers, f"{title}: ALERTS not filtered on ${label}"
+            continue
+        assert metric in EXPORTER_METRICS | TARGET_METRICS, f"{title}: unknown metric {metric}"
+        for matcher in TARGET_FILTER:
+            assert matcher in matchers, f"{title}: {metric} lacks {matcher}"
+        if metric in EXPORTER_METRICS:
             assert 'account=~"$account"' in matchers, f"{title}: {metric} not filtered on $account"
 
 
+@pytest.mark.parametrize("item", EXPRESSIONS, ids=lambda i: i[0])
+def test_no_operator_label_name_is_ours(item):
+    # The Operator's `endpoint` target label is the ServiceMonitor's port name; the API
+    # endpoint is `api_endpoint`.
+    title, expr = item
+    assert not re.search(r"(?<![a-z_])endpoint\b", expr), f"{title}: {expr}"
+
+
 @pytest.mark.parametrize("item", TARGETS, ids=target_id)
-def test_counters_only_inside_rate_or_increase_over_rate_interval(item):
-    title, target = item
+def test_counters_only_inside_rate_or_increase(item):
+    title, panel, target = item
     expr = target["expr"]
     for match in SELECTOR.finditer(expr):
         if not match.group(1).endswith(COUNTER_SUFFIXES):
@@ -147,30 +202,107 @@ def test_counters_only_inside_rate_or_increase_over_rate_interval(item):
         before = expr[: match.start()]
         after = expr[match.end():]
         assert re.search(r"\b(rate|increase)\(\s*$", before), f"{title}: {match.group(1)} not in rate()/increase()"
-        assert after.startswith("[$__rate_interval])"), f"{title}: {match.group(1)} not over $__rate_interval"
+        if target.get("instant") and panel["type"] == "table":
+            # A table column over a fixed window that its header names ("Failures (1h)").
+            assert after.startswith("[1h])"), f"{title}: {match.group(1)}"
+        else:
+            assert after.startswith("[$__rate_interval])"), f"{title}: {match.group(1)} not over $__rate_interval"
+
+
+def test_rate_and_quantile_panels_span_at_least_two_polls():
+    for panel in PANELS:
+        exprs = [t["expr"] for t in panel["targets"]]
+        if any("$__rate_interval" in e for e in exprs):
+            assert seconds(panel.get("interval", "0s")) >= MIN_INTERVAL_SECONDS, panel["title"]
+
+
+def test_legends_name_the_api_endpoint_not_the_operators_endpoint():
+    for _, panel, target in TARGETS:
+        assert "{{endpoint}}" not in target.get("legendFormat", ""), panel["title"]
+
+
+def test_per_account_series_are_not_stacked():
+    for panel in PANELS:
+        if panel["type"] == "timeseries" and "per account" in panel["description"].lower():
+            stacking = panel["fieldConfig"]["defaults"]["custom"]["stacking"]["mode"]
+            assert stacking == "none", panel["title"]
 
 
 def panel_using(predicate):
-    return [p["title"] for p in PANELS if any(predicate(p, t["expr"]) for t in p["targets"])]
+    return [p["title"] for p in PANELS if any(predicate(p, t) for t in p["targets"])]
 
 
 @pytest.mark.parametrize(
     "what,predicate",
     [
-        ("exporter up", lambda p, e: e.startswith("up{")),
-        ("data freshness", lambda p, e: "time() - smartlead_last_success_timestamp_seconds" in e),
-        ("categories by sentiment", lambda p, e: "by (account, sentiment) (smartlead_categories{" in e),
-        ("categories by origin", lambda p, e: "by (account, origin) (smartlead_categories{" in e),
-        ("category table", lambda p, e: p["type"] == "table" and e.startswith("smartlead_category_info{")),
-        ("categories created", lambda p, e: p["type"] != "table" and "smartlead_category_created_timestamp_seconds" in e),
-        ("latency p50", lambda p, e: e.startswith("histogram_quantile(0.5,")),
-        ("latency p95", lambda p, e: e.startswith("histogram_quantile(0.95,")),
-        ("latency p99", lambda p, e: e.startswith("histogram_quantile(0.99,")),
-        ("latency heatmap", lambda p, e: p["type"] == "heatmap" and "_bucket{" in e),
-        ("responses by code", lambda p, e: "by (account, code) (rate(smartlead_api_requests_total{" in e),
-        ("failures by reason", lambda p, e: "by (account, reason) (rate(smartlead_api_request_failures_total{" in e),
-        ("rate-limit budget", lambda p, e: "smartlead_api_rate_limit_remaining{" in e),
+        ("exporter up", lambda p, t: t["expr"].startswith("up{")),
+        ("accounts failing", lambda p, t: "smartlead_up{" in t["expr"] and "== 0" in t["expr"]),
+        ("categories by sentiment", lambda p, t: "by (account, sentiment) (smartlead_categories{" in t["expr"]),
+        ("categories by origin", lambda p, t: "by (account, origin) (smartlead_categories{" in t["expr"]),
+        ("category changes", lambda p, t: "changes(smartlead_categories{" in t["expr"]),
+        ("category table", lambda p, t: p["type"] == "table" and t["expr"].startswith("smartlead_category_info{")),
+        ("categories created", lambda p, t: p["type"] != "table" and "smartlead_category_created_timestamp_seconds" in t["expr"]),
+        ("latency p50", lambda p, t: t["expr"].startswith("histogram_quantile(0.5,")),
+        ("latency p95", lambda p, t: t["expr"].startswith("histogram_quantile(0.95,")),
+        ("latency p99", lambda p, t: t["expr"].startswith("histogram_quantile(0.99,")),
+        ("latency heatmap", lambda p, t: p["type"] == "heatmap" and "_bucket{" in t["expr"]),
+        ("responses by code per minute",
+         lambda p, t: "by (account, code) (rate(smartlead_api_requests_total{" in t["expr"] and t["expr"].endswith("* 60")
+         and p["fieldConfig"]["defaults"]["unit"] == "opm"),
+        ("failures by reason per minute",
+         lambda p, t: "by (account, reason) (rate(smartlead_api_request_failures_total{" in t["expr"] and t["expr"].endswith("* 60")
+         and p["fieldConfig"]["defaults"]["unit"] == "opm"),
+        ("rate-limit budget", lambda p, t: "smartlead_api_rate_limit_remaining{" in t["expr"]),
+        ("firing alerts", lambda p, t: t["expr"].startswith('ALERTS{alertname=~"SmartLead.*", alertstate="firing"')),
+        ("scrape duration", lambda p, t: t["expr"].startswith("scrape_duration_seconds{")),
+        ("process memory", lambda p, t: t["expr"].startswith("process_resident_memory_bytes{")),
+        ("process CPU", lambda p, t: t["expr"].startswith("rate(process_cpu_seconds_total{")),
+        ("build version", lambda p, t: "smartlead_exporter_build_info{" in t["expr"] and "{{version}}" in t["legendFormat"]),
+        ("config reload", lambda p, t: "smartlead_exporter_config_last_reload_successful{" in t["expr"]),
+        ("accounts per shard", lambda p, t: "smartlead_exporter_shard_accounts{" in t["expr"]),
     ],
 )
 def test_required_panel_exists(what, predicate):
     assert panel_using(predicate), f"no panel shows {what}"
+
+
+def test_accounts_table_heads_the_dashboard_failing_first():
+    first = min(PANELS, key=lambda p: (p["gridPos"]["y"], p["gridPos"]["x"]))
+    assert first["title"] == "Accounts" and first["type"] == "table"
+    exprs = " ".join(t["expr"] for t in first["targets"])
+    for signal in ("smartlead_up{", "smartlead_poll_consecutive_failures{", "time() - max without () (smartlead_last_success_timestamp_seconds{",
+                   "smartlead_categories{", "increase(smartlead_api_request_failures_total{", "smartlead_api_rate_limit_remaining{"):
+        assert signal in exprs, signal
+    assert all(t.get("instant") and t.get("format") == "table" for t in first["targets"])
+    (sort,) = [t for t in first["transformations"] if t["id"] == "sortBy"]
+    assert sort["options"]["sort"] == [{"field": "Failed in a row", "desc": True}]
+    renamed = next(t for t in first["transformations"] if t["id"] == "organize")["options"]["renameByName"]
+    assert renamed["Value #B"] == "Failed in a row"
+
+
+def test_annotations_mark_restarts_and_version_changes():
+    exprs = {a["name"]: a["expr"] for a in ANNOTATIONS}
+    assert "changes(process_start_time_seconds{" in exprs["Exporter restarts"]
+    assert "smartlead_exporter_build_info{" in exprs["Version changes"] and "offset" in exprs["Version changes"]
+    for a in ANNOTATIONS:
+        assert a["datasource"]["uid"] in DATASOURCE_UIDS and a["enable"] is True
+
+
+def test_links_to_readme_and_runbook():
+    urls = {link["title"]: link["url"] for link in DASHBOARD["links"]}
+    assert urls["README"].endswith("#readme")
+    assert urls["Runbook"].endswith("/docs/runbook.md")
+
+
+def test_linter_exceptions_are_the_deliberate_ones():
+    # dashboards/.lint: Grafana's dashboard-linter wants allValue '.+' on job and instance,
+    # which is exactly what issue 13 forbids; and the alerts panel matches "$job|".
+    lint = yaml.safe_load((DASHBOARD_FILE.parent / ".lint").read_text())
+    assert set(lint) == {"exclusions"}
+    exclusions = lint["exclusions"]
+    assert set(exclusions) == {"template-job-rule", "template-instance-rule", "target-job-rule", "target-instance-rule"}
+    for rule in exclusions.values():
+        assert rule["reason"].strip()
+    for name in ("target-job-rule", "target-instance-rule"):
+        assert exclusions[name]["entries"] == [{"panel": "Firing alerts"}]
+    assert "Firing alerts" in {p["title"] for p in PANELS}

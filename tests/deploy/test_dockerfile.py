@@ -1,6 +1,8 @@
-"""The Dockerfile, checked by structure: no container engine runs where these tests run, so
-the image itself is not built here. What can go wrong without one is checked: the stages,
-the user, the port, and that the build context holds every file Cargo needs."""
+"""The Dockerfiles, checked by structure. The image of Dockerfile is built and run for real
+in test_image.py; these checks hold without a container engine. Dockerfile.multistage, the
+option for a machine that can pull a Rust image, is not built here: what can go wrong
+without building it is checked (its stages, the user, the port, and that its build context
+holds every file Cargo needs)."""
 
 from __future__ import annotations
 
@@ -11,18 +13,20 @@ from pathlib import Path
 
 from deploy_support import REPO
 
-DOCKERFILE = (REPO / "Dockerfile").read_text()
-# Instructions with their continuation lines joined, comments dropped.
-INSTRUCTIONS = [
-    line.strip()
-    for line in re.sub(r"\\\n", " ", DOCKERFILE).splitlines()
-    if line.strip() and not line.lstrip().startswith("#")
-]
+
+def instructions(name: str) -> list[str]:
+    """A Dockerfile's instructions with their continuation lines joined, comments dropped."""
+    text = (REPO / name).read_text()
+    return [
+        line.strip()
+        for line in re.sub(r"\\\n", " ", text).splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
-def stages() -> list[list[str]]:
+def stages(name: str = "Dockerfile.multistage") -> list[list[str]]:
     out: list[list[str]] = []
-    for instruction in INSTRUCTIONS:
+    for instruction in instructions(name):
         if instruction.upper().startswith("FROM "):
             out.append([])
         if out:
@@ -59,6 +63,32 @@ def cargo_needed_files() -> list[str]:
                 single = f"{folder}/{target['name']}.rs"
                 needed.append(single if (REPO / single).exists() else f"{folder}/{target['name']}/main.rs")
     return needed
+
+
+def test_the_image_copies_a_prebuilt_binary_into_an_empty_image():
+    (only,) = stages("Dockerfile")
+    assert only[0] == "FROM scratch"
+    assert [i for i in only if i.split()[0] in ("COPY", "ADD", "RUN")] == [
+        "COPY smartlead_exporter /smartlead_exporter"
+    ]
+    assert "USER 65534:65534" in only
+    assert "EXPOSE 10072" in only
+    assert 'ENTRYPOINT ["/smartlead_exporter"]' in only
+    labels = " ".join(i for i in only if i.startswith("LABEL "))
+    for key, arg in [("source", "SOURCE"), ("version", "VERSION"), ("revision", "REVISION")]:
+        assert f'org.opencontainers.image.{key}="${{{arg}}}"' in labels, key
+        assert any(i.startswith(f"ARG {arg}") for i in only), arg
+    assert 'org.opencontainers.image.licenses="Apache-2.0"' in labels
+
+
+def test_image_script_builds_the_static_binary_the_dockerfile_copies():
+    script = (REPO / "scripts" / "image.sh").read_text()
+    assert "--profile \"$profile\" --target \"$target\"" in script
+    assert "target=x86_64-unknown-linux-gnu" in script and "profile=dist" in script
+    assert "+crt-static" in script
+    manifest = tomllib.loads((REPO / "Cargo.toml").read_text())
+    assert "dist" in manifest["profile"]
+    assert "hickory-dns" in manifest["dependencies"]["reqwest"]["features"]
 
 
 def test_multi_stage_static_build_into_an_empty_image():

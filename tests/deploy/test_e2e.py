@@ -1,7 +1,15 @@
-"""End to end with a real Prometheus: it scrapes the exporter in --demo mode on loopback and
-loads the alert rules; then every dashboard query and variable, with the variables
-substituted as Grafana would, must return data, and every alert expression must evaluate.
+"""End to end with a real Prometheus: it scrapes the exporter in --demo mode on loopback twice,
+once as a plain static job and once with the scrape configuration the Prometheus Operator
+generates for the chart's ServiceMonitor (the same relabelings: namespace, service, pod,
+container, endpoint, job from the Service), and loads the alert rules. Then every dashboard
+query, variable and annotation, with the variables substituted as Grafana would, must return
+data under either job and with "All" selected, and every alert expression must evaluate and
+find its series under both jobs.
 
+A second exporter, scraped by the plain job too, polls two accounts of a loopback SmartLead
+stand-in, one with a revoked key: of the account alerts, only SmartLeadAuthFailing's expression
+must hold, and only for that account. The demo exporter is restarted once, so that the restart
+annotation has something to show.
 Everything listens on 127.0.0.1 only; both processes are started and killed here, and the
 whole module takes about half a minute.
 """
@@ -11,13 +19,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -25,18 +36,114 @@ import yaml
 
 from deploy_support import RULES_FILE, alert_rules, exporter_binary, load_dashboard, promtool, require_tool
 
-JOB = "smartlead-exporter"
-SCRAPE_SECONDS = 20  # how long Prometheus scrapes (every second) before the queries run
+PLAIN_JOB = "smartlead"  # a hand-written scrape job
+OPERATOR_JOB = "smartlead-exporter"  # the chart's Service, as the Operator names the job
+JOBS = [PLAIN_JOB, OPERATOR_JOB]
+OTHER_JOB = "prometheus"  # Prometheus scraping itself: a target that is not the exporter
+# A second exporter, scraped by the plain job beside the demo one, polls two accounts of a
+# loopback SmartLead stand-in: acme with a good key, globex with a revoked one.
+GOOD_ACCOUNT, REVOKED_ACCOUNT = "acme", "globex"
+GOOD_KEY = "e2e-good-key"
+ACCOUNT_ALERTS = ["SmartLeadAuthFailing", "SmartLeadRateLimited", "SmartLeadAPIDown", "SmartLeadPollFailuresHigh",
+                  "SmartLeadDataStale", "SmartLeadRateLimitBudgetLow", "SmartLeadAPILatencyHigh"]
+NAMESPACE = "monitoring"
+POD = "smartlead-exporter-5c9d8b7f6-x2x4q"
+CLUSTER = "e2e"  # added by a user relabeling (serviceMonitor.relabelings), as multi-cluster setups do
+SCRAPE_SECONDS = 15  # how long Prometheus scrapes (every second) after the restart before the queries run
 STARTUP_TIMEOUT = 30  # seconds for either process to become ready
 # Grafana's interval variables, as it would substitute them for a short time range.
 GRAFANA_INTERVALS = {"__rate_interval": "1m", "__interval": "15s", "__range": "1m", "__range_s": "60", "__range_ms": "60000"}
+# An alert that always fires, so that the dashboard's alerts panel has something to list.
+PROBE_ALERT = "SmartLeadE2EProbe"
 
 # Plain urllib without proxies: every request here goes to 127.0.0.1 and must stay there.
 HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 DASHBOARD = load_dashboard()
 TARGETS = [(p["title"], t) for p in DASHBOARD["panels"] if p["type"] != "row" for t in p.get("targets", [])]
+ANNOTATIONS = [a for a in DASHBOARD["annotations"]["list"] if a.get("builtIn") != 1]
 QUERY_VARIABLES = [v for v in DASHBOARD["templating"]["list"] if v["type"] == "query"]
+
+
+def operator_scrape_config(target: str) -> dict:
+    """The scrape configuration the Prometheus Operator generates for the chart's ServiceMonitor
+    (endpoint port `http`, jobLabel app.kubernetes.io/name), with Kubernetes service discovery
+    replaced by a static target that carries the same __meta_kubernetes_* labels."""
+    meta = {
+        "__meta_kubernetes_namespace": NAMESPACE,
+        "__meta_kubernetes_service_name": OPERATOR_JOB,
+        "__meta_kubernetes_service_label_app_kubernetes_io_name": "smartlead-exporter",
+        "__meta_kubernetes_service_labelpresent_app_kubernetes_io_name": "true",
+        "__meta_kubernetes_service_label_app_kubernetes_io_instance": "smartlead-exporter",
+        "__meta_kubernetes_service_labelpresent_app_kubernetes_io_instance": "true",
+        "__meta_kubernetes_endpoint_port_name": "http",
+        "__meta_kubernetes_endpoint_address_target_kind": "Pod",
+        "__meta_kubernetes_endpoint_address_target_name": POD,
+        "__meta_kubernetes_pod_name": POD,
+        "__meta_kubernetes_pod_container_name": "smartlead-exporter",
+        "__meta_kubernetes_pod_phase": "Running",
+    }
+    keep = lambda labels, regex: {"source_labels": labels, "regex": regex, "action": "keep"}
+    copy = lambda source, target: {"source_labels": [source], "target_label": target, "replacement": "${1}", "action": "replace"}
+    return {
+        "job_name": f"serviceMonitor/{NAMESPACE}/{OPERATOR_JOB}/0",
+        "honor_labels": False,
+        "metrics_path": "/metrics",
+        "scheme": "http",
+        "static_configs": [{"targets": [target], "labels": meta}],
+        "relabel_configs": [
+            {"source_labels": ["job"], "target_label": "__tmp_prometheus_job_name", "action": "replace"},
+            keep(["__meta_kubernetes_service_label_app_kubernetes_io_instance",
+                  "__meta_kubernetes_service_labelpresent_app_kubernetes_io_instance"], "(smartlead-exporter);true"),
+            keep(["__meta_kubernetes_service_label_app_kubernetes_io_name",
+                  "__meta_kubernetes_service_labelpresent_app_kubernetes_io_name"], "(smartlead-exporter);true"),
+            keep(["__meta_kubernetes_endpoint_port_name"], "http"),
+            {"source_labels": ["__meta_kubernetes_endpoint_address_target_kind", "__meta_kubernetes_endpoint_address_target_name"],
+             "separator": ";", "regex": "Node;(.*)", "target_label": "node", "replacement": "${1}", "action": "replace"},
+            {"source_labels": ["__meta_kubernetes_endpoint_address_target_kind", "__meta_kubernetes_endpoint_address_target_name"],
+             "separator": ";", "regex": "Pod;(.*)", "target_label": "pod", "replacement": "${1}", "action": "replace"},
+            copy("__meta_kubernetes_namespace", "namespace"),
+            copy("__meta_kubernetes_service_name", "service"),
+            copy("__meta_kubernetes_pod_name", "pod"),
+            copy("__meta_kubernetes_pod_container_name", "container"),
+            {"source_labels": ["__meta_kubernetes_pod_phase"], "regex": "(Failed|Succeeded)", "action": "drop"},
+            copy("__meta_kubernetes_service_name", "job"),
+            {"source_labels": ["__meta_kubernetes_service_label_app_kubernetes_io_name"], "regex": "(.+)",
+             "target_label": "job", "replacement": "${1}", "action": "replace"},
+            {"target_label": "endpoint", "replacement": "http", "action": "replace"},
+            {"source_labels": ["__address__"], "target_label": "__tmp_hash", "modulus": 1, "action": "hashmod"},
+            keep(["__tmp_hash"], "0"),
+            # serviceMonitor.relabelings: what a multi-cluster setup adds.
+            {"target_label": "cluster", "replacement": CLUSTER, "action": "replace"},
+        ],
+    }
+
+
+class StandIn(BaseHTTPRequestHandler):
+    """SmartLead's fetch-categories on loopback: the categories for GOOD_KEY, SmartLead's 401
+    for any other key."""
+
+    def do_GET(self):  # noqa: N802 (the http.server name)
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        if query.get("api_key") == [GOOD_KEY]:
+            status, body = 200, json.dumps([
+                {"id": 1, "name": "Interested", "sentiment_type": "positive", "created_at": "2022-08-30T06:13:04.000Z"},
+                {"id": 3, "name": "Not Interested", "sentiment_type": "negative", "created_at": "2022-08-30T06:13:04.000Z"},
+                {"id": 789, "name": "Follow Up Later", "sentiment_type": "neutral", "created_at": "2025-11-20T14:22:00.000Z"},
+            ])
+        else:
+            status, body = 401, '{"message":"Invalid API Key"}'
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-RateLimit-Limit", "60")
+        self.send_header("X-RateLimit-Remaining", "50")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
 
 
 def free_port() -> int:
@@ -116,20 +223,45 @@ def stop(process: subprocess.Popen) -> None:
             process.wait(timeout=10)
 
 
+def start_exporter(binary: Path, port: int, log: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [str(binary), f"--web.listen-address=127.0.0.1:{port}", "--poll.interval=1s", *(args or ["--demo"])],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**loopback_env(), **(env or {})},
+        )
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     binary = exporter_binary()
     prometheus_bin = require_tool("prometheus")
     work = tmp_path_factory.mktemp("e2e")
-    exporter_port, prometheus_port = free_port(), free_port()
-    logs = {"prometheus": work / "prometheus.log", "exporter": work / "exporter.log"}
+    exporter_port, accounts_port, prometheus_port = free_port(), free_port(), free_port()
+    logs = {"prometheus": work / "prometheus.log", "exporter": work / "exporter.log",
+            "accounts exporter": work / "accounts-exporter.log"}
     s = Stack(f"http://127.0.0.1:{exporter_port}", f"http://127.0.0.1:{prometheus_port}", logs)
+    stand_in = ThreadingHTTPServer(("127.0.0.1", 0), StandIn)
+    threading.Thread(target=stand_in.serve_forever, daemon=True).start()
+    base_url = f"http://127.0.0.1:{stand_in.server_address[1]}/api/v1"
+    accounts = {"accounts": [{"name": GOOD_ACCOUNT, "api_key_env": "E2E_GOOD_KEY", "base_url": base_url},
+                             {"name": REVOKED_ACCOUNT, "api_key_env": "E2E_REVOKED_KEY", "base_url": base_url}]}
+    (work / "accounts.yml").write_text(yaml.safe_dump(accounts))
+    probe = {"groups": [{"name": "e2e-probe", "rules": [{"alert": PROBE_ALERT, "expr": "smartlead_up >= 0",
+                                                          "labels": {"severity": "info"}}]}]}
+    (work / "probe.rules.yml").write_text(yaml.safe_dump(probe))
+    target = f"127.0.0.1:{exporter_port}"
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(RULES_FILE)],
-        "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]}],
+        "rule_files": [str(RULES_FILE), str(work / "probe.rules.yml")],
+        "scrape_configs": [
+            {"job_name": PLAIN_JOB, "static_configs": [{"targets": [target, f"127.0.0.1:{accounts_port}"]}]},
+            operator_scrape_config(target),
+            # Another target, which "All" must not select.
+            {"job_name": OTHER_JOB, "static_configs": [{"targets": [f"127.0.0.1:{prometheus_port}"]}]},
+        ],
     }
     (work / "prometheus.yml").write_text(yaml.safe_dump(config))
+    exporter = None
     try:
         # Prometheus first, so that it sees the exporter's very first polls: the demo stand-in
         # answers 429 now and then, and the exporter then waits for the rate-limit reset (up
@@ -141,19 +273,33 @@ def stack(tmp_path_factory):
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=loopback_env(), cwd=work,
             ))
         wait_until("Prometheus' /-/ready", lambda: ready(f"{s.prometheus_url}/-/ready"), STARTUP_TIMEOUT, logs)
-        with logs["exporter"].open("wb") as log:
-            s.processes.append(subprocess.Popen(
-                [str(binary), "--demo", f"--web.listen-address=127.0.0.1:{exporter_port}", "--poll.interval=1s"],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=loopback_env(),
-            ))
+        s.processes.append(start_exporter(
+            binary, accounts_port, logs["accounts exporter"], f"--config.file={work / 'accounts.yml'}",
+            env={"E2E_GOOD_KEY": GOOD_KEY, "E2E_REVOKED_KEY": "e2e-revoked-key"}))
+        # Start, get scraped under both jobs, stop and start again: one restart to annotate.
+        # process_start_time_seconds counts whole seconds, so the second start is a second later.
+        exporter = start_exporter(binary, exporter_port, logs["exporter"])
         wait_until("the exporter's /-/ready", lambda: ready(f"{s.exporter_url}/-/ready"), STARTUP_TIMEOUT, logs)
+        wait_until("both jobs to scrape the exporter",
+                   lambda: len(s.api("query", query=f'process_start_time_seconds{{instance="{target}"}}')["result"]) == len(JOBS),
+                   10, logs)
+        stop(exporter)
+        assert exporter.returncode == 0, f"exporter exit status {exporter.returncode}\n{log_tail(logs['exporter'])}"
+        time.sleep(1.5)
+        exporter = start_exporter(binary, exporter_port, logs["exporter"])
+        s.processes.append(exporter)
+        wait_until("the restarted exporter's /-/ready", lambda: ready(f"{s.exporter_url}/-/ready"), STARTUP_TIMEOUT, logs)
         time.sleep(SCRAPE_SECONDS)
-        for process, name in zip(s.processes, logs):
+        for process, name in zip(s.processes, ["prometheus", "accounts exporter", "exporter"]):
             assert process.poll() is None, f"{name} exited early:\n{log_tail(logs[name])}"
         yield s
     finally:
         for process in reversed(s.processes):
             stop(process)
+        if exporter is not None:
+            stop(exporter)
+        stand_in.shutdown()
+        stand_in.server_close()
 
 
 # --- variable substitution, as Grafana does it ------------------------------------------------
@@ -161,7 +307,8 @@ def stack(tmp_path_factory):
 
 def regex_for(values: list[str]) -> str:
     """A multi-value variable in a PromQL regex matcher: values regex-escaped, joined with |,
-    backslashes doubled for the PromQL string (Grafana's prometheusRegularEscape)."""
+    backslashes doubled for the PromQL string (Grafana's prometheusRegularEscape). This is also
+    what "All" sends for a variable without a custom allValue."""
     escaped = [re.sub(r"([\\$^*+?.()|{}\[\]])", r"\\\1", v).replace("\\", "\\\\") for v in values]
     return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
 
@@ -184,33 +331,105 @@ def variable_query(var: dict) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-def resolve_variables(stack: Stack) -> dict[str, list[str]]:
-    """Each variable's values as Grafana would list them, each query narrowed by the
-    variables before it (all their values selected)."""
-    resolved: dict[str, list[str]] = {}
+def label_values(stack: Stack, selector: str, label: str) -> list[str]:
     now = time.time()
+    return stack.api(f"label/{label}/values", **{"match[]": selector, "start": now - 60, "end": now})
+
+
+def selection_value(var: dict, values: list[str]) -> str:
+    """What Grafana sends for a variable with every listed value selected, or "All" when it
+    lists none (a hidden cluster variable without clusters)."""
+    if not values:
+        assert var.get("allValue"), f"variable {var['name']} lists nothing and has no allValue"
+        return var["allValue"]
+    return regex_for(values)
+
+
+def resolve_variables(stack: Stack, job: str | None) -> dict[str, list[str]]:
+    """Each variable's values as Grafana would list them, each query narrowed by the variables
+    before it: with "All" selected, or with `job` alone selected (the cluster list is then that
+    job's clusters) and every listed value of the others."""
+    by_name = {v["name"]: v for v in QUERY_VARIABLES}
+
+    def value(name: str, values: list[str]) -> str:
+        if job is None:  # "All" everywhere: the allValue, else every listed value
+            return by_name[name].get("allValue") or regex_for(values)
+        return selection_value(by_name[name], values)
+
+    resolved: dict[str, list[str]] = {}
     for var in QUERY_VARIABLES:
         selector, label = variable_query(var)
-        selector = substitute(selector, {k: regex_for(v) for k, v in resolved.items()})
-        resolved[var["name"]] = stack.api(f"label/{label}/values", **{"match[]": selector, "start": now - 60, "end": now})
+        if job is not None and var["name"] == "job":
+            resolved["job"] = [job]
+            continue
+        if job is not None and var["name"] == "cluster":
+            resolved["cluster"] = label_values(stack, f'smartlead_exporter_build_info{{job="{job}"}}', label)
+            continue
+        selector = substitute(selector, {k: value(k, v) for k, v in resolved.items()})
+        resolved[var["name"]] = label_values(stack, selector, label)
     return resolved
+
+
+SELECTIONS = ["all", f"job={PLAIN_JOB}", f"job={OPERATOR_JOB}"]
+
+
+@pytest.fixture(scope="module")
+def selections(stack) -> dict[str, dict[str, str]]:
+    """The variables' values as Grafana substitutes them, per selection: everything "All",
+    or only the plain job, or only the Operator's job (with every value listed selected)."""
+    by_name = {v["name"]: v for v in QUERY_VARIABLES}
+    everything = resolve_variables(stack, None)
+    out = {"all": {name: (var["allValue"] if var.get("allValue") else regex_for(everything[name]))
+                   for name, var in by_name.items()}}
+    for job in JOBS:
+        resolved = resolve_variables(stack, job)
+        out[f"job={job}"] = {name: selection_value(by_name[name], values) for name, values in resolved.items()}
+    for variables in out.values():
+        variables["datasource"] = "unused"
+    return out
+
+
+def query_returns_data(stack: Stack, what: str, expr: str) -> list[dict]:
+    now = time.time()
+    instant = stack.api("query", query=expr, time=now)
+    assert instant["result"], f"{what}: no series for {expr}"
+    ranged = stack.api("query_range", query=expr, start=now - SCRAPE_SECONDS, end=now, step=1)
+    assert ranged["result"], f"{what}: no series over time for {expr}"
+    return instant["result"] + ranged["result"]
 
 
 # --- the checks -------------------------------------------------------------------------------
 
 
-def test_prometheus_scrapes_the_exporter(stack):
+def test_prometheus_scrapes_the_exporter_under_both_jobs(stack):
     targets = stack.api("targets")["activeTargets"]
-    assert [t["labels"]["job"] for t in targets] == [JOB]
-    assert targets[0]["health"] == "up", targets[0]["lastError"]
-    samples = stack.api("query", query=f'count_over_time(up{{job="{JOB}"}}[1m])')["result"]
-    assert float(samples[0]["value"][1]) >= SCRAPE_SECONDS / 2
-    # The first poll of the demo stand-in always succeeds; later ones may get a 429 or a 500
-    # (and after a 429 the exporter waits for the rate-limit reset), so smartlead_up may be 0.
-    up = stack.api("query", query=f'smartlead_up{{job="{JOB}"}}')["result"]
-    assert [r["metric"]["account"] for r in up] == ["demo"]
-    assert up[0]["value"][1] in {"0", "1"}
-    assert stack.api("query", query=f'smartlead_last_success_timestamp_seconds{{job="{JOB}"}} > 0')["result"]
+    assert sorted(t["labels"]["job"] for t in targets) == sorted(JOBS + [PLAIN_JOB, OTHER_JOB])
+    for t in targets:
+        assert t["health"] == "up", t["lastError"]
+    (operator,) = [t["labels"] for t in targets if t["labels"]["job"] == OPERATOR_JOB]
+    assert operator == {"job": OPERATOR_JOB, "instance": operator["instance"], "namespace": NAMESPACE,
+                        "service": OPERATOR_JOB, "pod": POD, "container": "smartlead-exporter",
+                        "endpoint": "http", "cluster": CLUSTER}
+    for job in JOBS:
+        samples = stack.api("query", query=f'count_over_time(up{{job="{job}"}}[1m])')["result"]
+        assert float(samples[0]["value"][1]) >= SCRAPE_SECONDS / 2
+        # The first poll of the demo stand-in always succeeds; later ones may get a 429 or a
+        # 500 (and after a 429 the exporter waits for the rate-limit reset), so smartlead_up may be 0.
+        up = stack.api("query", query=f'smartlead_up{{job="{job}", account="demo"}}')["result"]
+        assert len(up) == 1 and up[0]["value"][1] in {"0", "1"}
+        assert stack.api("query", query=f'smartlead_last_success_timestamp_seconds{{job="{job}", account="demo"}} > 0')["result"]
+    up = {r["metric"]["account"]: r["value"][1] for r in stack.api("query", query="smartlead_up")["result"]}
+    assert up[GOOD_ACCOUNT] == "1" and up[REVOKED_ACCOUNT] == "0"
+
+
+def test_no_label_of_ours_collides_with_the_operators_target_labels(stack):
+    # A collision would show as exported_<label> (honor_labels: false), as `endpoint` did.
+    now = time.time()
+    names = stack.api("labels", **{"match[]": f'{{job="{OPERATOR_JOB}"}}', "start": now - 60, "end": now})
+    assert [n for n in names if n.startswith("exported_")] == []
+    assert "api_endpoint" in names
+    assert stack.api("label/endpoint/values", **{"match[]": f'{{job="{OPERATOR_JOB}"}}'}) == ["http"]
+    assert stack.api("label/api_endpoint/values", **{"match[]": f'{{job="{OPERATOR_JOB}"}}'}) == ["fetch-categories"]
 
 
 def test_metrics_pass_promtool_check_metrics(stack):
@@ -220,44 +439,75 @@ def test_metrics_pass_promtool_check_metrics(stack):
     assert result.returncode == 0, (result.stdout + result.stderr).decode()
 
 
-@pytest.fixture(scope="module")
-def resolved(stack) -> dict[str, list[str]]:
-    return resolve_variables(stack)
-
-
 @pytest.mark.parametrize("var", QUERY_VARIABLES, ids=lambda v: v["name"])
-def test_every_variable_query_returns_values(resolved, var):
+def test_every_variable_query_returns_values(stack, var):
+    resolved = resolve_variables(stack, None)
     assert resolved[var["name"]], f"variable {var['name']} lists no values"
-    if var["name"] == "job":
-        assert resolved["job"] == [JOB]
-    if var["name"] == "account":
-        assert resolved["account"] == ["demo"]
+    expected = {"cluster": [CLUSTER], "job": sorted(JOBS), "account": sorted(["demo", GOOD_ACCOUNT, REVOKED_ACCOUNT])}
+    if var["name"] in expected:
+        assert sorted(resolved[var["name"]]) == expected[var["name"]]
 
 
-@pytest.mark.parametrize("selection", ["all", "selected"])
+@pytest.mark.parametrize("selection", SELECTIONS)
 @pytest.mark.parametrize("item", TARGETS, ids=lambda i: f"{i[0]}/{i[1]['refId']}")
-def test_every_panel_query_returns_series(stack, resolved, item, selection):
+def test_every_panel_query_returns_series_of_the_exporter_only(stack, selections, item, selection):
     title, target = item
-    if selection == "all":  # "All" selected: Grafana sends the allValue .+
-        variables = {v["name"]: v["allValue"] for v in QUERY_VARIABLES}
-    else:  # every listed value selected explicitly
-        variables = {k: regex_for(v) for k, v in resolved.items()}
-    variables["datasource"] = "unused"
-    expr = substitute(target["expr"], variables)
-    now = time.time()
-    instant = stack.api("query", query=expr, time=now)
-    assert instant["result"], f"{title}: no series for {expr}"
-    ranged = stack.api("query_range", query=expr, start=now - SCRAPE_SECONDS, end=now, step=1)
-    assert ranged["result"], f"{title}: no series over time for {expr}"
+    result = query_returns_data(stack, f"{title} ({selection})", substitute(target["expr"], selections[selection]))
+    # Whatever is selected, "All" included, no series of another target (Prometheus' own up,
+    # scrape duration, process metrics) is shown.
+    wanted = JOBS if selection == "all" else [selection.removeprefix("job=")]
+    jobs = {series["metric"]["job"] for series in result if "job" in series["metric"]}
+    assert jobs <= set(wanted), f"{title} ({selection}): series of {jobs - set(wanted)}"
+
+
+@pytest.mark.parametrize("selection", SELECTIONS)
+@pytest.mark.parametrize("annotation", ANNOTATIONS, ids=lambda a: a["name"])
+def test_every_annotation_query_returns_events(stack, selections, annotation, selection):
+    # The fixture restarted the exporter once, and its version is new to this Prometheus.
+    query_returns_data(stack, f"{annotation['name']} ({selection})", substitute(annotation["expr"], selections[selection]))
+
+
+def selectors_of(expr: str) -> list[str]:
+    """Every vector selector of a PromQL expression: name{matchers} or a bare name."""
+    return [m.group(0) for m in re.finditer(r"\b(?:smartlead_[a-z_]+|up|process_[a-z_]+)\b(?:\{[^}]*\})?", expr)]
 
 
 @pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: r["alert"])
-def test_every_alert_expression_evaluates(stack, rule):
+def test_every_alert_expression_evaluates_and_finds_its_series_under_both_jobs(stack, rule):
     stack.api("query", query=rule["expr"], time=time.time())
+    for selector in selectors_of(rule["expr"]):
+        found = stack.api("query", query=f"count by (job) ({selector})")["result"]
+        assert sorted(r["metric"]["job"] for r in found) == sorted(JOBS), f"{rule['alert']}: {selector}"
+
+
+def test_a_revoked_key_meets_one_alert_expression(stack):
+    # The exporter's real series for a revoked key (globex) and a good one (acme): of the account
+    # alerts, only SmartLeadAuthFailing's expression holds, and only for globex (`for` aside).
+    for rule in alert_rules():
+        if rule["alert"] not in ACCOUNT_ALERTS:
+            continue
+        result = stack.api("query", query=rule["expr"], time=time.time())["result"]
+        accounts = sorted(r["metric"]["account"] for r in result if r["metric"]["account"] != "demo")
+        expected = [REVOKED_ACCOUNT] if rule["alert"] == "SmartLeadAuthFailing" else []
+        assert accounts == expected, rule["alert"]
+    assert set(ACCOUNT_ALERTS) <= {rule["alert"] for rule in alert_rules()}
+
+
+def test_accounts_table_lists_the_failing_account_with_its_failures(stack, selections):
+    (accounts,) = [p for p in DASHBOARD["panels"] if p["title"] == "Accounts"]
+    values: dict[str, dict[str, str]] = {}
+    for target in accounts["targets"]:
+        for series in stack.api("query", query=substitute(target["expr"], selections["all"]))["result"]:
+            values.setdefault(series["metric"]["account"], {})[target["refId"]] = series["value"][1]
+    assert values[GOOD_ACCOUNT]["A"] == "1" and values[GOOD_ACCOUNT]["B"] == "0"
+    assert values[REVOKED_ACCOUNT]["A"] == "0" and int(values[REVOKED_ACCOUNT]["B"]) > 0
+    assert float(values[REVOKED_ACCOUNT]["E"]) > 0  # failures in the last hour
+    assert "C" not in values[REVOKED_ACCOUNT]  # never succeeded: no data age
+    assert float(values[GOOD_ACCOUNT]["D"]) == 3  # the stand-in's categories
 
 
 def test_rules_are_loaded_and_healthy(stack):
-    expected = {rule["alert"] for rule in alert_rules()}
+    expected = {rule["alert"] for rule in alert_rules()} | {PROBE_ALERT}
     loaded = {}
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -272,7 +522,7 @@ def test_rules_are_loaded_and_healthy(stack):
         assert not rule.get("lastError"), name
     # A healthy exporter talking to a healthy (demo) SmartLead fires nothing that matters.
     firing = {name for name, rule in loaded.items() if rule["state"] == "firing"}
-    assert firing == set()
+    assert firing == {PROBE_ALERT}
 
 
 def test_rules_file_check_with_the_same_promtool(stack):

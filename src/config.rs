@@ -397,25 +397,17 @@ impl Config {
         } else {
             DEFAULT_POLL_INTERVAL
         });
-        check_duration(
-            "--poll.interval",
-            poll_interval,
-            MIN_POLL_INTERVAL,
-            MAX_POLL_INTERVAL,
-        )
-        .map_err(ConfigError::OutOfRange)?;
-        check_duration(
-            "--poll.max-backoff",
-            cli.max_backoff,
-            Duration::ZERO,
-            MAX_BACKOFF,
-        )
-        .map_err(ConfigError::OutOfRange)?;
-        check_duration(
-            "--metrics.stale-after",
-            cli.stale_after,
-            Duration::ZERO,
-            MAX_STALE_AFTER,
+        check_schedule(
+            Schedule {
+                poll_interval,
+                max_backoff: cli.max_backoff,
+                stale_after: cli.stale_after,
+            },
+            [
+                "--poll.interval",
+                "--poll.max-backoff",
+                "--metrics.stale-after",
+            ],
         )
         .map_err(ConfigError::OutOfRange)?;
         if poll_interval < GENTLE_POLL_INTERVAL && !cli.demo {
@@ -423,27 +415,6 @@ impl Config {
                 "--poll.interval={} is below 30s: SmartLead's rate budget is shared by \
                  everything that uses the key",
                 humantime::format_duration(poll_interval)
-            ));
-        }
-        if cli.max_backoff < poll_interval {
-            return Err(invalid(
-                "--poll.max-backoff",
-                format!(
-                    "{} is shorter than --poll.interval ({})",
-                    humantime::format_duration(cli.max_backoff),
-                    humantime::format_duration(poll_interval)
-                ),
-            ));
-        }
-        if cli.stale_after <= poll_interval {
-            return Err(invalid(
-                "--metrics.stale-after",
-                format!(
-                    "{} must be longer than --poll.interval ({}), or every series would go \
-                     stale between polls",
-                    humantime::format_duration(cli.stale_after),
-                    humantime::format_duration(poll_interval)
-                ),
             ));
         }
         Ok(Self {
@@ -491,6 +462,58 @@ pub fn check_duration(
             "invalid value for {name}: {} is above the maximum of {}",
             show(value),
             show(max)
+        ));
+    }
+    Ok(())
+}
+
+/// One account's polling schedule, as [`check_schedule`] checks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// Time between polls.
+    pub poll_interval: Duration,
+    /// Longest backoff delay while polls fail.
+    pub max_backoff: Duration,
+    /// Categories are withdrawn this long after the last success.
+    pub stale_after: Duration,
+}
+
+/// Checks one account's schedule: each duration within its bounds ([`MIN_POLL_INTERVAL`] to
+/// [`MAX_POLL_INTERVAL`], at most [`MAX_BACKOFF`], at most [`MAX_STALE_AFTER`]), the backoff
+/// at least the interval, and staleness longer than the interval. `names` are how the three
+/// were given, in that order (flags, or the accounts file's keys), for the message.
+///
+/// # Errors
+/// The first problem found, in the style of [`check_duration`].
+pub fn check_schedule(schedule: Schedule, names: [&str; 3]) -> Result<(), String> {
+    let [interval_name, backoff_name, stale_name] = names;
+    let Schedule {
+        poll_interval,
+        max_backoff,
+        stale_after,
+    } = schedule;
+    let show = |d: Duration| humantime::format_duration(d).to_string();
+    check_duration(
+        interval_name,
+        poll_interval,
+        MIN_POLL_INTERVAL,
+        MAX_POLL_INTERVAL,
+    )?;
+    check_duration(backoff_name, max_backoff, Duration::ZERO, MAX_BACKOFF)?;
+    check_duration(stale_name, stale_after, Duration::ZERO, MAX_STALE_AFTER)?;
+    if max_backoff < poll_interval {
+        return Err(format!(
+            "invalid value for {backoff_name}: {} is shorter than {interval_name} ({})",
+            show(max_backoff),
+            show(poll_interval)
+        ));
+    }
+    if stale_after <= poll_interval {
+        return Err(format!(
+            "invalid value for {stale_name}: {} must be longer than {interval_name} ({}), or \
+             every series would go stale between polls",
+            show(stale_after),
+            show(poll_interval)
         ));
     }
     Ok(())
@@ -936,6 +959,54 @@ mod tests {
         assert_eq!(parse_size("1KiB").unwrap(), MIN_BODY_SIZE);
         let section = help.split("--smartlead.max-body-size").nth(1).unwrap();
         assert!(section.contains("1KiB to 1GiB"), "{section}");
+    }
+
+    #[test]
+    fn schedule_checks_use_the_names_given() {
+        let s = Duration::from_secs;
+        let names = ["poll_interval", "max_backoff", "stale_after"];
+        let ok = Schedule {
+            poll_interval: s(60),
+            max_backoff: s(600),
+            stale_after: s(300),
+        };
+        assert_eq!(check_schedule(ok, names), Ok(()));
+        let err = check_schedule(
+            Schedule {
+                max_backoff: s(30),
+                ..ok
+            },
+            names,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "invalid value for max_backoff: 30s is shorter than poll_interval (1m)"
+        );
+        let err = check_schedule(
+            Schedule {
+                stale_after: s(60),
+                ..ok
+            },
+            names,
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("invalid value for stale_after: 1m must be longer than poll_interval"),
+            "{err}"
+        );
+        let err = check_schedule(
+            Schedule {
+                stale_after: MAX_STALE_AFTER + s(1),
+                ..ok
+            },
+            names,
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("stale_after") && err.contains("maximum of 7days"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -11,15 +11,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use reqwest::Url;
 
+use crate::accounts::{self, Account, Settings, Shard};
 use crate::smartlead::key::{ApiKey, KeyError, KeySource};
 
 /// The default port, registered for this exporter on the Prometheus wiki's port list.
 pub const DEFAULT_PORT: u16 = 10072;
-
-/// Polls closer than this are refused: SmartLead's budget is a few calls a second at best.
-pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Polls closer than this are warned about: the key's budget is shared by everything using it.
 pub const GENTLE_POLL_INTERVAL: Duration = Duration::from_secs(30);
@@ -31,38 +28,21 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(60);
 /// dashboards fill quickly.
 pub const DEMO_POLL_INTERVAL: Duration = Duration::from_secs(5);
 
-/// The smallest body cap accepted: an error page must still fit.
-pub const MIN_BODY_SIZE: u64 = 1024;
-
-/// The largest body cap accepted. The whole answer is held in memory and parsed at once, at a
-/// peak of several times its size, and SmartLead's largest real answers are a few hundred
-/// kilobytes; a cap beyond 1 GiB is a typo (a missing unit prefix), not a plan.
-pub const MAX_BODY_SIZE: u64 = 1024 * 1024 * 1024;
-
-/// The shortest request timeout accepted: zero would fail every poll.
-pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
-
-/// The longest request timeout accepted. An answer that takes longer than ten minutes is not
-/// coming, and until the timeout fires the poller waits and `smartlead_up` keeps its old value.
-pub const MAX_TIMEOUT: Duration = Duration::from_secs(10 * 60);
-
-/// The longest poll interval accepted: a day. Polling less often than that makes the data
-/// useless for the dashboards and alerts, and the staleness limit must still exceed it.
-pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(24 * 3600);
-
-/// The longest backoff accepted: a day, like the longest interval. Longer would leave a
-/// recovered SmartLead unnoticed for days.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
-
-/// The longest staleness limit accepted: a week. Category counts older than that are not
-/// worth showing as current, and every bound here keeps time arithmetic far from overflow.
-pub const MAX_STALE_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
-
 /// The environment variable holding the key.
 pub const API_KEY_ENV: &str = "SMARTLEAD_API_KEY";
 
 /// The `account` label in demo mode when `--smartlead.account` is not given.
 pub const DEMO_ACCOUNT: &str = "demo";
+
+/// The default of `--poll.concurrency`: requests in flight to SmartLead at once, over every
+/// account.
+pub const DEFAULT_POLL_CONCURRENCY: usize = 16;
+
+/// The most requests in flight at once: each holds a connection and a file descriptor.
+pub const MAX_POLL_CONCURRENCY: usize = 1024;
+
+/// The most shards: more replicas than this would each poll a handful of accounts.
+pub const MAX_SHARDS: u32 = 1024;
 
 /// The flags, as clap parses them.
 #[derive(Debug, Parser)]
@@ -160,8 +140,32 @@ pub struct Cli {
     pub demo: bool,
 
     /// Poll once, print the exposition to stdout, exit 0 if the poll succeeded, 1 if not.
+    /// With --config.file: every account once, exit 0 only if every poll succeeded.
     #[arg(long = "once")]
     pub once: bool,
+
+    /// YAML file naming many SmartLead accounts, each with its key file or variable; reloaded
+    /// on SIGHUP and when it changes. The flags above become every account's defaults.
+    #[arg(long = "config.file", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+
+    /// Validate the flags, --config.file and the keys it names, then exit 0, or 2 naming the
+    /// problem; nothing is polled.
+    #[arg(long = "config.check")]
+    pub config_check: bool,
+
+    /// Requests to SmartLead in flight at once, over every account (1 to 1024).
+    #[arg(long = "poll.concurrency", value_name = "N", default_value_t = DEFAULT_POLL_CONCURRENCY)]
+    pub poll_concurrency: usize,
+
+    /// This process's shard: it polls the accounts whose name hashes to it modulo
+    /// --total-shards.
+    #[arg(long = "shard", value_name = "N", default_value_t = 0)]
+    pub shard: u32,
+
+    /// How many shards split the accounts of --config.file (1 to 1024).
+    #[arg(long = "total-shards", value_name = "M", default_value_t = 1)]
+    pub total_shards: u32,
 }
 
 /// The flag that people try for the key, and which does not exist on purpose.
@@ -261,20 +265,19 @@ pub enum LogFormat {
     Json,
 }
 
-/// Where SmartLead is.
+/// Which accounts to poll.
 #[derive(Debug, Clone)]
-pub enum Upstream {
-    /// The real API (or whatever `--smartlead.base-url` names), with the key's source.
-    Remote {
-        /// The API root.
-        base_url: Url,
-        /// Where the key is read from before every poll.
-        key_source: KeySource,
-        /// The key read at start-up, proving the source works.
-        initial_key: ApiKey,
+pub enum Accounts {
+    /// One account from the flags and `SMARTLEAD_API_KEY` or `--smartlead.api-key-file`.
+    Single(Box<Account>),
+    /// One account against the embedded stand-in, started by `main`, which fills in the base
+    /// URL and the key.
+    Demo {
+        /// The `account` label.
+        name: String,
     },
-    /// The embedded stand-in, started by `main`.
-    Demo,
+    /// The accounts of `--config.file`, loaded (and reloaded) by `main`.
+    File(PathBuf),
 }
 
 /// The validated configuration.
@@ -284,22 +287,16 @@ pub struct Config {
     pub listen: Vec<SocketAddr>,
     /// The path of the exposition.
     pub telemetry_path: String,
-    /// SmartLead, or the demo stand-in.
-    pub upstream: Upstream,
-    /// The `account` label.
-    pub account: String,
-    /// Limit on one whole request.
-    pub timeout: Duration,
-    /// Largest body accepted.
-    pub max_body_size: u64,
-    /// Time between polls.
-    pub poll_interval: Duration,
-    /// Longest backoff delay.
-    pub max_backoff: Duration,
-    /// Ids up to this are global.
-    pub global_max_id: u64,
-    /// Categories are withdrawn this long after the last success.
-    pub stale_after: Duration,
+    /// The accounts, or where to find them.
+    pub accounts: Accounts,
+    /// Every account's settings unless the accounts file says otherwise.
+    pub defaults: Settings,
+    /// Which accounts of the file this process polls.
+    pub shard: Shard,
+    /// `--poll.concurrency`.
+    pub concurrency: usize,
+    /// `--config.check`.
+    pub check: bool,
     /// `--log.level`.
     pub log_level: LogLevel,
     /// `--log.format`.
@@ -334,10 +331,6 @@ pub enum ConfigError {
          clear which key is used"
     )]
     TwoKeys,
-    /// A duration or size outside its bounds; the message comes from [`check_duration`] or
-    /// [`check_size`] and names the flag.
-    #[error("{0}")]
-    OutOfRange(String),
     /// The key source is unusable.
     #[error("{source}; {hint}")]
     Key {
@@ -357,59 +350,25 @@ impl Config {
         let mut warnings = Vec::new();
         let listen = parse_listen_address(&cli.listen_address)?;
         let telemetry_path = validate_telemetry_path(cli.telemetry_path)?;
-
-        let upstream = if cli.demo {
-            Upstream::Demo
-        } else {
-            let base_url = parse_base_url(&cli.base_url)?;
-            let (key_source, initial_key) = key_source(env_key, cli.api_key_file)?;
-            Upstream::Remote {
-                base_url,
-                key_source,
-                initial_key,
-            }
-        };
-
-        let account = match cli.account {
-            Some(account) if account.trim().is_empty() => {
-                return Err(invalid(
-                    "--smartlead.account",
-                    "the account label must not be empty",
-                ))
-            }
-            Some(account) => account,
-            None if cli.demo => DEMO_ACCOUNT.to_owned(),
-            None => "default".to_owned(),
-        };
-
-        check_duration("--smartlead.timeout", cli.timeout, MIN_TIMEOUT, MAX_TIMEOUT)
-            .map_err(ConfigError::OutOfRange)?;
-        check_size(
-            "--smartlead.max-body-size",
-            cli.max_body_size,
-            MIN_BODY_SIZE,
-            MAX_BODY_SIZE,
-        )
-        .map_err(ConfigError::OutOfRange)?;
-
+        let base_url = accounts::parse_base_url(&cli.base_url)
+            .map_err(|reason| invalid("--smartlead.base-url", reason))?;
         let poll_interval = cli.poll_interval.unwrap_or(if cli.demo {
             DEMO_POLL_INTERVAL
         } else {
             DEFAULT_POLL_INTERVAL
         });
-        check_schedule(
-            Schedule {
-                poll_interval,
-                max_backoff: cli.max_backoff,
-                stale_after: cli.stale_after,
-            },
-            [
-                "--poll.interval",
-                "--poll.max-backoff",
-                "--metrics.stale-after",
-            ],
-        )
-        .map_err(ConfigError::OutOfRange)?;
+        let defaults = Settings {
+            base_url,
+            poll_interval,
+            timeout: cli.timeout,
+            max_body_size: cli.max_body_size,
+            max_backoff: cli.max_backoff,
+            stale_after: cli.stale_after,
+            global_max_id: cli.global_max_id,
+        };
+        defaults
+            .validate()
+            .map_err(|e| invalid(e.field.flag(), e.reason))?;
         if poll_interval < GENTLE_POLL_INTERVAL && !cli.demo {
             warnings.push(format!(
                 "--poll.interval={} is below 30s: SmartLead's rate budget is shared by \
@@ -417,139 +376,102 @@ impl Config {
                 humantime::format_duration(poll_interval)
             ));
         }
+        if cli.poll_concurrency == 0 || cli.poll_concurrency > MAX_POLL_CONCURRENCY {
+            return Err(invalid(
+                "--poll.concurrency",
+                format!(
+                    "{} is out of range: from 1 to {MAX_POLL_CONCURRENCY}",
+                    cli.poll_concurrency
+                ),
+            ));
+        }
+        if cli.total_shards == 0 || cli.total_shards > MAX_SHARDS {
+            return Err(invalid(
+                "--total-shards",
+                format!(
+                    "{} is out of range: from 1 to {MAX_SHARDS}",
+                    cli.total_shards
+                ),
+            ));
+        }
+        if cli.shard >= cli.total_shards {
+            return Err(invalid(
+                "--shard",
+                format!(
+                    "{} is not below --total-shards ({}); shards count from 0",
+                    cli.shard, cli.total_shards
+                ),
+            ));
+        }
+        let shard = Shard {
+            index: cli.shard,
+            total: cli.total_shards,
+        };
+
+        let accounts = if let Some(path) = cli.config_file {
+            let conflict = if cli.demo {
+                Some("--demo")
+            } else if cli.account.is_some() {
+                Some("--smartlead.account")
+            } else if cli.api_key_file.is_some() {
+                Some("--smartlead.api-key-file")
+            } else if env_key.as_ref().is_some_and(|k| !k.is_empty()) {
+                Some(API_KEY_ENV)
+            } else {
+                None
+            };
+            if let Some(other) = conflict {
+                return Err(invalid(
+                    "--config.file",
+                    format!(
+                        "{other} is for one account without --config.file; with it, every \
+                         account and its key is named in the file"
+                    ),
+                ));
+            }
+            Accounts::File(path)
+        } else {
+            if shard.total > 1 {
+                return Err(invalid(
+                    "--total-shards",
+                    "sharding splits the accounts of --config.file; without it there is one",
+                ));
+            }
+            let name = match cli.account {
+                Some(account) => {
+                    accounts::check_name(&account)
+                        .map_err(|reason| invalid("--smartlead.account", reason))?;
+                    account
+                }
+                None if cli.demo => DEMO_ACCOUNT.to_owned(),
+                None => "default".to_owned(),
+            };
+            if cli.demo {
+                Accounts::Demo { name }
+            } else {
+                let (key_source, initial_key) = key_source(env_key, cli.api_key_file)?;
+                Accounts::Single(Box::new(Account {
+                    name,
+                    key_source,
+                    initial_key,
+                    settings: defaults.clone(),
+                }))
+            }
+        };
         Ok(Self {
             listen,
             telemetry_path,
-            upstream,
-            account,
-            timeout: cli.timeout,
-            max_body_size: cli.max_body_size,
-            poll_interval,
-            max_backoff: cli.max_backoff,
-            global_max_id: cli.global_max_id,
-            stale_after: cli.stale_after,
+            accounts,
+            defaults,
+            shard,
+            concurrency: cli.poll_concurrency,
+            check: cli.config_check,
             log_level: cli.log_level,
             log_format: cli.log_format,
             once: cli.once,
             warnings,
         })
     }
-}
-
-/// Checks that a duration setting lies within `min..=max`. `name` is the flag (or the
-/// accounts file's key) named in the message, which reads like every other bad setting's:
-/// `invalid value for NAME: ...`. Use it with the `MIN_*` and `MAX_*` constants above, so
-/// that a flag and the same key in a file have the same bounds.
-///
-/// # Errors
-/// The message, naming `name`, the value and the bound it crosses.
-pub fn check_duration(
-    name: &str,
-    value: Duration,
-    min: Duration,
-    max: Duration,
-) -> Result<(), String> {
-    let show = |d: Duration| humantime::format_duration(d).to_string();
-    if value < min {
-        return Err(format!(
-            "invalid value for {name}: {} is below the minimum of {}",
-            show(value),
-            show(min)
-        ));
-    }
-    if value > max {
-        return Err(format!(
-            "invalid value for {name}: {} is above the maximum of {}",
-            show(value),
-            show(max)
-        ));
-    }
-    Ok(())
-}
-
-/// One account's polling schedule, as [`check_schedule`] checks it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Schedule {
-    /// Time between polls.
-    pub poll_interval: Duration,
-    /// Longest backoff delay while polls fail.
-    pub max_backoff: Duration,
-    /// Categories are withdrawn this long after the last success.
-    pub stale_after: Duration,
-}
-
-/// Checks one account's schedule: each duration within its bounds ([`MIN_POLL_INTERVAL`] to
-/// [`MAX_POLL_INTERVAL`], at most [`MAX_BACKOFF`], at most [`MAX_STALE_AFTER`]), the backoff
-/// at least the interval, and staleness longer than the interval. `names` are how the three
-/// were given, in that order (flags, or the accounts file's keys), for the message.
-///
-/// # Errors
-/// The first problem found, in the style of [`check_duration`].
-pub fn check_schedule(schedule: Schedule, names: [&str; 3]) -> Result<(), String> {
-    let [interval_name, backoff_name, stale_name] = names;
-    let Schedule {
-        poll_interval,
-        max_backoff,
-        stale_after,
-    } = schedule;
-    let show = |d: Duration| humantime::format_duration(d).to_string();
-    check_duration(
-        interval_name,
-        poll_interval,
-        MIN_POLL_INTERVAL,
-        MAX_POLL_INTERVAL,
-    )?;
-    check_duration(backoff_name, max_backoff, Duration::ZERO, MAX_BACKOFF)?;
-    check_duration(stale_name, stale_after, Duration::ZERO, MAX_STALE_AFTER)?;
-    if max_backoff < poll_interval {
-        return Err(format!(
-            "invalid value for {backoff_name}: {} is shorter than {interval_name} ({})",
-            show(max_backoff),
-            show(poll_interval)
-        ));
-    }
-    if stale_after <= poll_interval {
-        return Err(format!(
-            "invalid value for {stale_name}: {} must be longer than {interval_name} ({}), or \
-             every series would go stale between polls",
-            show(stale_after),
-            show(poll_interval)
-        ));
-    }
-    Ok(())
-}
-
-/// Checks that a size setting, in bytes, lies within `min..=max`; like [`check_duration`].
-///
-/// # Errors
-/// The message, naming `name`, the value and the bound it crosses, in bytes.
-pub fn check_size(name: &str, value: u64, min: u64, max: u64) -> Result<(), String> {
-    if value < min {
-        return Err(format!(
-            "invalid value for {name}: {} is below the minimum of {}",
-            show_size(value),
-            show_size(min)
-        ));
-    }
-    if value > max {
-        return Err(format!(
-            "invalid value for {name}: {} is above the maximum of {}",
-            show_size(value),
-            show_size(max)
-        ));
-    }
-    Ok(())
-}
-
-/// A byte count as written in flags: `16MiB` when it is a whole number of a binary unit,
-/// else in bytes.
-fn show_size(bytes: u64) -> String {
-    for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if bytes >= size && bytes % size == 0 {
-            return format!("{}{unit}", bytes / size);
-        }
-    }
-    format!("{bytes} bytes")
 }
 
 fn invalid(flag: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -560,11 +482,11 @@ fn invalid(flag: &'static str, reason: impl Into<String>) -> ConfigError {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| format!("{e} (examples: 30s, 5m, 1h30m)"))
+    accounts::parse_duration(text)
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {
-    parse_size::parse_size(text.trim()).map_err(|e| format!("{e} (examples: 512KiB, 16MiB)"))
+    accounts::parse_size(text)
 }
 
 /// `:PORT` (every interface), `HOST:PORT` or `[V6]:PORT`.
@@ -616,30 +538,6 @@ fn validate_telemetry_path(path: String) -> Result<String, ConfigError> {
         return Err(invalid(flag, format!("{path:?} must be a plain path")));
     }
     Ok(path)
-}
-
-fn parse_base_url(text: &str) -> Result<Url, ConfigError> {
-    let flag = "--smartlead.base-url";
-    let url = Url::parse(text.trim()).map_err(|e| invalid(flag, format!("{text:?}: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid(
-            flag,
-            format!("{text:?}: the scheme must be http or https"),
-        ));
-    }
-    if url.cannot_be_a_base() || url.host().is_none() {
-        return Err(invalid(flag, format!("{text:?} has no host")));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid(
-            flag,
-            "must not have a query or fragment: the exporter adds the key itself",
-        ));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid(flag, "must not carry credentials"));
-    }
-    Ok(url)
 }
 
 fn key_source(
@@ -702,37 +600,40 @@ mod tests {
         assert_eq!(c.listen.len(), 2);
         assert_eq!(c.listen[1], "0.0.0.0:10072".parse().unwrap());
         assert_eq!(c.telemetry_path, "/metrics");
-        assert_eq!(c.account, "default");
-        assert_eq!(c.timeout, Duration::from_secs(10));
-        assert_eq!(c.max_body_size, 16 * 1024 * 1024);
-        assert_eq!(c.poll_interval, Duration::from_secs(60));
-        assert_eq!(c.max_backoff, Duration::from_secs(600));
-        assert_eq!(c.global_max_id, 99);
-        assert_eq!(c.stale_after, Duration::from_secs(300));
+        let d = &c.defaults;
+        assert_eq!(d.timeout, Duration::from_secs(10));
+        assert_eq!(d.max_body_size, 16 * 1024 * 1024);
+        assert_eq!(d.poll_interval, Duration::from_secs(60));
+        assert_eq!(d.max_backoff, Duration::from_secs(600));
+        assert_eq!(d.global_max_id, 99);
+        assert_eq!(d.stale_after, Duration::from_secs(300));
+        assert_eq!(d.base_url.as_str(), "https://server.smartlead.ai/api/v1");
         assert_eq!(c.log_level, LogLevel::Info);
         assert_eq!(c.log_format, LogFormat::Logfmt);
+        assert_eq!(c.concurrency, 16);
+        assert_eq!(c.shard, Shard::default());
         assert!(c.warnings.is_empty());
-        match c.upstream {
-            Upstream::Remote { base_url, .. } => {
-                assert_eq!(base_url.as_str(), "https://server.smartlead.ai/api/v1")
+        match c.accounts {
+            Accounts::Single(account) => {
+                assert_eq!(account.name, "default");
+                assert_eq!(account.settings, c.defaults);
             }
-            Upstream::Demo => panic!("not demo"),
+            other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn demo_needs_no_key_and_polls_every_5s() {
         let c = config(&["--demo"], None).unwrap();
-        assert!(matches!(c.upstream, Upstream::Demo));
-        assert_eq!(c.account, "demo");
-        assert_eq!(c.poll_interval, Duration::from_secs(5));
+        assert!(matches!(&c.accounts, Accounts::Demo { name } if name == "demo"));
+        assert_eq!(c.defaults.poll_interval, Duration::from_secs(5));
         let c = config(
             &["--demo", "--smartlead.account=acme", "--poll.interval=2s"],
             None,
         )
         .unwrap();
-        assert_eq!(c.account, "acme");
-        assert_eq!(c.poll_interval, Duration::from_secs(2));
+        assert!(matches!(&c.accounts, Accounts::Demo { name } if name == "acme"));
+        assert_eq!(c.defaults.poll_interval, Duration::from_secs(2));
     }
 
     #[test]
@@ -762,7 +663,7 @@ mod tests {
     fn intervals_are_checked() {
         let err = config(&["--poll.interval=500ms"], Some("k")).unwrap_err();
         assert!(
-            err.contains("--poll.interval") && err.contains("minimum of 1s"),
+            err.contains("--poll.interval") && err.contains("from 1s"),
             "{err}"
         );
         let c = config(&["--poll.interval=10s"], Some("k")).unwrap();
@@ -781,9 +682,9 @@ mod tests {
     #[test]
     fn sizes_take_binary_suffixes() {
         let c = config(&["--smartlead.max-body-size=512KiB"], Some("k")).unwrap();
-        assert_eq!(c.max_body_size, 512 * 1024);
+        assert_eq!(c.defaults.max_body_size, 512 * 1024);
         let c = config(&["--smartlead.max-body-size=2MB"], Some("k")).unwrap();
-        assert_eq!(c.max_body_size, 2_000_000);
+        assert_eq!(c.defaults.max_body_size, 2_000_000);
         let err = config(&["--smartlead.max-body-size=12"], Some("k")).unwrap_err();
         assert!(err.contains("--smartlead.max-body-size"), "{err}");
         let err = config(&["--smartlead.max-body-size=lots"], Some("k")).unwrap_err();
@@ -820,6 +721,76 @@ mod tests {
         ] {
             let err = config(&["--smartlead.base-url", bad], Some("k")).unwrap_err();
             assert!(err.contains("--smartlead.base-url"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn accounts_file_sharding_and_concurrency_flags() {
+        let c = config(
+            &[
+                "--config.file=/etc/accounts.yaml",
+                "--shard=2",
+                "--total-shards=3",
+                "--poll.concurrency=4",
+            ],
+            None,
+        )
+        .unwrap();
+        assert!(matches!(&c.accounts, Accounts::File(p) if p.as_os_str() == "/etc/accounts.yaml"));
+        assert_eq!(c.shard, Shard { index: 2, total: 3 });
+        assert_eq!(c.concurrency, 4);
+        for (args, key, flag) in [
+            (
+                &["--config.file=/a", "--shard=3", "--total-shards=3"][..],
+                None,
+                "--shard",
+            ),
+            (
+                &["--config.file=/a", "--total-shards=0"][..],
+                None,
+                "--total-shards",
+            ),
+            (&["--total-shards=2"][..], Some("k"), "--total-shards"),
+            (
+                &["--config.file=/a", "--poll.concurrency=0"][..],
+                None,
+                "--poll.concurrency",
+            ),
+            (&["--config.file=/a", "--demo"][..], None, "--config.file"),
+            (&["--config.file=/a"][..], Some("k"), "--config.file"),
+            (
+                &["--config.file=/a", "--smartlead.account=x"][..],
+                None,
+                "--config.file",
+            ),
+            (
+                &["--smartlead.account=Not Valid"][..],
+                Some("k"),
+                "--smartlead.account",
+            ),
+            (
+                &["--smartlead.timeout=18446744073709551615s"][..],
+                Some("k"),
+                "--smartlead.timeout",
+            ),
+            (
+                &["--metrics.stale-after=1000d"][..],
+                Some("k"),
+                "--metrics.stale-after",
+            ),
+            (
+                &["--poll.max-backoff=1000d"][..],
+                Some("k"),
+                "--poll.max-backoff",
+            ),
+            (
+                &["--smartlead.max-body-size=2GiB"][..],
+                Some("k"),
+                "--smartlead.max-body-size",
+            ),
+        ] {
+            let err = config(args, key).unwrap_err();
+            assert!(err.contains(flag), "{args:?}: {err}");
         }
     }
 
@@ -879,6 +850,9 @@ mod tests {
 
     #[test]
     fn every_duration_and_size_has_an_upper_bound() {
+        use crate::accounts::{
+            MAX_BACKOFF, MAX_BODY_SIZE, MAX_POLL_INTERVAL, MAX_STALE_AFTER, MAX_TIMEOUT,
+        };
         let cases: &[(&str, &str)] = &[
             ("--smartlead.timeout", "18446744073709551615s"),
             ("--smartlead.timeout", "11m"),
@@ -903,7 +877,7 @@ mod tests {
                 };
             let err = config(&args, Some("k")).unwrap_err();
             assert!(
-                err.contains(flag) && err.contains("maximum"),
+                err.contains(flag) && err.contains("out of range"),
                 "{flag}={value}: {err}"
             );
         }
@@ -924,15 +898,19 @@ mod tests {
             Some("k"),
         )
         .unwrap();
-        assert_eq!(c.timeout, MAX_TIMEOUT);
-        assert_eq!(c.poll_interval, MAX_POLL_INTERVAL);
-        assert_eq!(c.max_backoff, MAX_BACKOFF);
-        assert_eq!(c.stale_after, MAX_STALE_AFTER);
-        assert_eq!(c.max_body_size, MAX_BODY_SIZE);
+        assert_eq!(c.defaults.timeout, MAX_TIMEOUT);
+        assert_eq!(c.defaults.poll_interval, MAX_POLL_INTERVAL);
+        assert_eq!(c.defaults.max_backoff, MAX_BACKOFF);
+        assert_eq!(c.defaults.stale_after, MAX_STALE_AFTER);
+        assert_eq!(c.defaults.max_body_size, MAX_BODY_SIZE);
     }
 
     #[test]
     fn help_states_the_bounds_the_code_enforces() {
+        use crate::accounts::{
+            MAX_BACKOFF, MAX_BODY_SIZE, MAX_POLL_INTERVAL, MAX_STALE_AFTER, MAX_TIMEOUT,
+            MIN_BODY_SIZE,
+        };
         use clap::CommandFactory as _;
         let help = Cli::command().render_long_help().to_string();
         let durations = [
@@ -959,84 +937,6 @@ mod tests {
         assert_eq!(parse_size("1KiB").unwrap(), MIN_BODY_SIZE);
         let section = help.split("--smartlead.max-body-size").nth(1).unwrap();
         assert!(section.contains("1KiB to 1GiB"), "{section}");
-    }
-
-    #[test]
-    fn schedule_checks_use_the_names_given() {
-        let s = Duration::from_secs;
-        let names = ["poll_interval", "max_backoff", "stale_after"];
-        let ok = Schedule {
-            poll_interval: s(60),
-            max_backoff: s(600),
-            stale_after: s(300),
-        };
-        assert_eq!(check_schedule(ok, names), Ok(()));
-        let err = check_schedule(
-            Schedule {
-                max_backoff: s(30),
-                ..ok
-            },
-            names,
-        )
-        .unwrap_err();
-        assert_eq!(
-            err,
-            "invalid value for max_backoff: 30s is shorter than poll_interval (1m)"
-        );
-        let err = check_schedule(
-            Schedule {
-                stale_after: s(60),
-                ..ok
-            },
-            names,
-        )
-        .unwrap_err();
-        assert!(
-            err.starts_with("invalid value for stale_after: 1m must be longer than poll_interval"),
-            "{err}"
-        );
-        let err = check_schedule(
-            Schedule {
-                stale_after: MAX_STALE_AFTER + s(1),
-                ..ok
-            },
-            names,
-        )
-        .unwrap_err();
-        assert!(
-            err.contains("stale_after") && err.contains("maximum of 7days"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn bound_checks_name_the_setting_and_the_bound() {
-        let s = Duration::from_secs;
-        assert_eq!(check_duration("x", s(5), s(1), s(10)), Ok(()));
-        assert_eq!(check_duration("x", s(1), s(1), s(1)), Ok(()));
-        assert_eq!(
-            check_duration("timeout", s(11), s(1), s(10)).unwrap_err(),
-            "invalid value for timeout: 11s is above the maximum of 10s"
-        );
-        assert_eq!(
-            check_duration("--poll.interval", Duration::from_millis(500), s(1), s(10)).unwrap_err(),
-            "invalid value for --poll.interval: 500ms is below the minimum of 1s"
-        );
-        assert_eq!(check_size("x", 1024, 1024, 2048), Ok(()));
-        assert_eq!(
-            check_size(
-                "max_body_size",
-                2 * MAX_BODY_SIZE,
-                MIN_BODY_SIZE,
-                MAX_BODY_SIZE
-            )
-            .unwrap_err(),
-            "invalid value for max_body_size: 2GiB is above the maximum of 1GiB"
-        );
-        assert_eq!(
-            check_size("x", 12, MIN_BODY_SIZE, MAX_BODY_SIZE).unwrap_err(),
-            "invalid value for x: 12 bytes is below the minimum of 1KiB"
-        );
     }
 
     proptest::proptest! {

@@ -12,10 +12,11 @@
 //!   parser ([`smartlead::model`]), and the HTTP client with its limits ([`smartlead::client`]).
 //! - [`snapshot`]: the immutable result of the latest poll, shared with the server.
 //! - [`poller`]: the schedule (interval, backoff, `Retry-After`, staleness); produces snapshots.
-//! - [`sendfile`]: zero-copy scrapes: per-poll buffers frozen into sealed in-memory files, and a
-//!   socket that sends them with `sendfile(2)`, as nginx sends a static file.
 //! - [`metrics`]: the registry and families; turns snapshots into an exposition encoded once per
 //!   poll, not per scrape.
+//! - [`accept_encoding`]: whether a request's `Accept-Encoding` asks for gzip, q-values honoured.
+//! - [`conn_limit`]: the connection cap, which connection makes room for a new one, and the
+//!   file-descriptor budget.
 //! - [`server`]: hyper serving `/metrics`, `/`, `/-/healthy` and `/-/ready`, with connection
 //!   limits and graceful shutdown.
 //! - [`demo`]: the SmartLead stand-in behind `--demo`.
@@ -23,17 +24,23 @@
 //!
 //! `src/main.rs` only wires these together.
 
+pub mod accept_encoding;
+pub mod accounts;
 pub mod allocator;
 pub mod config;
+pub mod conn_limit;
 pub mod demo;
+pub mod landing;
 pub mod logging;
 pub mod metrics;
 pub mod poller;
-pub mod sendfile;
+pub mod reload;
 pub mod server;
 pub mod shutdown;
 pub mod smartlead;
 pub mod snapshot;
+pub mod supervisor;
+pub mod watch;
 
 /// The exporter's version, as reported by `--version` and `smartlead_exporter_build_info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

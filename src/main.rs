@@ -1,32 +1,35 @@
-//! `smartlead_exporter`: wires the configuration, the SmartLead client, the poller, the
+//! `smartlead_exporter`: wires the configuration, the SmartLead client, the pollers, the
 //! metrics and the HTTP server together. Each piece lives in its own module of the library
-//! (see `src/lib.rs`); nothing here but start-up and shutdown.
+//! (see `src/lib.rs`); nothing here but start-up, reload and shutdown.
 
 use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
-use tracing::{error, info, warn};
+use tokio::task::JoinSet;
+use tracing::{debug, error, info, warn};
 
-use smartlead_exporter::config::{Cli, CliExit, Config, Upstream, API_KEY_ENV};
+use smartlead_exporter::accounts::{Account, AccountsFile};
+use smartlead_exporter::config::{Accounts, Cli, CliExit, Config, API_KEY_ENV};
+use smartlead_exporter::landing::Page;
 use smartlead_exporter::metrics::{BuildInfo, Metrics};
 use smartlead_exporter::poller::{Poller, PollerConfig};
+use smartlead_exporter::reload::{self, Cause, Reloader};
 use smartlead_exporter::shutdown::Signal;
-use smartlead_exporter::smartlead::client::{Client, ClientConfig};
+use smartlead_exporter::smartlead::client::{
+    http_client, Client, ClientConfig, HttpConfig, POOL_IDLE_TIMEOUT,
+};
 use smartlead_exporter::smartlead::key::KeySource;
+use smartlead_exporter::supervisor::Supervisor;
+use smartlead_exporter::watch::Watch;
 use smartlead_exporter::{allocator, demo, logging, server, shutdown};
 
 /// After SIGTERM or SIGINT, the process exits within this long, whatever is still running.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(4);
 
 /// Threads that poll SmartLead, parse and encode: one, apart from the thread that serves.
-///
-/// Scrapes are served by the main thread alone (a current-thread runtime), like nginx's
-/// single worker: answering is two buffer clones, so one thread keeps up. More serving threads
-/// were slower on two cores (docs/performance.md#one-serving-thread-poller_threads). Polls run
-/// on this separate thread, so parsing and encoding a large account never holds a scrape back.
+/// Why one of each: `docs/design.md#threads`.
 const POLLER_THREADS: usize = 1;
 
 /// On exit, tasks still running on either runtime get this long before they are dropped.
@@ -43,24 +46,35 @@ fn main() -> ExitCode {
             let _ = help.print();
             return ExitCode::SUCCESS;
         }
-        Err(CliExit::Usage(message)) => {
-            eprintln!("smartlead_exporter: error: {message}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(CliExit::Usage(message)) => return usage_error(&message),
     };
     let config = match Config::from_cli(cli, std::env::var_os(API_KEY_ENV)) {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("smartlead_exporter: error: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(e) => return usage_error(&e),
     };
+    if config.check {
+        return check(&config);
+    }
     if let Err(e) = logging::init(config.log_level, config.log_format) {
         eprintln!("smartlead_exporter: error: cannot set up logging: {e}");
         return ExitCode::FAILURE;
     }
     for warning in &config.warnings {
         warn!("{warning}");
+    }
+    match server::raise_fd_limit() {
+        Some(limit) if limit.after > limit.before => {
+            debug!(
+                from = limit.before,
+                to = limit.after,
+                "raised the open-file limit to its hard limit"
+            );
+        }
+        Some(_) => {}
+        None => warn!(
+            "cannot read the open-file limit; serving at most {} connections",
+            server::MAX_CONNECTIONS
+        ),
     }
     let runtimes = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -86,172 +100,184 @@ fn main() -> ExitCode {
     code
 }
 
-/// Runs on the serving runtime; the poller is spawned on `polling`.
+/// Prints a configuration error the one way every such error is printed, and exits 2.
+fn usage_error(error: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("smartlead_exporter: error: {error}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// `--config.check`: the flags are valid (and the key readable) by now; check the accounts
+/// file too, and say what would run.
+fn check(config: &Config) -> ExitCode {
+    let what = match &config.accounts {
+        Accounts::File(path) => match AccountsFile::load(path, &config.defaults, &reload::env) {
+            Ok(file) => format!(
+                "--config.file {}: {} accounts, {} polled by shard {} of {}",
+                path.display(),
+                file.accounts.len(),
+                file.owned_by(config.shard).len(),
+                config.shard.index,
+                config.shard.total
+            ),
+            Err(e) => return usage_error(&e),
+        },
+        Accounts::Single(account) => format!("one account, {:?}", account.name),
+        Accounts::Demo { name } => format!("demo mode, account {name:?}"),
+    };
+    println!("smartlead_exporter: configuration OK: {what}");
+    ExitCode::SUCCESS
+}
+
+/// Runs on the serving runtime; pollers and the encoder are spawned on `polling`.
 async fn run(config: Config, polling: tokio::runtime::Handle) -> ExitCode {
-    let signals = match shutdown::Signals::install() {
+    let mut signals = match shutdown::Signals::install() {
         Ok(signals) => signals,
         Err(e) => {
             error!(error = %e, "cannot install signal handlers");
             return ExitCode::FAILURE;
         }
     };
-    // Bind before anything else starts or logs, so that a taken port is the first and only
-    // thing said (in demo mode, before the stand-in's start-up line). `--once` serves nothing.
-    let listener = if config.once {
-        None
-    } else {
-        match server::bind(&config.listen).await {
-            Ok(listener) => Some(listener),
-            Err(e) => {
-                let addresses: Vec<String> =
-                    config.listen.iter().map(ToString::to_string).collect();
-                eprintln!(
-                    "smartlead_exporter: error: cannot listen on --web.listen-address ({}): {e}",
-                    addresses.join(", ")
-                );
-                return ExitCode::from(EXIT_USAGE);
-            }
-        }
-    };
-    let (base_url, key_source, initial_key) = match config.upstream.clone() {
-        Upstream::Remote {
-            base_url,
-            key_source,
-            initial_key,
-        } => (base_url, key_source, initial_key),
-        Upstream::Demo => match demo::start().await {
-            Ok(upstream) => {
-                info!(base_url = %upstream.base_url, "demo mode: polling the embedded SmartLead stand-in; it answers 429 or 500 now and then and sends an unknown sentiment (mixed) on purpose, so warnings about those are expected");
-                (
-                    upstream.base_url,
-                    KeySource::Fixed(upstream.key.clone()),
-                    upstream.key,
-                )
-            }
-            Err(e) => {
-                error!(error = %e, "cannot start the demo SmartLead stand-in");
-                return ExitCode::FAILURE;
-            }
-        },
-    };
-    let client = match Client::new(&ClientConfig {
-        base_url,
-        timeout: config.timeout,
-        max_body_size: config.max_body_size,
-        poll_interval: config.poll_interval,
-    }) {
-        Ok(client) => client,
-        Err(e) => {
-            error!(error = %e, "cannot start");
-            return ExitCode::FAILURE;
-        }
-    };
-    let metrics = match Metrics::new(&config.account, &BuildInfo::current()) {
+    let metrics = match Metrics::new(&BuildInfo::current()) {
         Ok(metrics) => Arc::new(metrics),
         Err(e) => {
             error!(error = %e, "cannot start");
             return ExitCode::FAILURE;
         }
     };
-    let endpoint = client.endpoint().clone();
-    let mut poller = Poller::new(
-        client,
-        key_source,
-        initial_key,
-        PollerConfig {
-            account: config.account.clone(),
-            interval: config.poll_interval,
-            max_backoff: config.max_backoff,
-            stale_after: config.stale_after,
-            global_max_id: config.global_max_id,
-        },
-    );
-
-    let Some(listener) = listener else {
-        let attempt = poller.poll_once().await;
-        metrics.record(&attempt);
-        metrics.publish(poller.snapshot());
-        let mut stdout = std::io::stdout().lock();
-        if let Err(e) = stdout
-            .write_all(&metrics.exposition(false))
-            .and_then(|()| stdout.flush())
-        {
-            error!(error = %e, "cannot write the exposition to stdout");
+    let mut reloader = None;
+    let initial: Vec<Account> = match &config.accounts {
+        Accounts::Single(account) => vec![account.as_ref().clone()],
+        Accounts::Demo { .. } => Vec::new(),
+        Accounts::File(path) => {
+            let mut file_reloader = Reloader::new(
+                path.clone(),
+                config.defaults.clone(),
+                config.shard,
+                Arc::clone(&metrics),
+            );
+            match file_reloader.load() {
+                Ok(file) => {
+                    reloader = Some(file_reloader);
+                    file.owned_by(config.shard)
+                }
+                Err(e) => return usage_error(&e),
+            }
+        }
+    };
+    let http = match http_client(&HttpConfig {
+        pool_connections: keeps_connections(&initial, &config),
+        ca_file: None,
+    }) {
+        Ok(http) => http,
+        Err(e) => {
+            error!(error = %e, "cannot start");
             return ExitCode::FAILURE;
         }
-        return if attempt.failure.is_none() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        };
     };
-    serve(
-        config, listener, signals, poller, metrics, endpoint, polling,
-    )
-    .await
-}
 
-/// Serves scrapes and polls until SIGTERM or SIGINT; SIGHUP is a reload request.
-async fn serve(
-    config: Config,
-    listener: TcpListener,
-    mut signals: shutdown::Signals,
-    poller: Poller,
-    metrics: Arc<Metrics>,
-    endpoint: reqwest::Url,
-    polling: tokio::runtime::Handle,
-) -> ExitCode {
+    if config.once {
+        let accounts = match &config.accounts {
+            Accounts::Demo { name } => match demo_account(name, &config).await {
+                Some(account) => vec![account],
+                None => return ExitCode::FAILURE,
+            },
+            _ => initial,
+        };
+        return once(accounts, http, &metrics, config.concurrency, &polling).await;
+    }
+
+    let listener = match server::bind(&config.listen).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            let addresses: Vec<String> = config.listen.iter().map(ToString::to_string).collect();
+            return usage_error(&format!(
+                "cannot listen on --web.listen-address ({}): {e}",
+                addresses.join(", ")
+            ));
+        }
+    };
+    let initial = match &config.accounts {
+        Accounts::Demo { name } => match demo_account(name, &config).await {
+            Some(account) => vec![account],
+            None => return ExitCode::FAILURE,
+        },
+        _ => initial,
+    };
     let address = listener
         .local_addr()
         .map_or_else(|_| "unknown".to_owned(), |a| a.to_string());
     info!(version = smartlead_exporter::VERSION, revision = smartlead_exporter::REVISION,
-        address = %address, telemetry_path = %config.telemetry_path, account = %config.account,
-        endpoint = %endpoint, poll_interval = %humantime::format_duration(config.poll_interval),
-        "listening");
+        address = %address, telemetry_path = %config.telemetry_path, accounts = initial.len(),
+        shard = config.shard.index, total_shards = config.shard.total, "listening");
+
+    let (mut supervisor, mut ended) = Supervisor::new(
+        http,
+        Arc::clone(&metrics),
+        polling.clone(),
+        config.concurrency,
+    );
+    let polled = initial.len();
+    supervisor.apply(initial);
+    metrics.set_shard_accounts(config.shard.index, config.shard.total, polled);
+    // Every account is listed, not ready, from the first scrape on.
+    metrics.rebuild();
 
     let (trigger, shutdown) = shutdown::channel();
     let server = tokio::spawn(server::serve(
         listener,
         Arc::clone(&metrics),
-        config.telemetry_path.clone(),
-        config.account.clone(),
+        Page {
+            telemetry_path: config.telemetry_path.clone(),
+            demo: matches!(config.accounts, Accounts::Demo { .. }),
+        },
         shutdown.clone(),
     ));
-    let mut polling = polling.spawn(poller.run(
-        move |attempt, snapshot| {
-            if let Some(attempt) = attempt {
-                metrics.record(attempt);
+    let encoder = polling.spawn(Arc::clone(&metrics).run_encoder(shutdown));
+    let mut watch = match &config.accounts {
+        Accounts::File(path) => match Watch::directory_of(path) {
+            Ok(watch) => Some(watch),
+            Err(e) => {
+                warn!(file = %path.display(), error = %e,
+                    "cannot watch the configuration file's directory; reload it with SIGHUP");
+                None
             }
-            metrics.publish(snapshot);
-            allocator::release_free_memory();
         },
-        shutdown,
-    ));
+        _ => None,
+    };
 
-    // The poller only ends on shutdown; if it ends before (a bug), exit non-zero so that the
+    // Pollers only end on shutdown; if one ends before (a bug), exit non-zero so that the
     // supervisor restarts the process rather than let it serve ever-older data.
     let code = loop {
         tokio::select! {
             signal = signals.recv() => match signal {
-                Signal::Stop(signal) => {
-                    info!(signal, "shutting down");
+                Signal::Stop(name) => {
+                    info!(signal = name, "shutting down");
                     break ExitCode::SUCCESS;
                 }
-                Signal::Reload => {
-                    info!(signal = "SIGHUP", "reloading: the key file is re-read before every poll; nothing else to reload");
-                }
+                Signal::Reload => match reloader.as_mut() {
+                    Some(reloader) => {
+                        reloader.reload(Cause::Signal, &mut supervisor);
+                    }
+                    None => info!(signal = "SIGHUP", "reloading: key files are re-read before \
+                        every poll; without --config.file there is nothing else to reload"),
+                },
             },
-            ended = &mut polling => {
-                error!(outcome = ?ended.map(|()| "returned"), "the poller stopped unexpectedly; exiting");
+            () = changed(watch.as_mut()) => {
+                if let Some(reloader) = reloader.as_mut() {
+                    reloader.reload(Cause::FileChanged, &mut supervisor);
+                }
+            }
+            name = ended.recv() => {
+                error!(account = name.as_deref().unwrap_or("?"),
+                    "a poller stopped unexpectedly; exiting");
                 break ExitCode::FAILURE;
             }
         }
     };
     trigger.fire();
     let stopped = tokio::time::timeout(SHUTDOWN_DEADLINE, async {
-        if !polling.is_finished() {
-            let _ = polling.await;
-        }
+        supervisor.stop_all().await;
+        let _ = encoder.await;
         let _ = server.await;
     })
     .await;
@@ -259,4 +285,119 @@ async fn serve(
         warn!("tasks still running at the shutdown deadline; exiting anyway");
     }
     code
+}
+
+/// Resolves when the watched directory changed; never without a watch.
+async fn changed(watch: Option<&mut Watch>) {
+    match watch {
+        Some(watch) => watch.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Whether idle upstream connections are worth keeping: only if some call comes, on average,
+/// before [`POOL_IDLE_TIMEOUT`] would close them.
+fn keeps_connections(accounts: &[Account], config: &Config) -> bool {
+    let per_idle: f64 = if accounts.is_empty() {
+        POOL_IDLE_TIMEOUT.as_secs_f64() / config.defaults.poll_interval.as_secs_f64()
+    } else {
+        accounts
+            .iter()
+            .map(|a| POOL_IDLE_TIMEOUT.as_secs_f64() / a.settings.poll_interval.as_secs_f64())
+            .sum()
+    };
+    per_idle > 1.0
+}
+
+/// Starts the demo stand-in and returns its account.
+async fn demo_account(name: &str, config: &Config) -> Option<Account> {
+    match demo::start().await {
+        Ok(upstream) => {
+            info!(base_url = %upstream.base_url,
+                "demo mode: polling the embedded SmartLead stand-in, which answers some polls \
+                 with 429 or 500 and one category with an odd sentiment on purpose; the \
+                 warnings about them are expected");
+            let mut settings = config.defaults.clone();
+            settings.base_url = upstream.base_url;
+            Some(Account {
+                name: name.to_owned(),
+                key_source: KeySource::Fixed(upstream.key.clone()),
+                initial_key: upstream.key,
+                settings,
+            })
+        }
+        Err(e) => {
+            error!(error = %e, "cannot start the demo SmartLead stand-in");
+            None
+        }
+    }
+}
+
+/// `--once`: every account polled once, the exposition on stdout; exit 0 only if every poll
+/// succeeded.
+async fn once(
+    accounts: Vec<Account>,
+    http: reqwest::Client,
+    metrics: &Arc<Metrics>,
+    concurrency: usize,
+    polling: &tokio::runtime::Handle,
+) -> ExitCode {
+    let permits = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let mut polls = JoinSet::new();
+    for account in accounts {
+        let settings = account.settings.clone();
+        let client = match Client::new(
+            http.clone(),
+            &ClientConfig {
+                base_url: settings.base_url.clone(),
+                timeout: settings.timeout,
+                max_body_size: settings.max_body_size,
+            },
+        ) {
+            Ok(client) => client,
+            Err(e) => {
+                error!(account = %account.name, error = %e, "cannot start");
+                return ExitCode::FAILURE;
+            }
+        };
+        let mut poller = Poller::new(
+            client,
+            account.key_source,
+            account.initial_key,
+            PollerConfig {
+                account: account.name.clone(),
+                interval: settings.poll_interval,
+                max_backoff: settings.max_backoff,
+                stale_after: settings.stale_after,
+                global_max_id: settings.global_max_id,
+                permits: Arc::clone(&permits),
+            },
+        );
+        let metrics = Arc::clone(metrics);
+        polls.spawn_on(
+            async move {
+                let attempt = poller.poll_once().await;
+                metrics.publish(&account.name, Some(&attempt), poller.snapshot());
+                attempt.failure.is_none()
+            },
+            polling,
+        );
+    }
+    let mut all_succeeded = true;
+    while let Some(done) = polls.join_next().await {
+        all_succeeded &= done.unwrap_or(false);
+    }
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(&metrics.exposition(false))
+        .and_then(|()| stdout.flush())
+    {
+        error!(error = %e, "cannot write the exposition to stdout");
+        return ExitCode::FAILURE;
+    }
+    if all_succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

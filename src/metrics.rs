@@ -1,25 +1,25 @@
-//! The registry and metric families, and the exposition served on the telemetry path.
+//! The metric families of every account, and the exposition served on the telemetry path.
 //!
-//! Values change only when a poll ends, so the exposition is encoded once per poll, not once
-//! per scrape, on the poller's thread: straight into gzip, which Prometheus always asks for
-//! and which is an eighth of the size. The text is written and compressed in batches of
-//! [`ENCODE_BATCH_BYTES`], so at 100,000 categories the 20 MB of text never exist at once. The
-//! first plain scrape after a poll inflates the text once and keeps it for the next ones, in
-//! an in-memory file that the server sends without copying ([`crate::sendfile`]).
+//! Each account's series live in its own small registry, labelled with its name; when its
+//! poller publishes, they are updated and encoded once into per-family fragments of text
+//! ([`Fragments`]). The exposition is assembled from all accounts' fragments family by family
+//! (each family in one group, as the text format requires), compressed straight into gzip,
+//! which Prometheus always asks for, and cached until something changes: scrapes never encode.
+//! Assembly runs off the serving thread ([`Metrics::run_encoder`]), spaced so that it takes
+//! at most a twentieth of a core however many accounts publish ([`ENCODER_DUTY`]). A plain (non-gzip) scrape inflates
+//! the cached text once per change.
 //!
-//! The `process_*` metrics are the one part that changes between polls: they are gathered at
+//! The `process_*` metrics are the one part that changes between builds: they are gathered at
 //! most once per [`PROCESS_METRICS_MAX_AGE`] into a second, small buffer. A scrape is an
-//! [`Exposition`]: the two buffers, sent one after the other, so neither is copied.
-//!
-//! The gzip answer is one gzip member made of the two parts' deflate streams; the private `gzip`
+//! [`Exposition`]: the two buffers, sent one after the other, so neither is copied. The gzip
+//! answer is one gzip member made of the two parts' deflate streams; the private `gzip`
 //! submodule owns that framing.
 //!
-//! The per-category families (`smartlead_category_info`,
-//! `smartlead_category_created_timestamp_seconds`) can hold 100,000 series, so they are
-//! written straight from the snapshot in the text format instead of going through the
-//! registry's per-series objects; everything else uses the `prometheus` crate.
+//! Design notes: `docs/design.md#the-exposition`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -27,19 +27,20 @@ use bytes::Bytes;
 use flate2::{Crc, FlushCompress};
 use prometheus::core::Collector;
 use prometheus::{
-    GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
+use tokio::sync::Notify;
 use tracing::error;
 
 use self::gzip::{gzip_tail, inflate, Deflater, EXPECTED_RATIO, GZIP_HEADER};
 
 mod gzip;
 
-use crate::sendfile::Files;
+use crate::shutdown::Shutdown;
 use crate::smartlead::client::{FailureReason, ENDPOINT};
 use crate::smartlead::model::{Origin, Sentiment};
-use crate::snapshot::{Attempt, Snapshot};
+use crate::snapshot::{Attempt, Categories, Snapshot};
 
 /// The `Content-Type` of the exposition (text format 0.0.4).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -49,18 +50,26 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub const LATENCY_BUCKETS: [f64; 11] =
     [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0];
 
+/// Status codes exported at 0 from the start for every account, so that the alerts reading
+/// them see the first one (an `increase()` needs a sample before the change).
+pub const PREINITIALISED_CODES: [&str; 3] = ["401", "403", "429"];
+
 /// How long a rendering of the `process_*` metrics is reused. Prometheus scrapes every 15 s or
 /// more; reusing them within a second keeps a scrape to a buffer clone under load.
 pub const PROCESS_METRICS_MAX_AGE: Duration = Duration::from_secs(1);
 
-/// Text is handed to the compressor whenever this much has been written: large enough that
+/// The encoder spends at most one part in this many of its time building: after a build that
+/// took `t`, the next waits `t × (ENCODER_DUTY - 1)`, so that 500 accounts publishing 8 times a
+/// second do not re-encode the whole exposition 8 times a second, while one account's change
+/// (a build of well under a millisecond) shows at once.
+pub const ENCODER_DUTY: u32 = 20;
+
+/// However long builds take, a change waits at most this long to be served.
+pub const MAX_REBUILD_DELAY: Duration = Duration::from_secs(1);
+
+/// Text is handed to the compressor whenever this much has been gathered: large enough that
 /// the compressor works on long runs, small enough to stay in the CPU cache.
 pub const ENCODE_BATCH_BYTES: usize = 64 * 1024;
-
-/// Bytes of text per category in `smartlead_category_info` and
-/// `smartlead_category_created_timestamp_seconds`, beyond the account and the name: reserving
-/// this up front means a buffer of 100,000 categories is allocated once, not regrown.
-const CATEGORY_TEXT_OVERHEAD: usize = 200;
 
 /// Time stamps below this many seconds (about 30 million years) are whole numbers that an
 /// `i64` holds exactly.
@@ -72,6 +81,12 @@ const REFRESHED: &str = "Refreshed every poll interval, not at scrape time.";
 
 /// The label values of the families that only carry const labels.
 const NO_LABELS: &[&str] = &[];
+
+/// The hand-written per-category families: they can hold 100,000 series per account, so they
+/// are written straight from the snapshot instead of through the registry's per-series objects.
+const CATEGORY_INFO: &str = "smartlead_category_info";
+/// See [`CATEGORY_INFO`].
+const CATEGORY_CREATED: &str = "smartlead_category_created_timestamp_seconds";
 
 /// Static facts about the binary, for `smartlead_exporter_build_info`.
 #[derive(Debug, Clone)]
@@ -100,14 +115,54 @@ impl BuildInfo {
 #[error("cannot register the metrics: {0}")]
 pub struct MetricsError(#[from] prometheus::Error);
 
-/// The families, and the encoded exposition of the latest snapshot.
+/// Every account's series and the exporter's own, and the cached exposition.
 pub struct Metrics {
-    /// The `account` label value, written into the per-category families.
-    account: String,
-    /// Every family except the per-category ones and `process_*`.
-    registry: Registry,
+    /// `smartlead_exporter_*`: build, reload and shard facts.
+    exporter: Registry,
     /// Only the process collector, gathered at scrape time.
     process: Registry,
+    /// `smartlead_exporter_config_last_reload_successful`.
+    reload_ok: IntGauge,
+    /// `smartlead_exporter_config_last_reload_success_timestamp_seconds`.
+    reload_time: Gauge,
+    /// `smartlead_exporter_shard_accounts{shard,total_shards}`.
+    shard_accounts: IntGaugeVec,
+    /// Accounts by name. Entries outlive a poller restart (a reload that changed an account's
+    /// settings), so counters continue; they go when the account leaves the configuration.
+    accounts: Mutex<BTreeMap<String, AccountEntry>>,
+    /// `# HELP` and `# TYPE` lines of every per-account family, by family name: written once
+    /// per exposition, not once per account.
+    headers: Mutex<BTreeMap<String, String>>,
+    /// Bumped on every change; the cached exposition records the value it was built from.
+    generation: AtomicU64,
+    /// Wakes the encoder when the generation moves.
+    changed: Notify,
+    /// What scrapes serve; the lock is held only to swap or clone buffers, and to gather the
+    /// small `process_*` part when it is older than [`PROCESS_METRICS_MAX_AGE`].
+    state: Mutex<State>,
+}
+
+/// One account: its series, latest snapshot and encoded fragments.
+struct AccountEntry {
+    /// The registry and families, labelled with the account's name.
+    series: AccountSeries,
+    /// The latest published snapshot, for the landing page and readiness.
+    snapshot: Arc<Snapshot>,
+    /// The account's families as text, encoded at its latest publish.
+    fragments: Arc<Fragments>,
+}
+
+/// The text of one account's families, without their `# HELP`/`# TYPE` lines.
+#[derive(Debug, Default)]
+struct Fragments {
+    /// Family name to its sample lines.
+    bodies: BTreeMap<String, String>,
+}
+
+/// One account's families.
+struct AccountSeries {
+    /// Every family below but the per-category ones.
+    registry: Registry,
     /// `smartlead_up`.
     up: IntGauge,
     /// `smartlead_categories{sentiment,origin}`.
@@ -126,30 +181,27 @@ pub struct Metrics {
     rate_limit_remaining: IntGaugeVec,
     /// `smartlead_poll_consecutive_failures`.
     consecutive_failures: IntGauge,
-    /// Where the plain text is frozen once inflated, for the server's sockets to send it
-    /// without copying. The gzip copy stays on the heap: an eighth of the size, it costs
-    /// less to copy on each scrape than to freeze on each poll.
-    files: Files,
-    /// The published state; the lock is held only to swap or clone buffers, and to gather the
-    /// small `process_*` part when it is older than [`PROCESS_METRICS_MAX_AGE`].
-    state: Mutex<State>,
 }
 
 /// What a scrape reads.
 struct State {
-    /// The latest snapshot, for the landing page and readiness.
-    snapshot: Arc<Snapshot>,
-    /// Everything but `process_*`, encoded when the snapshot was published.
+    /// The generation `polled` was built from.
+    built: u64,
+    /// When `polled` was built and how long that took, to space rebuilds (see
+    /// [`ENCODER_DUTY`]).
+    built_at: Option<(Instant, Duration)>,
+    /// Whether every account had finished a poll when `polled` was built: readiness follows
+    /// what `/metrics` serves, not what the pollers know.
+    ready: bool,
+    /// Everything but `process_*`, compressed.
     polled: Polled,
-    /// The text of `polled`, inflated on the first plain scrape after a publish.
+    /// The text of `polled`, inflated on the first plain scrape after a build.
     plain: Option<Bytes>,
-    /// Bumped on every publish, so that a gzip tail is never paired with another poll's head.
-    generation: u64,
     /// The `process_*` part as last gathered.
     process: Option<Process>,
 }
 
-/// The per-poll part of the exposition, compressed.
+/// The per-build part of the exposition, compressed.
 struct Polled {
     /// The gzip header and the deflated text, ending on a sync flush: the start of a gzip
     /// member that a [`Process`] tail finishes.
@@ -167,21 +219,21 @@ struct Process {
     built: Instant,
     /// The text.
     plain: Bytes,
-    /// The deflated text and the gzip trailer for the head of `State::generation` this names,
-    /// made on the first gzip scrape that needs it.
+    /// The deflated text and the gzip trailer for the head built from the generation this
+    /// names, made on the first gzip scrape that needs it.
     gzip_tail: Option<(u64, Bytes)>,
 }
 
 /// One scrape's answer: two buffers to send back to back, each a reference-counted clone.
 ///
-/// Plain: the per-poll text, then the `process_*` text. Gzip: the start of the gzip member
-/// (header and the per-poll part's deflate stream), then its end (the `process_*` part's
+/// Plain: the per-build text, then the `process_*` text. Gzip: the start of the gzip member
+/// (header and the per-build part's deflate stream), then its end (the `process_*` part's
 /// deflate stream and the trailer). Either way the concatenation is the whole answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Exposition {
-    /// Encoded once per poll.
+    /// Encoded once per change.
     pub head: Bytes,
-    /// Made at most once per [`PROCESS_METRICS_MAX_AGE`] (gzip: and per poll).
+    /// Made at most once per [`PROCESS_METRICS_MAX_AGE`] (gzip: and per build).
     pub tail: Bytes,
 }
 
@@ -205,17 +257,13 @@ impl Exposition {
     }
 }
 
-impl Metrics {
-    /// Registers every family, labelled with `account`.
-    ///
-    /// # Errors
-    /// [`MetricsError`] when a family cannot be registered.
-    pub fn new(account: &str, build: &BuildInfo) -> Result<Self, MetricsError> {
+impl AccountSeries {
+    fn new(account: &str) -> Result<Self, MetricsError> {
         let registry = Registry::new();
         let opts = |name: &str, help: String| Opts::new(name, help).const_label("account", account);
-        let api =
-            |name: &str, help: &str| opts(name, help.to_owned()).const_label("endpoint", ENDPOINT);
-
+        let api = |name: &str, help: &str| {
+            opts(name, help.to_owned()).const_label("api_endpoint", ENDPOINT)
+        };
         let up = IntGauge::with_opts(opts(
             "smartlead_up",
             format!("1 if the latest poll of SmartLead succeeded, else 0. {REFRESHED}"),
@@ -245,6 +293,9 @@ impl Metrics {
             ),
             &["code"],
         )?;
+        for code in PREINITIALISED_CODES {
+            requests.with_label_values(&[code]);
+        }
         let failures = IntCounterVec::new(
             api(
                 "smartlead_api_request_failures_total",
@@ -268,7 +319,8 @@ impl Metrics {
                 "smartlead_api_rate_limit_limit",
                 format!(
                     "X-RateLimit-Limit of the latest SmartLead answer that had it: the key's \
-                     budget, shared with every integration using the key. {REFRESHED}"
+                     budget, shared with every integration using the key; withdrawn when \
+                     stale. {REFRESHED}"
                 ),
             ),
             &[],
@@ -277,8 +329,8 @@ impl Metrics {
             opts(
                 "smartlead_api_rate_limit_remaining",
                 format!(
-                    "X-RateLimit-Remaining of the latest SmartLead answer that had it. \
-                     {REFRESHED}"
+                    "X-RateLimit-Remaining of the latest SmartLead answer that had it; \
+                     withdrawn when stale. {REFRESHED}"
                 ),
             ),
             &[],
@@ -287,19 +339,7 @@ impl Metrics {
             "smartlead_poll_consecutive_failures",
             format!("Failed polls since the latest success; drives the backoff. {REFRESHED}"),
         ))?;
-        let build_info = IntGauge::with_opts(
-            Opts::new(
-                "smartlead_exporter_build_info",
-                "A metric with a constant '1' value labelled by version, revision and \
-                 rustversion from which smartlead_exporter was built.",
-            )
-            .const_label("version", &build.version)
-            .const_label("revision", &build.revision)
-            .const_label("rustversion", &build.rust_version),
-        )?;
-        build_info.set(1);
-
-        let collectors: [Box<dyn Collector>; 10] = [
+        let collectors: [Box<dyn Collector>; 9] = [
             Box::new(up.clone()),
             Box::new(categories.clone()),
             Box::new(latency.clone()),
@@ -309,21 +349,12 @@ impl Metrics {
             Box::new(rate_limit_limit.clone()),
             Box::new(rate_limit_remaining.clone()),
             Box::new(consecutive_failures.clone()),
-            Box::new(build_info),
         ];
         for collector in collectors {
             registry.register(collector)?;
         }
-        let process = Registry::new();
-        process.register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        ))?;
-
-        let metrics = Self {
-            account: account.to_owned(),
-            files: Files::default(),
+        Ok(Self {
             registry,
-            process,
             up,
             categories,
             latency,
@@ -333,25 +364,11 @@ impl Metrics {
             rate_limit_limit,
             rate_limit_remaining,
             consecutive_failures,
-            state: Mutex::new(State {
-                snapshot: Arc::new(Snapshot::default()),
-                polled: Polled {
-                    gzip_head: Bytes::new(),
-                    crc: Crc::new(),
-                    len: 0,
-                },
-                plain: None,
-                generation: 0,
-                process: None,
-            }),
-        };
-        let polled = metrics.encode_polled(&Snapshot::default());
-        metrics.lock().polled = polled;
-        Ok(metrics)
+        })
     }
 
     /// Counts one poll attempt: its status code, latency and failure reason.
-    pub fn record(&self, attempt: &Attempt) {
+    fn record(&self, attempt: &Attempt) {
         if let Some(status) = attempt.exchange.status {
             let mut code = itoa::Buffer::new();
             self.requests
@@ -366,85 +383,8 @@ impl Metrics {
         }
     }
 
-    /// Sets the gauges from `snapshot` and encodes the exposition that scrapes will serve, on
-    /// the caller's thread (the poller's), outside the lock.
-    ///
-    /// The snapshot is swapped in first, so that the previous poll's categories are freed
-    /// before the new text is built rather than after: at 100,000 categories that is 9 MB
-    /// less at the peak. The landing page may show the new poll a few milliseconds before
-    /// `/metrics` does.
-    pub fn publish(&self, snapshot: &Snapshot) {
-        let previous = std::mem::replace(&mut self.lock().snapshot, Arc::new(snapshot.clone()));
-        drop(previous);
-        let polled = self.encode_polled(snapshot);
-        let mut state = self.lock();
-        state.polled = polled;
-        state.plain = None;
-        state.generation += 1;
-    }
-
-    /// The in-memory files the plain text is frozen in, for the server's sockets.
-    pub fn files(&self) -> &Files {
-        &self.files
-    }
-
-    /// The latest published snapshot.
-    pub fn snapshot(&self) -> Arc<Snapshot> {
-        Arc::clone(&self.lock().snapshot)
-    }
-
-    /// What a scrape serves, gzip-compressed when `gzip` is set: two buffer clones, plus a
-    /// fresh gathering of `process_*` when the last is older than [`PROCESS_METRICS_MAX_AGE`].
-    pub fn scrape(&self, gzip: bool) -> Exposition {
-        let mut guard = self.lock();
-        let state = &mut *guard;
-        let fresh = state
-            .process
-            .as_ref()
-            .is_some_and(|p| p.built.elapsed() < PROCESS_METRICS_MAX_AGE);
-        if !fresh {
-            state.process = Some(Process {
-                built: Instant::now(),
-                plain: Bytes::from(self.encode(&self.process.gather())),
-                gzip_tail: None,
-            });
-        }
-        let Some(process) = state.process.as_mut() else {
-            return Exposition::default();
-        };
-        if !gzip {
-            let polled = &state.polled;
-            return Exposition {
-                head: state
-                    .plain
-                    .get_or_insert_with(|| inflate(polled, &self.files))
-                    .clone(),
-                tail: process.plain.clone(),
-            };
-        }
-        let generation = state.generation;
-        let tail = match &process.gzip_tail {
-            Some((made_for, tail)) if *made_for == generation => tail.clone(),
-            _ => {
-                let tail = gzip_tail(&state.polled, &process.plain);
-                process.gzip_tail = Some((generation, tail.clone()));
-                tail
-            }
-        };
-        Exposition {
-            head: state.polled.gzip_head.clone(),
-            tail,
-        }
-    }
-
-    /// The whole exposition in one buffer, gzip-compressed when `gzip` is set: what
-    /// [`Metrics::scrape`] serves, copied together (for `--once` and tests).
-    pub fn exposition(&self, gzip: bool) -> Bytes {
-        self.scrape(gzip).to_bytes()
-    }
-
-    /// Encodes everything but `process_*` for `snapshot` as the start of a gzip member.
-    fn encode_polled(&self, snapshot: &Snapshot) -> Polled {
+    /// Sets the gauges from `snapshot`.
+    fn set(&self, snapshot: &Snapshot) {
         self.up.set(i64::from(snapshot.up));
         self.consecutive_failures
             .set(i64::from(snapshot.consecutive_failures));
@@ -453,15 +393,19 @@ impl Metrics {
                 .with_label_values(NO_LABELS)
                 .set(unix_seconds(at));
         }
-        if let Some(limit) = snapshot.rate_limit.limit {
-            self.rate_limit_limit
+        match snapshot.rate_limit.limit {
+            Some(limit) => self
+                .rate_limit_limit
                 .with_label_values(NO_LABELS)
-                .set(saturating_i64(limit));
+                .set(saturating_i64(limit)),
+            None => self.rate_limit_limit.reset(),
         }
-        if let Some(remaining) = snapshot.rate_limit.remaining {
-            self.rate_limit_remaining
+        match snapshot.rate_limit.remaining {
+            Some(remaining) => self
+                .rate_limit_remaining
                 .with_label_values(NO_LABELS)
-                .set(saturating_i64(remaining));
+                .set(saturating_i64(remaining)),
+            None => self.rate_limit_remaining.reset(),
         }
         match &snapshot.categories {
             Some(categories) => {
@@ -476,121 +420,441 @@ impl Metrics {
             }
             None => self.categories.reset(),
         }
-        let mut text = self.encode(&self.registry.gather());
-        let expected = text.len()
-            + snapshot
-                .categories
-                .as_ref()
-                .map_or(0, |c| category_text_len(&self.account, c));
-        let mut deflater = Deflater::new(&GZIP_HEADER, expected / EXPECTED_RATIO);
+    }
+
+    /// Encodes every family of the account, splitting off the `# HELP`/`# TYPE` lines into
+    /// `headers`.
+    fn encode(
+        &self,
+        account: &str,
+        snapshot: &Snapshot,
+        headers: &mut BTreeMap<String, String>,
+    ) -> Fragments {
+        let mut bodies = BTreeMap::new();
+        for family in self.registry.gather() {
+            let mut text = String::new();
+            if let Err(e) = TextEncoder::new().encode_utf8(std::slice::from_ref(&family), &mut text)
+            {
+                error!(error = %e, "cannot encode metrics; serving what was encoded");
+            }
+            let (header, body) = split_header(&text);
+            if !headers.contains_key(family.name()) {
+                headers.insert(family.name().to_owned(), header.to_owned());
+            }
+            bodies.insert(family.name().to_owned(), body.to_owned());
+        }
         if let Some(categories) = &snapshot.categories {
-            text.reserve(ENCODE_BATCH_BYTES);
-            write_categories(&mut text, &self.account, categories, &mut |batch| {
+            let mut info = String::new();
+            let mut created = String::new();
+            write_categories(&mut info, &mut created, account, categories);
+            for (name, header, body) in [
+                (
+                    CATEGORY_INFO,
+                    format!(
+                        "# HELP {CATEGORY_INFO} A SmartLead lead category, value 1. {REFRESHED}\n\
+                         # TYPE {CATEGORY_INFO} gauge\n"
+                    ),
+                    info,
+                ),
+                (
+                    CATEGORY_CREATED,
+                    format!(
+                        "# HELP {CATEGORY_CREATED} Unix time a SmartLead lead category was \
+                         created. {REFRESHED}\n# TYPE {CATEGORY_CREATED} gauge\n"
+                    ),
+                    created,
+                ),
+            ] {
+                headers.entry(name.to_owned()).or_insert(header);
+                if !body.is_empty() {
+                    bodies.insert(name.to_owned(), body);
+                }
+            }
+        }
+        Fragments { bodies }
+    }
+}
+
+/// Splits encoded text after its `# HELP` and `# TYPE` lines.
+fn split_header(text: &str) -> (&str, &str) {
+    let mut at = 0;
+    for _ in 0..2 {
+        match text[at..].find('\n') {
+            Some(end) if text[at..].starts_with('#') => at += end + 1,
+            _ => break,
+        }
+    }
+    text.split_at(at)
+}
+
+impl Metrics {
+    /// Registers the exporter's own families; accounts are added as they publish.
+    ///
+    /// # Errors
+    /// [`MetricsError`] when a family cannot be registered.
+    pub fn new(build: &BuildInfo) -> Result<Self, MetricsError> {
+        let exporter = Registry::new();
+        let build_info = IntGauge::with_opts(
+            Opts::new(
+                "smartlead_exporter_build_info",
+                "A metric with a constant '1' value labelled by version, revision and \
+                 rustversion from which smartlead_exporter was built.",
+            )
+            .const_label("version", &build.version)
+            .const_label("revision", &build.revision)
+            .const_label("rustversion", &build.rust_version),
+        )?;
+        build_info.set(1);
+        let reload_ok = IntGauge::new(
+            "smartlead_exporter_config_last_reload_successful",
+            "Whether the last reload of --config.file succeeded (1) or was refused, keeping the \
+             configuration before it (0). 1 without --config.file.",
+        )?;
+        reload_ok.set(1);
+        let reload_time = Gauge::new(
+            "smartlead_exporter_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful load of the configuration.",
+        )?;
+        reload_time.set(unix_seconds(SystemTime::now()));
+        let shard_accounts = IntGaugeVec::new(
+            Opts::new(
+                "smartlead_exporter_shard_accounts",
+                "SmartLead accounts this process polls: its shard's share of the configuration.",
+            ),
+            &["shard", "total_shards"],
+        )?;
+        for collector in [
+            Box::new(build_info) as Box<dyn Collector>,
+            Box::new(reload_ok.clone()),
+            Box::new(reload_time.clone()),
+            Box::new(shard_accounts.clone()),
+        ] {
+            exporter.register(collector)?;
+        }
+        let process = Registry::new();
+        process.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        let metrics = Self {
+            exporter,
+            process,
+            reload_ok,
+            reload_time,
+            shard_accounts,
+            accounts: Mutex::new(BTreeMap::new()),
+            headers: Mutex::new(BTreeMap::new()),
+            generation: AtomicU64::new(1),
+            changed: Notify::new(),
+            state: Mutex::new(State {
+                built: 0,
+                built_at: None,
+                ready: false,
+                polled: Polled {
+                    gzip_head: Bytes::new(),
+                    crc: Crc::new(),
+                    len: 0,
+                },
+                plain: None,
+                process: None,
+            }),
+        };
+        metrics.rebuild();
+        Ok(metrics)
+    }
+
+    /// Records `account`'s poll attempt (if any) and publishes its new snapshot: its series
+    /// are updated and encoded now, on the caller's thread (the poller's); the exposition
+    /// follows at the encoder's next build.
+    pub fn publish(&self, account: &str, attempt: Option<&Attempt>, snapshot: &Snapshot) {
+        let mut accounts = lock(&self.accounts);
+        let entry = match accounts.get_mut(account) {
+            Some(entry) => entry,
+            None => match AccountSeries::new(account) {
+                Ok(series) => accounts.entry(account.to_owned()).or_insert(AccountEntry {
+                    series,
+                    snapshot: Arc::default(),
+                    fragments: Arc::default(),
+                }),
+                Err(e) => {
+                    error!(account, error = %e, "cannot register the account's metrics");
+                    return;
+                }
+            },
+        };
+        if let Some(attempt) = attempt {
+            entry.series.record(attempt);
+        }
+        entry.series.set(snapshot);
+        // The previous categories are freed before the new text is built, not after.
+        entry.snapshot = Arc::new(snapshot.clone());
+        entry.fragments = Arc::default();
+        let fragments = entry
+            .series
+            .encode(account, snapshot, &mut lock(&self.headers));
+        entry.fragments = Arc::new(fragments);
+        drop(accounts);
+        self.touch();
+    }
+
+    /// Removes every series of `account` at once (it left the configuration).
+    pub fn remove(&self, account: &str) {
+        if lock(&self.accounts).remove(account).is_some() {
+            self.touch();
+        }
+    }
+
+    /// Sets the reload gauges: after a successful load, `ok` and its time; after a refused
+    /// one, 0 and the time of the last success unchanged.
+    pub fn set_reload(&self, ok: bool) {
+        self.reload_ok.set(i64::from(ok));
+        if ok {
+            self.reload_time.set(unix_seconds(SystemTime::now()));
+        }
+        self.touch();
+    }
+
+    /// Sets `smartlead_exporter_shard_accounts` for this process's shard.
+    pub fn set_shard_accounts(&self, shard: u32, total: u32, accounts: usize) {
+        self.shard_accounts.reset();
+        let (mut s, mut t) = (itoa::Buffer::new(), itoa::Buffer::new());
+        self.shard_accounts
+            .with_label_values(&[s.format(shard), t.format(total)])
+            .set(i64::try_from(accounts).unwrap_or(i64::MAX));
+        self.touch();
+    }
+
+    /// The latest snapshot of every account, by name.
+    pub fn snapshots(&self) -> Vec<(String, Arc<Snapshot>)> {
+        lock(&self.accounts)
+            .iter()
+            .map(|(name, entry)| (name.clone(), Arc::clone(&entry.snapshot)))
+            .collect()
+    }
+
+    /// Whether `/metrics` serves a finished poll of every account (and there is one).
+    pub fn ready(&self) -> bool {
+        self.lock().ready
+    }
+
+    /// Marks the exposition out of date and wakes the encoder.
+    fn touch(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.changed.notify_one();
+    }
+
+    /// Rebuilds the exposition whenever it is out of date, spaced by [`ENCODER_DUTY`], until
+    /// shutdown. Runs on the polling runtime, so that a large
+    /// build never holds a scrape back.
+    pub async fn run_encoder(self: Arc<Self>, mut shutdown: Shutdown) {
+        loop {
+            let changed = self.changed.notified();
+            if self.generation.load(Ordering::Acquire) == self.lock().built {
+                tokio::select! {
+                    () = changed => {}
+                    () = shutdown.requested() => return,
+                }
+            }
+            let pause = self.lock().built_at.and_then(|(at, took)| {
+                let pause = took.saturating_mul(ENCODER_DUTY - 1).min(MAX_REBUILD_DELAY);
+                pause.checked_sub(at.elapsed())
+            });
+            if let Some(wait) = pause {
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = shutdown.requested() => return,
+                }
+            }
+            self.rebuild();
+        }
+    }
+
+    /// Builds the exposition now, if anything changed since the last build. The encoder calls
+    /// it; `--once` and tests call it directly.
+    pub fn rebuild(&self) {
+        let generation = self.generation.load(Ordering::Acquire);
+        if generation == self.lock().built {
+            return;
+        }
+        let started = Instant::now();
+        let (parts, ready) = {
+            let accounts = lock(&self.accounts);
+            let ready = !accounts.is_empty() && accounts.values().all(|e| e.snapshot.attempts > 0);
+            let parts: Vec<Arc<Fragments>> = accounts
+                .values()
+                .map(|e| Arc::clone(&e.fragments))
+                .collect();
+            (parts, ready)
+        };
+        let headers = lock(&self.headers).clone();
+        let exporter = encode(&self.exporter.gather());
+        let expected: usize = exporter.len()
+            + parts
+                .iter()
+                .flat_map(|p| p.bodies.values())
+                .map(String::len)
+                .sum::<usize>();
+        let mut deflater = Deflater::new(&GZIP_HEADER, expected / EXPECTED_RATIO);
+        let mut batch = String::with_capacity(ENCODE_BATCH_BYTES * 2);
+        let mut flush = |batch: &mut String, force: bool| {
+            if force || batch.len() >= ENCODE_BATCH_BYTES {
                 deflater.write(batch.as_bytes());
                 batch.clear();
-            });
+            }
+        };
+        for (name, header) in &headers {
+            let mut bodies = parts.iter().filter_map(|p| p.bodies.get(name)).peekable();
+            if bodies.peek().is_none() {
+                continue;
+            }
+            batch.push_str(header);
+            for body in bodies {
+                if body.len() >= ENCODE_BATCH_BYTES {
+                    flush(&mut batch, true);
+                    deflater_write_large(&mut batch, body, &mut flush);
+                } else {
+                    batch.push_str(body);
+                    flush(&mut batch, false);
+                }
+            }
         }
-        deflater.write(text.as_bytes());
-        drop(text);
+        batch.push_str(&exporter);
+        flush(&mut batch, true);
         let (gzip_head, crc) = deflater.finish(FlushCompress::Sync);
-        Polled {
+        let polled = Polled {
             len: usize::try_from(crc.amount()).unwrap_or(expected),
             gzip_head: Bytes::from(gzip_head),
             crc,
+        };
+        let mut state = self.lock();
+        state.polled = polled;
+        state.plain = None;
+        state.built = generation;
+        state.built_at = Some((started, started.elapsed()));
+        state.ready = ready;
+    }
+
+    /// What a scrape serves, gzip-compressed when `gzip` is set: two buffer clones, plus a
+    /// fresh gathering of `process_*` when the last is older than [`PROCESS_METRICS_MAX_AGE`].
+    pub fn scrape(&self, gzip: bool) -> Exposition {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let fresh = state
+            .process
+            .as_ref()
+            .is_some_and(|p| p.built.elapsed() < PROCESS_METRICS_MAX_AGE);
+        if !fresh {
+            state.process = Some(Process {
+                built: Instant::now(),
+                plain: Bytes::from(encode(&self.process.gather())),
+                gzip_tail: None,
+            });
+        }
+        let Some(process) = state.process.as_mut() else {
+            return Exposition::default();
+        };
+        if !gzip {
+            let polled = &state.polled;
+            return Exposition {
+                head: state.plain.get_or_insert_with(|| inflate(polled)).clone(),
+                tail: process.plain.clone(),
+            };
+        }
+        let built = state.built;
+        let tail = match &process.gzip_tail {
+            Some((made_for, tail)) if *made_for == built => tail.clone(),
+            _ => {
+                let tail = gzip_tail(&state.polled, &process.plain);
+                process.gzip_tail = Some((built, tail.clone()));
+                tail
+            }
+        };
+        Exposition {
+            head: state.polled.gzip_head.clone(),
+            tail,
         }
     }
 
-    fn encode(&self, families: &[prometheus::proto::MetricFamily]) -> String {
-        let mut text = String::new();
-        if let Err(e) = TextEncoder::new().encode_utf8(families, &mut text) {
-            error!(error = %e, "cannot encode metrics; serving what was encoded");
-        }
-        text
+    /// The whole exposition in one buffer, gzip-compressed when `gzip` is set, after a rebuild
+    /// if anything changed: what [`Metrics::scrape`] serves, copied together (for `--once` and
+    /// tests).
+    pub fn exposition(&self, gzip: bool) -> Bytes {
+        self.rebuild();
+        self.scrape(gzip).to_bytes()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // No code holding the lock can panic on input; if it ever did, the buffers are
-        // still whole, so serving them beats failing every scrape from then on.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
     }
+}
+
+/// Hands a body larger than a batch to the compressor in batch-sized pieces.
+fn deflater_write_large(batch: &mut String, body: &str, flush: &mut impl FnMut(&mut String, bool)) {
+    let mut rest = body;
+    while !rest.is_empty() {
+        let mut cut = rest.len().min(ENCODE_BATCH_BYTES);
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        batch.push_str(&rest[..cut]);
+        flush(batch, true);
+        rest = &rest[cut..];
+    }
+}
+
+/// Locks a mutex, recovering from poisoning: no code holding these locks panics on input; if
+/// it ever did, the data is still whole, and serving it beats failing every scrape from then on.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn encode(families: &[prometheus::proto::MetricFamily]) -> String {
+    let mut text = String::new();
+    if let Err(e) = TextEncoder::new().encode_utf8(families, &mut text) {
+        error!(error = %e, "cannot encode metrics; serving what was encoded");
+    }
+    text
 }
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Metrics")
-            .field("account", &self.account)
+            .field("accounts", &lock(&self.accounts).len())
             .finish_non_exhaustive()
     }
 }
 
-/// Writes `smartlead_category_info` and `smartlead_category_created_timestamp_seconds` in the
-/// text format, straight from the snapshot.
-pub fn render_categories(
-    out: &mut String,
+/// Writes one account's `smartlead_category_info` and
+/// `smartlead_category_created_timestamp_seconds` sample lines, straight from the snapshot.
+pub fn write_categories(
+    info: &mut String,
+    created: &mut String,
     account: &str,
-    categories: &crate::snapshot::Categories,
-) {
-    out.reserve(category_text_len(account, categories));
-    write_categories(out, account, categories, &mut |_| {});
-}
-
-/// About how many bytes [`render_categories`] writes, a little more rather than less.
-fn category_text_len(account: &str, categories: &crate::snapshot::Categories) -> usize {
-    let names: usize = categories.list.iter().map(|c| c.name.len()).sum();
-    categories.list.len() * (CATEGORY_TEXT_OVERHEAD + 2 * account.len()) + names
-}
-
-/// Writes the per-category families into `out`, handing `out` to `flush` whenever it holds
-/// [`ENCODE_BATCH_BYTES`] or more; `flush` may empty it.
-fn write_categories(
-    out: &mut String,
-    account: &str,
-    categories: &crate::snapshot::Categories,
-    flush: &mut dyn FnMut(&mut String),
+    categories: &Categories,
 ) {
     // Integers through `itoa` rather than `fmt`: a third of the time at 100,000 categories.
     let mut ids = itoa::Buffer::new();
-    let _ = write!(
-        out,
-        "# HELP smartlead_category_info A SmartLead lead category, value 1. {REFRESHED}\n\
-         # TYPE smartlead_category_info gauge\n"
-    );
     for category in categories.list.iter() {
-        out.push_str("smartlead_category_info{account=\"");
-        push_label_value(out, account);
-        out.push_str("\",id=\"");
-        out.push_str(ids.format(category.id));
-        out.push_str("\",name=\"");
-        push_label_value(out, &category.name);
+        info.push_str("smartlead_category_info{account=\"");
+        push_label_value(info, account);
+        info.push_str("\",id=\"");
+        info.push_str(ids.format(category.id));
+        info.push_str("\",name=\"");
+        push_label_value(info, &category.name);
         let origin = Origin::of(category.id, categories.global_max_id);
         let _ = writeln!(
-            out,
+            info,
             "\",origin=\"{}\",sentiment=\"{}\"}} 1",
             origin.as_str(),
             category.sentiment.as_str()
         );
-        if out.len() >= ENCODE_BATCH_BYTES {
-            flush(out);
-        }
-    }
-    let _ = write!(
-        out,
-        "# HELP smartlead_category_created_timestamp_seconds Unix time a SmartLead lead \
-         category was created. {REFRESHED}\n\
-         # TYPE smartlead_category_created_timestamp_seconds gauge\n"
-    );
-    for category in categories.list.iter() {
-        if let Some(created) = category.created_unix {
-            out.push_str("smartlead_category_created_timestamp_seconds{account=\"");
-            push_label_value(out, account);
-            out.push_str("\",id=\"");
-            out.push_str(ids.format(category.id));
-            out.push_str("\"} ");
-            push_seconds(out, created);
-            out.push('\n');
-            if out.len() >= ENCODE_BATCH_BYTES {
-                flush(out);
-            }
+        if let Some(at) = category.created_unix {
+            created.push_str("smartlead_category_created_timestamp_seconds{account=\"");
+            push_label_value(created, account);
+            created.push_str("\",id=\"");
+            created.push_str(ids.format(category.id));
+            created.push_str("\"} ");
+            push_seconds(created, at);
+            created.push('\n');
         }
     }
 }
@@ -636,7 +900,6 @@ mod tests {
     use super::*;
     use crate::smartlead::client::Exchange;
     use crate::smartlead::model::Category;
-    use crate::snapshot::Categories;
 
     fn text(metrics: &Metrics) -> String {
         String::from_utf8(metrics.exposition(false).to_vec()).unwrap()
@@ -669,10 +932,14 @@ mod tests {
         }
     }
 
+    fn metrics() -> Metrics {
+        Metrics::new(&BuildInfo::current()).unwrap()
+    }
+
     #[test]
     fn category_families_are_written_with_escaped_labels() {
-        let metrics = Metrics::new("acme", &BuildInfo::current()).unwrap();
-        metrics.publish(&snapshot());
+        let metrics = metrics();
+        metrics.publish("acme", None, &snapshot());
         let text = text(&metrics);
         assert!(text.contains(
             "smartlead_category_info{account=\"acme\",id=\"1\",name=\"Interested\",\
@@ -698,57 +965,147 @@ mod tests {
         assert!(text
             .contains("smartlead_last_success_timestamp_seconds{account=\"acme\"} 1700000000\n"));
         assert!(text.contains("process_resident_memory_bytes "));
+        assert!(text.contains("smartlead_exporter_config_last_reload_successful 1\n"));
     }
 
     #[test]
-    fn stale_snapshot_withdraws_category_series_only() {
-        let metrics = Metrics::new("acme", &BuildInfo::current()).unwrap();
-        metrics.publish(&snapshot());
-        metrics.publish(&Snapshot {
-            categories: None,
-            up: false,
-            ..snapshot()
-        });
+    fn each_family_is_one_group_across_accounts() {
+        let metrics = metrics();
+        for account in ["globex", "acme", "initech"] {
+            metrics.publish(account, None, &snapshot());
+        }
+        let text = text(&metrics);
+        let mut seen = Vec::new();
+        for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+            let name = line.split(' ').nth(2).unwrap();
+            assert!(!seen.contains(&name), "{name} appears twice");
+            seen.push(name);
+        }
+        // Within a family, accounts follow one another in name order.
+        let ups: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("smartlead_up{"))
+            .collect();
+        assert_eq!(
+            ups,
+            [
+                "smartlead_up{account=\"acme\"} 1",
+                "smartlead_up{account=\"globex\"} 1",
+                "smartlead_up{account=\"initech\"} 1"
+            ]
+        );
+        assert_eq!(
+            text.matches("# TYPE smartlead_category_info gauge").count(),
+            1
+        );
+        assert_eq!(text.matches("smartlead_category_info{").count(), 6);
+    }
+
+    #[test]
+    fn a_removed_account_loses_every_series_at_once() {
+        let metrics = metrics();
+        metrics.publish("acme", None, &snapshot());
+        metrics.publish("globex", None, &snapshot());
+        metrics.remove("acme");
+        let text = text(&metrics);
+        assert!(!text.contains("account=\"acme\""), "{text}");
+        assert!(text.contains("smartlead_up{account=\"globex\"} 1\n"));
+    }
+
+    #[test]
+    fn stale_snapshot_withdraws_category_and_rate_limit_series_only() {
+        let metrics = metrics();
+        let mut fresh = snapshot();
+        fresh.rate_limit.limit = Some(60);
+        fresh.rate_limit.remaining = Some(10);
+        metrics.publish("acme", None, &fresh);
+        assert!(
+            text(&metrics).contains("smartlead_api_rate_limit_remaining{account=\"acme\"} 10\n")
+        );
+        metrics.publish(
+            "acme",
+            None,
+            &Snapshot {
+                categories: None,
+                up: false,
+                ..snapshot()
+            },
+        );
         let text = text(&metrics);
         assert!(!text.contains("smartlead_categories{"));
         assert!(!text.contains("smartlead_category_info{"));
+        assert!(!text.contains("smartlead_api_rate_limit_remaining{"));
         assert!(text.contains("smartlead_up{account=\"acme\"} 0\n"));
         assert!(text
             .contains("smartlead_last_success_timestamp_seconds{account=\"acme\"} 1700000000\n"));
     }
 
     #[test]
-    fn attempts_are_counted_by_code_and_reason() {
-        let metrics = Metrics::new("acme", &BuildInfo::current()).unwrap();
+    fn attempts_are_counted_by_code_and_reason_and_kept_across_publishes() {
+        let metrics = metrics();
+        metrics.publish("acme", None, &Snapshot::default());
         let before = text(&metrics);
         for reason in ["timeout", "transport", "status", "decode", "too_large"] {
             assert!(before.contains(&format!(
-                "smartlead_api_request_failures_total{{account=\"acme\",endpoint=\"fetch-categories\",reason=\"{reason}\"}} 0\n"
+                "smartlead_api_request_failures_total{{account=\"acme\",api_endpoint=\"fetch-categories\",reason=\"{reason}\"}} 0\n"
+            )));
+        }
+        for code in PREINITIALISED_CODES {
+            assert!(before.contains(&format!(
+                "smartlead_api_requests_total{{account=\"acme\",api_endpoint=\"fetch-categories\",code=\"{code}\"}} 0\n"
             )));
         }
         assert!(!before.contains("smartlead_last_success_timestamp_seconds{"));
-        metrics.record(&Attempt {
+        let attempt = Attempt {
             exchange: Exchange {
                 status: Some(429),
                 elapsed: Some(Duration::from_millis(30)),
                 ..Exchange::default()
             },
             failure: Some(FailureReason::Status),
-        });
-        metrics.publish(&Snapshot::default());
+        };
+        metrics.publish("acme", Some(&attempt), &Snapshot::default());
+        metrics.publish("acme", Some(&attempt), &Snapshot::default());
         let after = text(&metrics);
         assert!(after.contains(
-            "smartlead_api_requests_total{account=\"acme\",code=\"429\",endpoint=\"fetch-categories\"} 1\n"
+            "smartlead_api_requests_total{account=\"acme\",api_endpoint=\"fetch-categories\",code=\"429\"} 2\n"
         ));
         assert!(after.contains(
-            "smartlead_api_request_failures_total{account=\"acme\",endpoint=\"fetch-categories\",reason=\"status\"} 1\n"
+            "smartlead_api_request_failures_total{account=\"acme\",api_endpoint=\"fetch-categories\",reason=\"status\"} 2\n"
         ));
         assert!(after.contains(
-            "smartlead_api_request_duration_seconds_bucket{account=\"acme\",endpoint=\"fetch-categories\",le=\"0.05\"} 1\n"
+            "smartlead_api_request_duration_seconds_bucket{account=\"acme\",api_endpoint=\"fetch-categories\",le=\"0.05\"} 2\n"
         ));
         assert!(after.contains(
-            "smartlead_api_request_duration_seconds_bucket{account=\"acme\",endpoint=\"fetch-categories\",le=\"0.025\"} 0\n"
+            "smartlead_api_request_duration_seconds_bucket{account=\"acme\",api_endpoint=\"fetch-categories\",le=\"0.025\"} 0\n"
         ));
+    }
+
+    #[test]
+    fn readiness_follows_the_built_exposition() {
+        let metrics = metrics();
+        assert!(!metrics.ready());
+        metrics.publish("acme", None, &Snapshot::default());
+        metrics.publish("globex", None, &snapshot());
+        metrics.rebuild();
+        assert!(!metrics.ready(), "acme has not polled yet");
+        metrics.publish("acme", None, &snapshot());
+        assert!(!metrics.ready(), "not built yet");
+        metrics.rebuild();
+        assert!(metrics.ready());
+    }
+
+    #[test]
+    fn reload_and_shard_gauges() {
+        let metrics = metrics();
+        metrics.set_shard_accounts(1, 3, 17);
+        metrics.set_reload(false);
+        let text = text(&metrics);
+        assert!(
+            text.contains("smartlead_exporter_shard_accounts{shard=\"1\",total_shards=\"3\"} 17\n")
+        );
+        assert!(text.contains("smartlead_exporter_config_last_reload_successful 0\n"));
+        assert!(text.contains("smartlead_exporter_config_last_reload_success_timestamp_seconds "));
     }
 
     /// Decodes one gzip member, as a single-member decoder does: it stops at the member's end.
@@ -762,17 +1119,8 @@ mod tests {
     }
 
     #[test]
-    fn gzip_copy_decodes_to_the_plain_text() {
-        let metrics = Metrics::new("acme", &BuildInfo::current()).unwrap();
-        metrics.publish(&snapshot());
-        let plain = metrics.exposition(false);
-        let gzip = metrics.exposition(true);
-        assert_eq!(gunzip(&gzip), plain);
-    }
-
-    #[test]
     fn gzip_of_a_large_exposition_is_one_member_matching_the_text() {
-        let metrics = Metrics::new("acme", &BuildInfo::current()).unwrap();
+        let metrics = metrics();
         let list: Vec<Category> = (1..=20_000)
             .map(|id| Category {
                 id,
@@ -786,18 +1134,26 @@ mod tests {
                 list: list.into(),
                 global_max_id: 99,
             };
-            metrics.publish(&Snapshot {
-                categories: Some(categories.clone()),
-                ..snapshot()
-            });
-            // The text compressed in batches is the text written in one go.
-            let mut expected = String::new();
-            render_categories(&mut expected, "acme", &categories);
-            assert!(metrics.scrape(false).head.ends_with(expected.as_bytes()));
+            for account in ["acme", "globex"] {
+                metrics.publish(
+                    account,
+                    None,
+                    &Snapshot {
+                        categories: Some(categories.clone()),
+                        ..snapshot()
+                    },
+                );
+            }
+            let mut info = String::new();
+            let mut created = String::new();
+            write_categories(&mut info, &mut created, "globex", &categories);
+            let plain = metrics.exposition(false);
+            let text = std::str::from_utf8(&plain).unwrap();
+            assert!(text.contains(&info));
+            assert!(text.contains(&created));
             let scrape = metrics.scrape(true);
             assert!(scrape.head.starts_with(&[0x1f, 0x8b]));
             let gzip = scrape.to_bytes();
-            let plain = metrics.exposition(false);
             // A single-member decoder must see it all.
             assert_eq!(gunzip(&gzip), plain);
             assert!(
@@ -810,9 +1166,10 @@ mod tests {
     }
 
     #[test]
-    fn a_scrape_is_the_polled_text_then_the_process_text() {
-        let metrics = Metrics::new("acme", &BuildInfo::current()).unwrap();
-        metrics.publish(&snapshot());
+    fn a_scrape_is_the_built_text_then_the_process_text() {
+        let metrics = metrics();
+        metrics.publish("acme", None, &snapshot());
+        metrics.rebuild();
         let scrape = metrics.scrape(false);
         let head = std::str::from_utf8(&scrape.head).unwrap();
         let tail = std::str::from_utf8(&scrape.tail).unwrap();
@@ -823,5 +1180,11 @@ mod tests {
         assert_eq!(again.head.as_ptr(), scrape.head.as_ptr());
         assert_eq!(again.tail.as_ptr(), scrape.tail.as_ptr());
         assert_eq!(scrape.len(), scrape.to_bytes().len());
+        // Nothing changed: a rebuild keeps the same buffer.
+        metrics.rebuild();
+        assert_eq!(
+            metrics.scrape(true).head.as_ptr(),
+            metrics.scrape(true).head.as_ptr()
+        );
     }
 }

@@ -7,7 +7,10 @@
 //! stays invalid for a day writes one error line, not 1,440.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+use tokio::sync::Semaphore;
 
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
@@ -41,6 +44,9 @@ pub struct PollerConfig {
     pub stale_after: Duration,
     /// Ids up to this are global categories.
     pub global_max_id: u64,
+    /// Shared by every account's poller: a request is only sent while holding a permit
+    /// (`--poll.concurrency`), so an outage with many slow accounts cannot pile up requests.
+    pub permits: Arc<Semaphore>,
 }
 
 /// The kind of a failure, to log each streak once.
@@ -96,18 +102,30 @@ impl Poller {
         }
     }
 
+    /// The state before the first poll, when it is due at `first`: published at once, so
+    /// that the account is listed (and not ready) from the start.
+    pub fn waiting(&mut self, first: Instant) -> &Snapshot {
+        self.snapshot.next_poll =
+            Some(SystemTime::now() + first.saturating_duration_since(Instant::now()));
+        &self.snapshot
+    }
+
     /// The state after the latest poll.
     pub fn snapshot(&self) -> &Snapshot {
         &self.snapshot
     }
 
-    /// Polls at once, then on schedule, until shutdown. After every attempt `publish` gets the
-    /// attempt and the new snapshot; when data goes stale between polls it gets `None` and the
-    /// snapshot without categories.
-    pub async fn run<F>(mut self, mut publish: F, mut shutdown: Shutdown)
+    /// Polls at `first` (at once when it has passed), then on schedule, until shutdown. After
+    /// every attempt `publish` gets the attempt and the new snapshot; when data goes stale
+    /// between polls it gets `None` and the snapshot without categories.
+    pub async fn run<F>(mut self, first: Instant, mut publish: F, mut shutdown: Shutdown)
     where
         F: FnMut(Option<&Attempt>, &Snapshot),
     {
+        tokio::select! {
+            () = tokio::time::sleep_until(first) => {}
+            () = shutdown.requested() => return,
+        }
         loop {
             let started = Instant::now();
             let attempt = tokio::select! {
@@ -141,7 +159,10 @@ impl Poller {
     /// One poll: read the key, call SmartLead, update the snapshot, log what changed.
     pub async fn poll_once(&mut self) -> Attempt {
         let key = self.current_key();
+        // The semaphore is never closed; were it, polling on without a permit is the safe side.
+        let permit = Arc::clone(&self.config.permits).acquire_owned().await.ok();
         let result = self.client.fetch_categories(&key).await;
+        drop(permit);
         let now = SystemTime::now();
         self.snapshot.attempts += 1;
         match result {
@@ -299,6 +320,8 @@ impl Poller {
                     stale_after = %humantime::format_duration(self.config.stale_after),
                     "no successful poll for --metrics.stale-after; category series withdrawn");
                 self.snapshot.categories = None;
+                // The budget seen then is as old as the categories: withdrawn with them.
+                self.snapshot.rate_limit = RateLimit::default();
                 true
             }
             _ => false,
@@ -343,12 +366,15 @@ mod tests {
     }
 
     fn poller(failures: u32) -> Poller {
-        let client = Client::new(&crate::smartlead::client::ClientConfig {
-            base_url: "http://127.0.0.1:9/api/v1".parse().unwrap(),
-            timeout: Duration::from_secs(1),
-            max_body_size: 1024,
-            poll_interval: Duration::from_secs(60),
-        })
+        let http = crate::smartlead::client::http_client(&Default::default()).unwrap();
+        let client = Client::new(
+            http,
+            &crate::smartlead::client::ClientConfig {
+                base_url: "http://127.0.0.1:9/api/v1".parse().unwrap(),
+                timeout: Duration::from_secs(1),
+                max_body_size: 1024,
+            },
+        )
         .unwrap();
         let key = ApiKey::new("k").unwrap();
         let mut poller = Poller::new(
@@ -361,6 +387,7 @@ mod tests {
                 max_backoff: Duration::from_secs(600),
                 stale_after: Duration::from_secs(300),
                 global_max_id: 99,
+                permits: Arc::new(Semaphore::new(1)),
             },
         );
         poller.snapshot.consecutive_failures = failures;

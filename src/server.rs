@@ -2,19 +2,20 @@
 //! `/-/healthy` and `/-/ready`; 404 for other paths, 405 for methods other than GET and HEAD.
 //!
 //! A scrape never waits for a poll: it sends the buffers the last poll encoded, as they are
-//! ([`Chunks`]), without copying them together; a plain scrape's per-poll text goes straight
-//! from its in-memory file ([`crate::sendfile`]). Slow or idle clients cannot hold the server:
+//! ([`Chunks`]), without copying them together. Slow or idle clients cannot hold the server:
 //! headers must arrive within [`HEADER_READ_TIMEOUT`] (which also closes idle keep-alive
-//! connections), every read and write must progress within [`IO_TIMEOUT`], and at most
-//! [`MAX_CONNECTIONS`] connections are served at once.
+//! connections), a response is cut only when no byte of it moves for [`IO_TIMEOUT`], and past
+//! the connection cap the connection that has waited longest without a complete request is
+//! closed, never a new one refused nor a response cut ([`crate::conn_limit`]). Running out of
+//! file descriptors is logged once per streak and backs `accept` off.
 
 use std::convert::Infallible;
-use std::fmt::Write as _;
+use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::buf::Chain;
 use bytes::{Buf, Bytes};
@@ -26,29 +27,44 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_io_timeout::TimeoutStream;
 use tracing::{debug, info, warn};
 
+use crate::accept_encoding::wants_gzip;
+use crate::conn_limit::{Guarded, Registry, Tracked};
 use crate::metrics::{Exposition, Metrics, CONTENT_TYPE as EXPOSITION_TYPE};
 use crate::shutdown::Shutdown;
 
-/// Connections served at once; more wait in the listen backlog. Leaves room under the usual
-/// soft limit of 1,024 open files.
-pub const MAX_CONNECTIONS: usize = 512;
+pub use crate::conn_limit::{connection_cap, fd_limit, raise_fd_limit, FdLimit, MAX_CONNECTIONS};
 
 /// A client must send its request headers within this long after connecting or after its
 /// previous response; this also closes idle keep-alive connections.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Every read and write on a connection must make progress within this long.
+/// A response is cut when none of its bytes could be written for this long: a slow reader
+/// that keeps reading is served to the end, however long that takes. (Reads need no such
+/// limit: request headers have [`HEADER_READ_TIMEOUT`], and request bodies are not read.)
 pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// On shutdown, in-flight requests get this long to finish.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
-/// After a failed `accept` (out of file descriptors, say), wait this long before the next.
-pub const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+/// After `accept` fails for want of a resource (file descriptors, memory), it waits this long
+/// before trying again, doubling with each further failure in a row up to
+/// [`ACCEPT_BACKOFF_MAX`].
+pub const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+
+/// The longest wait between two failing `accept`s.
+pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// `accept` failures less than this far apart are one streak, logged once.
+pub const ACCEPT_ERROR_STREAK_GAP: Duration = Duration::from_secs(60);
+
+/// Connections the kernel completes and queues before the server accepts them; the kernel
+/// caps it at `net.core.somaxconn` (4,096 by default), as Go's servers do. A flood of
+/// connections faster than the server accepts them fills the queue first; past it, the
+/// kernel drops new connection attempts and clients retry only after a second.
+pub const LISTEN_BACKLOG: u32 = 4096;
 
 /// Request headers larger than this are refused.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -60,24 +76,28 @@ struct App {
     metrics: Arc<Metrics>,
     /// `--web.telemetry-path`.
     telemetry_path: String,
-    /// The `account` label, for the landing page.
-    account: String,
+    /// What the landing page shows besides the accounts.
+    page: crate::landing::Page,
 }
 
 /// Serves until shutdown, then gives in-flight requests [`SHUTDOWN_GRACE`] to finish.
+///
+/// The connection cap is [`connection_cap`] of the open-file limit now in force: call
+/// [`raise_fd_limit`] at start-up, before this.
 pub async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
-    telemetry_path: String,
-    account: String,
+    page: crate::landing::Page,
     mut shutdown: Shutdown,
 ) {
     let app = Arc::new(App {
         metrics,
-        telemetry_path,
-        account,
+        telemetry_path: page.telemetry_path.clone(),
+        page,
     });
-    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let max_connections = connection_cap(fd_limit());
+    debug!(max_connections, "serving");
+    let registry = Arc::new(Registry::new(max_connections));
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder
@@ -85,41 +105,62 @@ pub async fn serve(
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_HEADER_BYTES.max(8192))
         .keep_alive(true);
+    let mut failures = AcceptFailures::default();
     loop {
-        let permit = tokio::select! {
-            permit = Arc::clone(&limit).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
             () = shutdown.requested() => break,
         };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    warn!(error = %e, "cannot accept a connection");
-                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
-                    continue;
+        let (stream, peer) = match accepted {
+            Ok(accepted) => {
+                failures.succeeded();
+                accepted
+            }
+            Err(e) if is_per_connection(&e) => {
+                debug!(error = %e, "a connection failed before it was accepted");
+                continue;
+            }
+            Err(e) => {
+                let pause = failures.failed(&e, &registry);
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => continue,
+                    () = shutdown.requested() => break,
                 }
-            },
-            () = shutdown.requested() => break,
+            }
         };
+        let (slot, closed) = registry.admit();
+        if closed > 0 {
+            debug!(
+                closed,
+                open = registry.len(),
+                "closed the connections waiting longest to make room"
+            );
+            // Let the closed connections' tasks run and release their descriptors before the
+            // next accept needs one.
+            tokio::task::yield_now().await;
+        }
         let _ = stream.set_nodelay(true);
-        let mut stream = TimeoutStream::new(app.metrics.files().socket(stream));
-        stream.set_read_timeout(Some(IO_TIMEOUT));
+        let conn = Arc::clone(slot.conn());
+        let mut stream = TimeoutStream::new(Tracked::new(stream, Arc::clone(&conn)));
         stream.set_write_timeout(Some(IO_TIMEOUT));
         let io = TokioIo::new(Box::pin(stream));
         let app = Arc::clone(&app);
         let service = service_fn(move |request| {
-            let app = Arc::clone(&app);
-            async move { Ok::<_, Infallible>(handle(&app, &request)) }
+            conn.request_started();
+            let response = handle(&app, &request).map(|body| Guarded::new(body, Arc::clone(&conn)));
+            async move { Ok::<_, Infallible>(response) }
         });
         let connection = graceful.watch(builder.serve_connection(io, service));
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                debug!(%peer, error = %e, "connection ended with an error");
+            tokio::select! {
+                ended = connection => if let Err(e) = ended {
+                    debug!(%peer, error = %e, "connection ended with an error");
+                },
+                () = slot.conn().evicted() => {
+                    debug!(%peer, "closed a connection waiting for a request, to make room");
+                }
             }
-            drop(permit);
+            drop(slot);
         });
     }
     drop(listener);
@@ -128,6 +169,87 @@ pub async fn serve(
         .is_err()
     {
         info!("closing connections still open after the shutdown grace period");
+    }
+}
+
+/// Errors of `accept` that concern only the connection being accepted (it was reset or
+/// aborted before `accept` got to it); the next `accept` is tried at once.
+fn is_per_connection(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::Interrupted
+    ) || matches!(
+        // Linux reports the new socket's pending network errors through accept(2).
+        error.raw_os_error(),
+        Some(
+            libc::ENETDOWN
+                | libc::EPROTO
+                | libc::ENOPROTOOPT
+                | libc::EHOSTDOWN
+                | libc::ENONET
+                | libc::EHOSTUNREACH
+                | libc::EOPNOTSUPP
+                | libc::ENETUNREACH
+        )
+    )
+}
+
+/// Whether `accept` failed for want of descriptors or memory, which closing connections frees.
+fn is_exhaustion(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// The state of failing `accept`s: the back-off and the once-per-streak log line.
+#[derive(Debug, Default)]
+struct AcceptFailures {
+    /// Failures since the last successful `accept`: the back-off doubles with each.
+    in_a_row: u32,
+    /// When the latest failure was, to tell a new streak from the one going on.
+    last: Option<Instant>,
+}
+
+impl AcceptFailures {
+    fn succeeded(&mut self) {
+        self.in_a_row = 0;
+    }
+
+    /// Logs the failure if it starts a streak, closes connections if descriptors ran out, and
+    /// returns how long to wait before the next `accept`.
+    fn failed(&mut self, error: &io::Error, registry: &Registry) -> Duration {
+        let now = Instant::now();
+        let new_streak = self
+            .last
+            .is_none_or(|last| now.saturating_duration_since(last) >= ACCEPT_ERROR_STREAK_GAP);
+        self.last = Some(now);
+        self.in_a_row = self.in_a_row.saturating_add(1);
+        let open = registry.len();
+        let closed = if is_exhaustion(error) {
+            registry.exhausted()
+        } else {
+            0
+        };
+        if new_streak {
+            if is_exhaustion(error) {
+                warn!(error = %error, open, closed, max_connections = registry.cap(),
+                    "out of file descriptors or memory accepting connections: closing the \
+                     connections waiting longest, lowering the connection cap and backing off \
+                     (logged once per streak)");
+            } else {
+                warn!(error = %error, "cannot accept connections; backing off (logged once per streak)");
+            }
+        }
+        let doublings = self.in_a_row.saturating_sub(1).min(16);
+        let pause = ACCEPT_BACKOFF_MIN
+            .saturating_mul(1 << doublings)
+            .min(ACCEPT_BACKOFF_MAX);
+        debug!(error = %error, in_a_row = self.in_a_row, closed, pause = ?pause, "accept failed");
+        pause
     }
 }
 
@@ -194,11 +316,7 @@ fn handle<B>(app: &App, request: &Request<B>) -> Response<Chunks> {
     }
     let path = request.uri().path();
     if path == app.telemetry_path {
-        let gzip = request
-            .headers()
-            .get(ACCEPT_ENCODING)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(accepts_gzip);
+        let gzip = wants_gzip(request.headers().get_all(ACCEPT_ENCODING));
         let mut response = Response::new(Chunks::from(app.metrics.scrape(gzip)));
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(EXPOSITION_TYPE));
@@ -210,7 +328,9 @@ fn handle<B>(app: &App, request: &Request<B>) -> Response<Chunks> {
     }
     match path {
         "/" => {
-            let mut response = Response::new(Chunks::one(Bytes::from(landing_page(app))));
+            let page =
+                crate::landing::render(&app.page, &app.metrics.snapshots(), SystemTime::now());
+            let mut response = Response::new(Chunks::one(Bytes::from(page)));
             response.headers_mut().insert(
                 CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
@@ -219,12 +339,12 @@ fn handle<B>(app: &App, request: &Request<B>) -> Response<Chunks> {
         }
         "/-/healthy" => text(StatusCode::OK, "Healthy.\n"),
         "/-/ready" => {
-            if app.metrics.snapshot().attempts > 0 {
+            if app.metrics.ready() {
                 text(StatusCode::OK, "Ready.\n")
             } else {
                 text(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "Not ready: the first poll of SmartLead has not finished.\n",
+                    "Not ready: the first poll of every SmartLead account has not finished.\n",
                 )
             }
         }
@@ -242,115 +362,6 @@ fn text(status: StatusCode, body: &'static str) -> Response<Chunks> {
     response
 }
 
-/// Whether an `Accept-Encoding` value allows gzip (`gzip` or `*`, with a non-zero q-value).
-pub fn accepts_gzip(header: &str) -> bool {
-    header.split(',').any(|item| {
-        let mut parts = item.split(';');
-        let coding = parts.next().unwrap_or("").trim();
-        if !coding.eq_ignore_ascii_case("gzip") && coding != "*" {
-            return false;
-        }
-        parts.all(|param| {
-            let param = param.trim();
-            let Some(q) = param
-                .strip_prefix("q=")
-                .or_else(|| param.strip_prefix("Q="))
-            else {
-                return true;
-            };
-            q.trim().parse::<f32>().map(|q| q > 0.0).unwrap_or(false)
-        })
-    })
-}
-
-/// The landing page: name, version, links, and the poll status in words.
-fn landing_page(app: &App) -> String {
-    let snapshot = app.metrics.snapshot();
-    let now = SystemTime::now();
-    let ago = |at: SystemTime| {
-        let secs = now.duration_since(at).unwrap_or_default().as_secs();
-        format!(
-            "{} ({} ago)",
-            humantime::format_rfc3339_seconds(at),
-            humantime::format_duration(Duration::from_secs(secs))
-        )
-    };
-    let status = if snapshot.attempts == 0 {
-        "waiting for the first poll"
-    } else if snapshot.up {
-        "up: the latest poll succeeded"
-    } else {
-        "down: the latest poll failed"
-    };
-    let mut rows = String::new();
-    let mut row = |name: &str, value: &str| {
-        let _ = write!(
-            rows,
-            "<tr><th>{}</th><td>{}</td></tr>",
-            escape(name),
-            escape(value)
-        );
-    };
-    row("Account", &app.account);
-    row("Status", status);
-    row(
-        "Last success",
-        &snapshot
-            .last_success
-            .map_or_else(|| "never".to_owned(), ago),
-    );
-    row(
-        "Last error",
-        snapshot.last_error.as_deref().unwrap_or("none"),
-    );
-    row(
-        "Consecutive failures",
-        &snapshot.consecutive_failures.to_string(),
-    );
-    row(
-        "Categories",
-        &snapshot.categories.as_ref().map_or_else(
-            || "none (never polled successfully, or stale)".to_owned(),
-            |c| c.list.len().to_string(),
-        ),
-    );
-    if let Some(next) = snapshot.next_poll {
-        row(
-            "Next poll",
-            &humantime::format_rfc3339_seconds(next).to_string(),
-        );
-    }
-    let path = escape(&app.telemetry_path);
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>SmartLead Exporter</title>\
-         <style>body{{font-family:sans-serif;margin:2em}}th{{text-align:left;padding-right:1em}}</style>\
-         </head><body><h1>SmartLead Exporter</h1>\
-         <p>Version {version}. Prometheus metrics of SmartLead lead categories, polled on a timer.</p>\
-         <ul><li><a href=\"{path}\">Metrics</a></li>\
-         <li><a href=\"/-/healthy\">/-/healthy</a></li>\
-         <li><a href=\"/-/ready\">/-/ready</a></li></ul>\
-         <h2>Poll status</h2><table>{rows}</table></body></html>\n",
-        version = escape(crate::VERSION),
-    )
-}
-
-/// Escapes text for HTML; upstream error messages end up on the page.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// Binds the listen address, for `main` to report a clear error when it is taken.
 ///
 /// # Errors
@@ -358,7 +369,7 @@ fn escape(text: &str) -> String {
 pub async fn bind(addresses: &[SocketAddr]) -> std::io::Result<TcpListener> {
     let mut last = None;
     for address in addresses {
-        match TcpListener::bind(address).await {
+        match listen(*address) {
             Ok(listener) => return Ok(listener),
             Err(e) => last = Some(e),
         }
@@ -366,27 +377,15 @@ pub async fn bind(addresses: &[SocketAddr]) -> std::io::Result<TcpListener> {
     Err(last.unwrap_or_else(|| std::io::Error::other("no address to listen on")))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gzip_is_accepted_unless_refused() {
-        assert!(accepts_gzip("gzip"));
-        assert!(accepts_gzip("deflate, GZIP;q=0.5"));
-        assert!(accepts_gzip("identity, *"));
-        assert!(!accepts_gzip("gzip;q=0"));
-        assert!(!accepts_gzip("gzip; q=0.0, br"));
-        assert!(!accepts_gzip("identity"));
-        assert!(!accepts_gzip("x-gzip2"));
-        assert!(!accepts_gzip(""));
-    }
-
-    #[test]
-    fn html_is_escaped() {
-        assert_eq!(
-            escape("<script>alert('x&y')</script>"),
-            "&lt;script&gt;alert(&#39;x&amp;y&#39;)&lt;/script&gt;"
-        );
-    }
+/// Binds and listens on `address` with a backlog of [`LISTEN_BACKLOG`] (the standard
+/// library's `bind` listens with 128).
+fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match address {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As the standard library does: a restart can bind while old connections linger.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }

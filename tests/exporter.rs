@@ -72,7 +72,7 @@ async fn seed_example_is_exported_exactly() {
         assert_eq!(value(&text, &failures(reason)), Some(0.0), "{reason}");
     }
     assert_eq!(
-        value(&text, "smartlead_api_request_duration_seconds_count{account=\"default\",endpoint=\"fetch-categories\"}"),
+        value(&text, "smartlead_api_request_duration_seconds_count{account=\"default\",api_endpoint=\"fetch-categories\"}"),
         Some(1.0)
     );
     assert_eq!(
@@ -233,6 +233,58 @@ async fn endpoints_status_codes_and_gzip() {
     let plain = common::gunzip(&compressed);
     assert!(plain.contains("smartlead_up{account=\"default\"} 1\n"));
     assert!(compressed.len() * 2 < plain.len());
+}
+
+/// Issue 9, defect 7: q-values in `Accept-Encoding` are honoured; `*` covers only the codings
+/// not named, so `gzip;q=0, *` is answered in plain text.
+#[tokio::test(flavor = "multi_thread")]
+async fn accept_encoding_q_values_are_honoured() {
+    let stand_in = StandIn::start(vec![Reply::json(200, SEED_EXAMPLE)]).await;
+    let exporter = Exporter::against(&stand_in, "k", &[]);
+    exporter.wait_for_path("/metrics").await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = format!("http://{}/metrics", exporter.addr);
+    for (accept, gzip) in [
+        ("gzip;q=0, *", false),
+        ("*, gzip;q=0", false),
+        ("gzip;q=0.0", false),
+        ("gzip;q=0.5, identity", false),
+        ("identity;q=0, gzip;q=0.1", true),
+        ("*", true),
+        ("gzip", true),
+    ] {
+        let response = http
+            .get(&url)
+            .header("accept-encoding", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers().get("content-encoding").is_some(),
+            gzip,
+            "Accept-Encoding: {accept}"
+        );
+        let body = response.bytes().await.unwrap();
+        let text = if gzip {
+            common::gunzip(&body)
+        } else {
+            String::from_utf8(body.to_vec()).unwrap()
+        };
+        assert!(
+            text.contains("smartlead_up{account=\"default\"} 1\n"),
+            "{accept}"
+        );
+    }
+    // Two header lines are one list: the refusal in the second one counts.
+    let response = http
+        .get(&url)
+        .header("accept-encoding", "*")
+        .header("accept-encoding", "gzip;q=0")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().get("content-encoding").is_none());
 }
 
 impl Exporter {
@@ -630,7 +682,7 @@ async fn demo_mode_fills_every_metric() {
         "smartlead_api_rate_limit_remaining{account=\"demo\"}"
     )
     .is_some());
-    assert!(text.contains("smartlead_api_requests_total{account=\"demo\",code=\"200\""));
+    assert!(text.contains("smartlead_api_requests_total{account=\"demo\",api_endpoint=\"fetch-categories\",code=\"200\""));
 }
 
 #[tokio::test(flavor = "multi_thread")]

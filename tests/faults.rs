@@ -359,10 +359,13 @@ async fn connection_refused() {
         })
         .await;
     assert_eq!(value(&text, UP), Some(0.0));
-    assert!(
-        !text.contains("smartlead_api_requests_total{"),
-        "no answer, no code"
-    );
+    // No answer, no code: only the pre-initialised codes, at 0.
+    let codes: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("smartlead_api_requests_total{"))
+        .collect();
+    assert_eq!(codes.len(), 3, "{codes:?}");
+    assert!(codes.iter().all(|l| l.ends_with("} 0")), "{codes:?}");
     let logs = exporter.logs();
     let failed: Vec<&String> = logs
         .iter()

@@ -10,7 +10,6 @@ use flate2::{Compress, Compression, Crc, Decompress, FlushCompress, FlushDecompr
 use tracing::error;
 
 use super::Polled;
-use crate::sendfile::Files;
 
 /// The gzip member header (RFC 1952): deflate, no flags, no time stamp, unknown OS.
 pub(super) const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
@@ -38,9 +37,13 @@ pub(super) fn gzip_tail(polled: &Polled, process: &[u8]) -> Bytes {
     tail.into()
 }
 
-/// The text of `polled`, inflated from its gzip head into a buffer frozen in `files`.
-pub(super) fn inflate(polled: &Polled, files: &Files) -> Bytes {
-    files.freeze_with(polled.len, |text| inflate_into(polled, text))
+/// The text of `polled`, inflated from its gzip head, for the first plain scrape after a
+/// change (Prometheus always asks for gzip, so most changes are never inflated).
+pub(super) fn inflate(polled: &Polled) -> Bytes {
+    let mut text = vec![0; polled.len];
+    let written = inflate_into(polled, &mut text);
+    text.truncate(written);
+    Bytes::from(text)
 }
 
 /// Inflates `polled`'s text into `text`, sized for it; returns the bytes written, fewer only

@@ -118,7 +118,40 @@ pub enum ClientError {
     Build(String),
 }
 
-/// What the client needs from the configuration.
+/// What the shared HTTP client needs: one client serves every account, so that 500 accounts
+/// share one TLS configuration and one connection pool.
+#[derive(Debug, Clone, Default)]
+pub struct HttpConfig {
+    /// Whether idle connections are kept for the next poll: only worth it when some poll
+    /// comes before [`POOL_IDLE_TIMEOUT`] would close them.
+    pub pool_connections: bool,
+    /// A PEM bundle of extra roots (`--smartlead.ca-file`).
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// Builds the HTTP client shared by every account: rustls, no redirects, explicit User-Agent.
+///
+/// # Errors
+/// [`ClientError::Build`] when the TLS backend cannot be initialised.
+pub fn http_client(config: &HttpConfig) -> Result<reqwest::Client, ClientError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    reqwest::Client::builder()
+        .user_agent(crate::USER_AGENT)
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .referer(false)
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_max_idle_per_host(if config.pool_connections {
+            usize::MAX
+        } else {
+            0
+        })
+        .build()
+        .map_err(|e| ClientError::Build(describe(&e.without_url(), None)))
+}
+
+/// What one account's client needs from the configuration.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     /// The API root, e.g. `https://server.smartlead.ai/api/v1`.
@@ -127,15 +160,12 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// The largest body accepted.
     pub max_body_size: u64,
-    /// How often polls come: a connection is kept open between them only if the next poll
-    /// comes before [`POOL_IDLE_TIMEOUT`] would close it.
-    pub poll_interval: Duration,
 }
 
-/// A SmartLead client. Cheap to clone.
+/// One account's SmartLead client over the shared HTTP client. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Client {
-    /// The pooled HTTP client (rustls, no redirects, explicit User-Agent).
+    /// The shared pooled HTTP client (see [`http_client`]).
     http: reqwest::Client,
     /// `{base}/leads/fetch-categories`, without the key.
     endpoint: Url,
@@ -146,28 +176,11 @@ pub struct Client {
 }
 
 impl Client {
-    /// Builds the client.
+    /// A client for one account.
     ///
     /// # Errors
-    /// [`ClientError::Build`] when the TLS backend cannot be initialised.
-    pub fn new(config: &ClientConfig) -> Result<Self, ClientError> {
-        let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
-            .user_agent(crate::USER_AGENT)
-            .default_headers(headers)
-            .redirect(reqwest::redirect::Policy::none())
-            .referer(false)
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_max_idle_per_host(if config.poll_interval < POOL_IDLE_TIMEOUT {
-                usize::MAX
-            } else {
-                0
-            })
-            .build()
-            .map_err(|e| ClientError::Build(describe(&e.without_url(), None)))?;
+    /// [`ClientError::Build`] when the base URL cannot take a path.
+    pub fn new(http: reqwest::Client, config: &ClientConfig) -> Result<Self, ClientError> {
         let mut endpoint = config.base_url.clone();
         endpoint
             .path_segments_mut()
@@ -203,7 +216,8 @@ impl Client {
             exchange,
         };
 
-        let sent = tokio::time::timeout_at(deadline, self.http.get(url).send()).await;
+        let request = self.http.get(url).timeout(self.timeout).send();
+        let sent = tokio::time::timeout_at(deadline, request).await;
         let response = match sent {
             Err(_) => return Err(fail(FailureReason::Timeout, self.timed_out(), exchange)),
             Ok(Err(e)) => {
@@ -432,12 +446,14 @@ mod tests {
             "https://server.smartlead.ai/api/v1",
             "https://server.smartlead.ai/api/v1/",
         ] {
-            let client = Client::new(&ClientConfig {
-                base_url: Url::parse(base).unwrap(),
-                timeout: Duration::from_secs(1),
-                max_body_size: 1,
-                poll_interval: Duration::from_secs(60),
-            })
+            let client = Client::new(
+                http_client(&HttpConfig::default()).unwrap(),
+                &ClientConfig {
+                    base_url: Url::parse(base).unwrap(),
+                    timeout: Duration::from_secs(1),
+                    max_body_size: 1,
+                },
+            )
             .unwrap();
             assert_eq!(
                 client.endpoint().as_str(),

@@ -116,6 +116,18 @@ pub struct StandIn {
     connections: Arc<AtomicUsize>,
     /// Connections the client closed while the stand-in waited for its next request.
     closed_by_client: Arc<AtomicUsize>,
+    /// Scripts by API key, for many accounts: a request whose `api_key` is here follows that
+    /// key's script, with its own call numbering, instead of `script`.
+    by_key: Arc<Mutex<std::collections::HashMap<String, KeyScript>>>,
+}
+
+/// One key's script and what it saw.
+#[derive(Debug, Clone, Default)]
+pub struct KeyScript {
+    /// The replies, by call number; the last one repeats.
+    pub script: Vec<Reply>,
+    /// Every request with this key.
+    pub seen: Vec<Seen>,
 }
 
 impl StandIn {
@@ -130,6 +142,7 @@ impl StandIn {
             keep_alive: Arc::new(AtomicBool::new(false)),
             connections: Arc::new(AtomicUsize::new(0)),
             closed_by_client: Arc::new(AtomicUsize::new(0)),
+            by_key: Arc::default(),
         };
         let server = stand_in.clone();
         tokio::spawn(async move {
@@ -139,6 +152,27 @@ impl StandIn {
             }
         });
         stand_in
+    }
+
+    /// Gives requests with `api_key=key` their own script.
+    pub fn script_key(&self, key: &str, script: Vec<Reply>) {
+        self.by_key.lock().unwrap().insert(
+            key.to_owned(),
+            KeyScript {
+                script,
+                seen: Vec::new(),
+            },
+        );
+    }
+
+    /// When each request with `api_key=key` arrived.
+    pub fn seen_key(&self, key: &str) -> Vec<Instant> {
+        self.by_key
+            .lock()
+            .unwrap()
+            .get(key)
+            .map(|k| k.seen.iter().map(|s| s.at).collect())
+            .unwrap_or_default()
     }
 
     /// The base URL to give `--smartlead.base-url`.
@@ -204,6 +238,32 @@ impl StandIn {
     /// Answers one request; whether the connection stays open.
     async fn answer(&self, stream: &mut TcpStream, head: Vec<u8>) -> bool {
         let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        let text = String::from_utf8_lossy(&head).into_owned();
+        let key = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|target| target.split("api_key=").nth(1))
+            .map(|k| k.split('&').next().unwrap_or(k).to_owned());
+        if let Some(key) = key {
+            let keyed = {
+                let mut by_key = self.by_key.lock().unwrap();
+                by_key.get_mut(&key).map(|k| {
+                    let call = k.seen.len();
+                    k.seen.push(Seen {
+                        at: Instant::now(),
+                        head: text.clone(),
+                    });
+                    k.script
+                        .get(call)
+                        .or_else(|| k.script.last())
+                        .cloned()
+                        .unwrap_or(Reply::Silence)
+                })
+            };
+            if let Some(reply) = keyed {
+                return write_reply(stream, reply, self.keep_alive.load(Ordering::SeqCst)).await;
+            }
+        }
         self.seen.lock().unwrap().push(Seen {
             at: Instant::now(),
             head: String::from_utf8_lossy(&head).into_owned(),
@@ -304,6 +364,46 @@ pub struct Exporter {
 impl Exporter {
     /// Starts the exporter with `args` (plus a loopback listen address) and `env` only.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_with(args, env, |_| {})
+    }
+
+    /// Starts the exporter against `stand_in` with key `key`, extra `args`, and the open-file
+    /// limit (`RLIMIT_NOFILE`) set to `soft` and `hard` in the child before it runs.
+    pub fn against_with_nofile(
+        stand_in: &StandIn,
+        key: &str,
+        args: &[&str],
+        (soft, hard): (u64, u64),
+    ) -> Self {
+        use std::os::unix::process::CommandExt as _;
+        let base = format!("--smartlead.base-url={}", stand_in.base_url());
+        let mut all = vec![base.as_str()];
+        all.extend_from_slice(args);
+        Self::start_with(&all, &[("SMARTLEAD_API_KEY", key)], |command| {
+            let limit = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
+            // SAFETY: the closure runs in the forked child before exec and only calls
+            // setrlimit, which is async-signal-safe, on a struct it owns.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        })
+    }
+
+    /// [`Exporter::start`], with `customize` applied to the command before it is spawned.
+    pub fn start_with(
+        args: &[&str],
+        env: &[(&str, &str)],
+        customize: impl FnOnce(&mut Command),
+    ) -> Self {
         let mut command = Command::new(BIN);
         command
             .arg("--web.listen-address=127.0.0.1:0")
@@ -313,6 +413,7 @@ impl Exporter {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        customize(&mut command);
         let mut child = command.spawn().expect("start the exporter");
         let stderr = child.stderr.take().unwrap();
         let logs = Arc::new(Mutex::new(Vec::new()));
@@ -436,14 +537,14 @@ pub const UP: &str = "smartlead_up{account=\"default\"}";
 /// The series of `smartlead_api_request_failures_total` for `reason`, default account.
 pub fn failures(reason: &str) -> String {
     format!(
-        "smartlead_api_request_failures_total{{account=\"default\",endpoint=\"fetch-categories\",reason=\"{reason}\"}}"
+        "smartlead_api_request_failures_total{{account=\"default\",api_endpoint=\"fetch-categories\",reason=\"{reason}\"}}"
     )
 }
 
 /// The series of `smartlead_api_requests_total` for `code`, default account.
 pub fn requests(code: u16) -> String {
     format!(
-        "smartlead_api_requests_total{{account=\"default\",code=\"{code}\",endpoint=\"fetch-categories\"}}"
+        "smartlead_api_requests_total{{account=\"default\",api_endpoint=\"fetch-categories\",code=\"{code}\"}}"
     )
 }
 

@@ -1,0 +1,504 @@
+//! Many accounts from one exporter (`--config.file`), over loopback: each account's failures
+//! stay its own, reloads (SIGHUP, file edit, ConfigMap symlink swap) change what runs and an
+//! invalid file changes nothing, and shards split the accounts between processes.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{run, value, Exporter, Reply, StandIn, SEED_EXAMPLE, WAIT};
+
+/// A temporary directory for one test's files, removed at the end.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("sl-accounts-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn series(name: &str, account: &str) -> String {
+    format!("{name}{{account=\"{account}\"}}")
+}
+
+fn failures(account: &str, reason: &str) -> String {
+    format!(
+        "smartlead_api_request_failures_total{{account=\"{account}\",api_endpoint=\"fetch-categories\",reason=\"{reason}\"}}"
+    )
+}
+
+fn requests(account: &str, code: u16) -> String {
+    format!(
+        "smartlead_api_requests_total{{account=\"{account}\",api_endpoint=\"fetch-categories\",code=\"{code}\"}}"
+    )
+}
+
+/// The accounts named in an exposition.
+fn accounts_in(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter(|l| l.starts_with("smartlead_up{"))
+        .filter_map(|l| l.split('"').nth(1).map(str::to_owned))
+        .collect()
+}
+
+fn start(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Exporter {
+    let flag = format!("--config.file={}", config.display());
+    let mut all = vec![flag.as_str()];
+    all.extend_from_slice(args);
+    Exporter::start(&all, env)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_accounts_failures_change_nothing_for_the_others() {
+    let stand_in = StandIn::start(vec![Reply::Silence]).await;
+    stand_in.keep_alive();
+    stand_in.script_key("good-key", vec![Reply::json(200, SEED_EXAMPLE)]);
+    stand_in.script_key(
+        "revoked-key",
+        vec![Reply::json(401, r#"{"message": "Invalid API Key"}"#)],
+    );
+    stand_in.script_key(
+        "slow-key",
+        vec![Reply::Trickle {
+            len: 10_000,
+            every: Duration::from_millis(50),
+        }],
+    );
+    stand_in.script_key(
+        "limited-key",
+        vec![Reply::json(429, r#"{"message": "Rate limit exceeded"}"#)
+            .with_header("Retry-After", "3")],
+    );
+    // 300 MB, streamed in chunks until the exporter cuts it at --smartlead.max-body-size.
+    stand_in.script_key(
+        "huge-key",
+        vec![Reply::Chunked {
+            chunks: 300 * 1024,
+            size: 1024,
+        }],
+    );
+    let dir = TempDir::new("isolated");
+    let config = dir.write(
+        "accounts.yaml",
+        &format!(
+            "defaults:\n  base_url: {}\n  poll_interval: 1s\n  max_backoff: 1s\n  stale_after: 1m\n\
+             accounts:\n\
+             - name: good\n  api_key_env: GOOD\n\
+             - name: revoked\n  api_key_env: REVOKED\n\
+             - name: slow\n  api_key_env: SLOW\n  timeout: 1s\n\
+             - name: limited\n  api_key_env: LIMITED\n\
+             - name: huge\n  api_key_env: HUGE\n",
+            stand_in.base_url()
+        ),
+    );
+    let exporter = start(
+        &config,
+        &[],
+        &[
+            ("GOOD", "good-key"),
+            ("REVOKED", "revoked-key"),
+            ("SLOW", "slow-key"),
+            ("LIMITED", "limited-key"),
+            ("HUGE", "huge-key"),
+        ],
+    );
+    let started = Instant::now();
+    let text = exporter
+        .wait_for("every account's failure", |t| {
+            value(t, &failures("slow", "timeout")).unwrap_or(0.0) >= 2.0
+                && value(t, &failures("huge", "too_large")).unwrap_or(0.0) >= 2.0
+                && value(t, &requests("limited", 429)).unwrap_or(0.0) >= 2.0
+        })
+        .await;
+    tokio::time::sleep(Duration::from_secs(6).saturating_sub(started.elapsed())).await;
+    let text = {
+        let _ = text;
+        exporter.metrics().await
+    };
+
+    // The good account: up, exact data, nothing counted against it.
+    assert_eq!(value(&text, &series("smartlead_up", "good")), Some(1.0));
+    assert_eq!(
+        value(
+            &text,
+            "smartlead_categories{account=\"good\",origin=\"global\",sentiment=\"positive\"}"
+        ),
+        Some(2.0)
+    );
+    for reason in ["timeout", "transport", "status", "decode", "too_large"] {
+        assert_eq!(
+            value(&text, &failures("good", reason)),
+            Some(0.0),
+            "{reason}"
+        );
+    }
+    // Each failing account: down, its own reason and code.
+    for account in ["revoked", "slow", "limited", "huge"] {
+        assert_eq!(
+            value(&text, &series("smartlead_up", account)),
+            Some(0.0),
+            "{account}"
+        );
+    }
+    assert!(value(&text, &requests("revoked", 401)).unwrap() >= 2.0);
+    assert_eq!(value(&text, &requests("good", 401)), Some(0.0));
+    assert!(value(&text, &failures("slow", "timeout")).unwrap() >= 2.0);
+    assert!(value(&text, &failures("huge", "too_large")).unwrap() >= 2.0);
+    assert_eq!(value(&text, &failures("huge", "timeout")), Some(0.0));
+
+    // The good account kept its schedule: a call every second, as if alone.
+    let good = stand_in.seen_key("good-key");
+    let elapsed = good.last().unwrap().duration_since(good[0]).as_secs_f64();
+    assert!(
+        (good.len() as f64 - 1.0 - elapsed).abs() <= 1.0,
+        "{} calls over {elapsed:.1} s",
+        good.len()
+    );
+    for pair in good.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= Duration::from_millis(900) && gap <= Duration::from_millis(1200),
+            "the good account's polls drifted: {gap:?}"
+        );
+    }
+    // The rate-limited one waited for Retry-After (3 s) between calls.
+    let limited = stand_in.seen_key("limited-key");
+    for pair in limited.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= Duration::from_millis(2900),
+            "{limited:?}"
+        );
+    }
+
+    // The landing page lists the failing accounts first.
+    let (_, _, page) = exporter.get("/").await;
+    let good_row = page.find("<td>good</td>").unwrap();
+    for account in ["revoked", "slow", "limited", "huge"] {
+        assert!(
+            page.find(&format!("<td>{account}</td>")).unwrap() < good_row,
+            "{account}"
+        );
+    }
+    assert!(page.contains("5 accounts, 4 failing."), "{page}");
+    assert_eq!(exporter.get("/-/ready").await.0, 200);
+}
+
+/// Writes `text` as the new version of a ConfigMap-style directory: the data in a new
+/// timestamped directory, then the `..data` symlink swapped to it in one rename.
+fn configmap_update(dir: &Path, version: u32, text: &str) {
+    let data = dir.join(format!("..v{version}"));
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("config.yaml"), text).unwrap();
+    let tmp = dir.join("..data_tmp");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(format!("..v{version}"), &tmp).unwrap();
+    std::fs::rename(&tmp, dir.join("..data")).unwrap();
+}
+
+fn accounts_file(base_url: &str, accounts: &[(&str, &str)]) -> String {
+    let mut text = format!(
+        "defaults:\n  base_url: {base_url}\n  poll_interval: 1s\n  max_backoff: 1s\n  stale_after: 1m\naccounts:\n"
+    );
+    for (name, extra) in accounts {
+        text.push_str(&format!("  - name: {name}\n    api_key_env: KEY\n{extra}"));
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_configmap_swap_reloads_and_an_invalid_file_is_kept_out() {
+    let stand_in = StandIn::start(vec![Reply::json(200, SEED_EXAMPLE)]).await;
+    let base = stand_in.base_url();
+    let dir = TempDir::new("configmap");
+    configmap_update(
+        &dir.0,
+        1,
+        &accounts_file(&base, &[("acme", ""), ("globex", "")]),
+    );
+    std::os::unix::fs::symlink("..data/config.yaml", dir.0.join("config.yaml")).unwrap();
+    let exporter = start(&dir.0.join("config.yaml"), &[], &[("KEY", "k")]);
+    let text = exporter
+        .wait_for("both accounts up", |t| {
+            value(t, &series("smartlead_up", "acme")) == Some(1.0)
+                && value(t, &series("smartlead_up", "globex")) == Some(1.0)
+        })
+        .await;
+    assert_eq!(
+        value(&text, "smartlead_exporter_config_last_reload_successful"),
+        Some(1.0)
+    );
+    let acme_before = value(&text, &requests("acme", 200)).unwrap();
+
+    // globex removed, initech added, acme changed (its global_max_id): restarted, counters kept.
+    configmap_update(
+        &dir.0,
+        2,
+        &accounts_file(
+            &base,
+            &[("acme", "    global_max_id: 0\n"), ("initech", "")],
+        ),
+    );
+    let text = exporter
+        .wait_for("the new accounts", |t| {
+            value(t, &series("smartlead_up", "initech")) == Some(1.0)
+                && !t.contains("account=\"globex\"")
+                && t.contains("smartlead_categories{account=\"acme\",origin=\"user\",sentiment=\"positive\"} 2")
+        })
+        .await;
+    assert_eq!(
+        accounts_in(&text),
+        BTreeSet::from(["acme".to_owned(), "initech".to_owned()])
+    );
+    assert!(value(&text, &requests("acme", 200)).unwrap() >= acme_before + 1.0);
+    assert!(exporter
+        .logs()
+        .iter()
+        .any(|l| l.contains("configuration reloaded")
+            && l.contains("added=1")
+            && l.contains("removed=1")
+            && l.contains("restarted=1")));
+
+    // An invalid file: refused, the running accounts go on, the gauge says so, one error.
+    configmap_update(&dir.0, 3, "accounts:\n  - name: Bad Name\n");
+    let text = exporter
+        .wait_for("the refused reload", |t| {
+            value(t, "smartlead_exporter_config_last_reload_successful") == Some(0.0)
+        })
+        .await;
+    let calls = stand_in.calls();
+    assert_eq!(
+        accounts_in(&text),
+        BTreeSet::from(["acme".to_owned(), "initech".to_owned()])
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(
+        stand_in.calls() >= calls + 2,
+        "the old configuration stopped polling"
+    );
+    let refused: Vec<String> = exporter
+        .logs()
+        .into_iter()
+        .filter(|l| l.contains("configuration reload refused"))
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert!(
+        refused[0].contains("config.yaml") && refused[0].contains("Bad Name"),
+        "{}",
+        refused[0]
+    );
+    assert_eq!(exporter.get("/-/healthy").await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_a_file_the_watch_cannot_see() {
+    let stand_in = StandIn::start(vec![Reply::json(200, SEED_EXAMPLE)]).await;
+    let base = stand_in.base_url();
+    // The real file lives in another directory than the watched one (a symlink to it), so
+    // an edit is only picked up by SIGHUP.
+    let real = TempDir::new("hup-real");
+    let linked = TempDir::new("hup-link");
+    let target = real.write("accounts.yaml", &accounts_file(&base, &[("acme", "")]));
+    let config = linked.0.join("accounts.yaml");
+    std::os::unix::fs::symlink(&target, &config).unwrap();
+    let exporter = start(&config, &[], &[("KEY", "k")]);
+    exporter
+        .wait_for("acme up", |t| {
+            value(t, &series("smartlead_up", "acme")) == Some(1.0)
+        })
+        .await;
+    real.write(
+        "accounts.yaml",
+        &accounts_file(&base, &[("acme", ""), ("globex", "")]),
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!exporter.metrics().await.contains("account=\"globex\""));
+    let kill = std::process::Command::new("kill")
+        .args(["-HUP", &exporter.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    exporter
+        .wait_for("globex after SIGHUP", |t| {
+            value(t, &series("smartlead_up", "globex")) == Some(1.0)
+        })
+        .await;
+    assert!(exporter
+        .logs()
+        .iter()
+        .any(|l| l.contains("configuration reloaded") && l.contains("cause=Signal")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_shards_poll_each_account_exactly_once() {
+    const ACCOUNTS: usize = 50;
+    let stand_in = StandIn::start(vec![Reply::json(200, "[]")]).await;
+    let mut text = format!(
+        "defaults:\n  base_url: {}\n  poll_interval: 3s\naccounts:\n",
+        stand_in.base_url()
+    );
+    let mut env = Vec::new();
+    for i in 0..ACCOUNTS {
+        text.push_str(&format!("  - name: client-{i}\n    api_key_env: KEY_{i}\n"));
+        env.push((format!("KEY_{i}"), format!("key-{i}")));
+        stand_in.script_key(&format!("key-{i}"), vec![Reply::json(200, "[]")]);
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let dir = TempDir::new("shards");
+    let config = dir.write("accounts.yaml", &text);
+    let shards: Vec<Exporter> = (0..3)
+        .map(|shard| {
+            start(
+                &config,
+                &[&format!("--shard={shard}"), "--total-shards=3"],
+                &env,
+            )
+        })
+        .collect();
+    let mut owned = Vec::new();
+    let mut total = 0.0;
+    for (index, exporter) in shards.iter().enumerate() {
+        let text = exporter
+            .wait_for("every account polled", |t| {
+                let ups: Vec<&str> = t
+                    .lines()
+                    .filter(|l| l.starts_with("smartlead_up{"))
+                    .collect();
+                !ups.is_empty() && ups.iter().all(|l| l.ends_with(" 1"))
+            })
+            .await;
+        let count = value(
+            &text,
+            &format!("smartlead_exporter_shard_accounts{{shard=\"{index}\",total_shards=\"3\"}}"),
+        )
+        .unwrap();
+        total += count;
+        let accounts = accounts_in(&text);
+        assert_eq!(accounts.len() as f64, count);
+        owned.push(accounts);
+    }
+    assert_eq!(total, ACCOUNTS as f64);
+    let union: BTreeSet<String> = owned.iter().flatten().cloned().collect();
+    assert_eq!(
+        union.len(),
+        ACCOUNTS,
+        "every account is owned by exactly one shard"
+    );
+    // Each account polled, and by one process only: its calls are an interval apart.
+    let deadline = Instant::now() + WAIT;
+    while (0..ACCOUNTS).any(|i| stand_in.seen_key(&format!("key-{i}")).is_empty()) {
+        assert!(Instant::now() < deadline, "some account was never polled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for i in 0..ACCOUNTS {
+        let seen = stand_in.seen_key(&format!("key-{i}"));
+        for pair in seen.windows(2) {
+            assert!(
+                pair[1] - pair[0] >= Duration::from_millis(2500),
+                "client-{i} polled twice within an interval: {seen:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn once_polls_every_account_and_fails_if_any_failed() {
+    let stand_in = StandIn::start(vec![Reply::Silence]).await;
+    stand_in.script_key("good-key", vec![Reply::json(200, SEED_EXAMPLE)]);
+    stand_in.script_key("bad-key", vec![Reply::json(401, "{}")]);
+    let dir = TempDir::new("once");
+    let both = dir.write(
+        "both.yaml",
+        &format!(
+            "defaults:\n  base_url: {}\naccounts:\n  - name: good\n    api_key_env: GOOD\n  - name: bad\n    api_key_env: BAD\n",
+            stand_in.base_url()
+        ),
+    );
+    let good = dir.write(
+        "good.yaml",
+        &format!(
+            "defaults:\n  base_url: {}\naccounts:\n  - name: good\n    api_key_env: GOOD\n",
+            stand_in.base_url()
+        ),
+    );
+    let env = [("GOOD", "good-key"), ("BAD", "bad-key")];
+    let (code, stdout, _) = run(
+        &["--once", &format!("--config.file={}", both.display())],
+        &env,
+    );
+    assert_eq!(code, 1);
+    assert_eq!(value(&stdout, &series("smartlead_up", "good")), Some(1.0));
+    assert_eq!(value(&stdout, &series("smartlead_up", "bad")), Some(0.0));
+    let (code, stdout, _) = run(
+        &["--once", &format!("--config.file={}", good.display())],
+        &env,
+    );
+    assert_eq!(code, 0);
+    assert_eq!(value(&stdout, &series("smartlead_up", "good")), Some(1.0));
+}
+
+#[test]
+fn config_check_validates_the_file_and_its_keys() {
+    let dir = TempDir::new("check");
+    let good = dir.write(
+        "good.yaml",
+        "accounts:\n  - name: acme\n    api_key_env: ACME\n  - name: globex\n    api_key_env: ACME\n",
+    );
+    let (code, stdout, stderr) = run(
+        &[
+            "--config.check",
+            &format!("--config.file={}", good.display()),
+        ],
+        &[("ACME", "k")],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("2 accounts"), "{stdout}");
+    // The key variable is unset: exit 2 naming the file, the account and the field.
+    let (code, _, stderr) = run(
+        &[
+            "--config.check",
+            &format!("--config.file={}", good.display()),
+        ],
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        stderr.starts_with("smartlead_exporter: error: --config.file ")
+            && stderr.contains("good.yaml")
+            && stderr.contains("account \"acme\"")
+            && stderr.contains("api_key_env"),
+        "{stderr}"
+    );
+    // The same refusal stops a normal start.
+    let bad = dir.write(
+        "bad.yaml",
+        "accounts:\n  - name: acme\n    api_key_env: ACME\n    pol_interval: 1m\n",
+    );
+    let (code, _, stderr) = run(
+        &[&format!("--config.file={}", bad.display())],
+        &[("ACME", "k")],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("bad.yaml")
+            && stderr.contains("line 4")
+            && stderr.contains("did you mean `poll_interval`"),
+        "{stderr}"
+    );
+}

@@ -29,7 +29,7 @@ use smartlead_exporter::{allocator, demo, logging, server, shutdown};
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(4);
 
 /// Threads that poll SmartLead, parse and encode: one, apart from the thread that serves.
-/// Why one of each: `docs/design.md#threads`.
+/// Why one of each: `docs/design.md#threads` (measured: `docs/performance.md#threads-poller_threads`).
 const POLLER_THREADS: usize = 1;
 
 /// On exit, tasks still running on either runtime get this long before they are dropped.

@@ -26,11 +26,7 @@ use smartlead_exporter::{allocator, demo, logging, server, shutdown};
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(4);
 
 /// Threads that poll SmartLead, parse and encode: one, apart from the thread that serves.
-///
-/// Scrapes are served by the main thread alone (a current-thread runtime), like nginx's
-/// single worker: answering is two buffer clones, so one thread keeps up. More serving threads
-/// were slower on two cores (docs/performance.md#one-serving-thread-poller_threads). Polls run
-/// on this separate thread, so parsing and encoding a large account never holds a scrape back.
+/// Why one of each: `docs/design.md#threads` (measured: `docs/performance.md#threads-poller_threads`).
 const POLLER_THREADS: usize = 1;
 
 /// On exit, tasks still running on either runtime get this long before they are dropped.

@@ -5,15 +5,23 @@
 //!
 //! Data flows one way, and each module uses only the ones listed before it:
 //!
+//! - [`accounts`]: the accounts to poll (one from the flags, many from `--config.file`), their
+//!   settings and bounds, validation, and the sharding filter.
 //! - [`config`]: command-line flags and environment, validated; every bad value exits 2.
 //! - [`logging`]: the `tracing` subscriber (`--log.level`, `--log.format`), on stderr.
-//! - [`shutdown`]: the one signal every task listens to (SIGTERM, SIGINT).
+//! - [`shutdown`]: the one signal every task listens to (SIGTERM, SIGINT), and SIGHUP.
+//! - [`watch`]: notices when a configuration file's directory changes.
 //! - [`smartlead`]: the API key ([`smartlead::key`]), the response model and its lenient
 //!   parser ([`smartlead::model`]), and the HTTP client with its limits ([`smartlead::client`]).
-//! - [`snapshot`]: the immutable result of the latest poll, shared with the server.
-//! - [`poller`]: the schedule (interval, backoff, `Retry-After`, staleness); produces snapshots.
-//! - [`metrics`]: the registry and families; turns snapshots into an exposition encoded once per
-//!   poll, not per scrape.
+//! - [`snapshot`]: the immutable result of an account's latest poll, shared with the server.
+//! - [`poller`]: one account's schedule (interval, backoff, `Retry-After`, staleness); produces
+//!   snapshots.
+//! - [`metrics`]: every account's families; the exposition assembled family by family and
+//!   cached until something changes, never encoded per scrape.
+//! - [`supervisor`]: one poller per account, spread over the interval, started, stopped and
+//!   restarted as the configuration changes.
+//! - [`reload`]: reloading `--config.file`, an invalid file kept out.
+//! - [`landing`]: the page on `/`, every account's state in words.
 //! - [`accept_encoding`]: whether a request's `Accept-Encoding` asks for gzip, q-values honoured.
 //! - [`conn_limit`]: the connection cap, which connection makes room for a new one, and the
 //!   file-descriptor budget.

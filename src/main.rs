@@ -14,14 +14,11 @@ use smartlead_exporter::accounts::{Account, AccountsFile};
 use smartlead_exporter::config::{Accounts, Cli, CliExit, Config, API_KEY_ENV};
 use smartlead_exporter::landing::Page;
 use smartlead_exporter::metrics::{BuildInfo, Metrics};
-use smartlead_exporter::poller::{Poller, PollerConfig};
 use smartlead_exporter::reload::{self, Cause, Reloader};
 use smartlead_exporter::shutdown::Signal;
-use smartlead_exporter::smartlead::client::{
-    http_client, Client, ClientConfig, HttpConfig, POOL_IDLE_TIMEOUT,
-};
+use smartlead_exporter::smartlead::client::{http_client, HttpConfig, POOL_IDLE_TIMEOUT};
 use smartlead_exporter::smartlead::key::KeySource;
-use smartlead_exporter::supervisor::Supervisor;
+use smartlead_exporter::supervisor::{poller_for, Supervisor};
 use smartlead_exporter::watch::Watch;
 use smartlead_exporter::web_config::{WebConfig, WebSecurity};
 use smartlead_exporter::{allocator, demo, logging, server, shutdown};
@@ -30,11 +27,7 @@ use smartlead_exporter::{allocator, demo, logging, server, shutdown};
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(4);
 
 /// Threads that poll SmartLead, parse and encode: one, apart from the thread that serves.
-///
-/// Scrapes are served by the main thread alone (a current-thread runtime), like nginx's
-/// single worker: answering is two buffer clones, so one thread keeps up. More serving threads
-/// were slower on two cores (docs/performance.md#one-serving-thread-poller_threads). Polls run
-/// on this separate thread, so parsing and encoding a large account never holds a scrape back.
+/// Why one of each: `docs/design.md#threads` (measured: `docs/performance.md#threads-poller_threads`).
 const POLLER_THREADS: usize = 1;
 
 /// On exit, tasks still running on either runtime get this long before they are dropped.
@@ -384,34 +377,13 @@ async fn once(
     let permits = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut polls = JoinSet::new();
     for account in accounts {
-        let settings = account.settings.clone();
-        let client = match Client::new(
-            http.clone(),
-            &ClientConfig {
-                base_url: settings.base_url.clone(),
-                timeout: settings.timeout,
-                max_body_size: settings.max_body_size,
-            },
-        ) {
-            Ok(client) => client,
+        let mut poller = match poller_for(&http, &account, &permits) {
+            Ok(poller) => poller,
             Err(e) => {
                 error!(account = %account.name, error = %e, "cannot start");
                 return ExitCode::FAILURE;
             }
         };
-        let mut poller = Poller::new(
-            client,
-            account.key_source,
-            account.initial_key,
-            PollerConfig {
-                account: account.name.clone(),
-                interval: settings.poll_interval,
-                max_backoff: settings.max_backoff,
-                stale_after: settings.stale_after,
-                global_max_id: settings.global_max_id,
-                permits: Arc::clone(&permits),
-            },
-        );
         let metrics = Arc::clone(metrics);
         polls.spawn_on(
             async move {

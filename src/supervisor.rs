@@ -147,27 +147,7 @@ impl Supervisor {
         fraction: f64,
     ) -> Result<Running, crate::smartlead::client::ClientError> {
         let settings = &account.settings;
-        let client = Client::new(
-            self.http.clone(),
-            &ClientConfig {
-                base_url: settings.base_url.clone(),
-                timeout: settings.timeout,
-                max_body_size: settings.max_body_size,
-            },
-        )?;
-        let mut poller = Poller::new(
-            client,
-            account.key_source.clone(),
-            account.initial_key.clone(),
-            PollerConfig {
-                account: account.name.clone(),
-                interval: settings.poll_interval,
-                max_backoff: settings.max_backoff,
-                stale_after: settings.stale_after,
-                global_max_id: settings.global_max_id,
-                permits: Arc::clone(&self.permits),
-            },
-        );
+        let mut poller = poller_for(&self.http, account, &self.permits)?;
         let first = next_slot(self.epoch, Instant::now(), settings.poll_interval, fraction);
         self.metrics
             .publish(&account.name, None, poller.waiting(first));
@@ -209,6 +189,39 @@ impl Supervisor {
         }
         info!("every poller stopped");
     }
+}
+
+/// A poller for `account` over the shared HTTP client, holding one of `permits` per request.
+///
+/// # Errors
+/// When the account's base URL cannot take the endpoint's path.
+pub fn poller_for(
+    http: &reqwest::Client,
+    account: &Account,
+    permits: &Arc<Semaphore>,
+) -> Result<Poller, crate::smartlead::client::ClientError> {
+    let settings = &account.settings;
+    let client = Client::new(
+        http.clone(),
+        &ClientConfig {
+            base_url: settings.base_url.clone(),
+            timeout: settings.timeout,
+            max_body_size: settings.max_body_size,
+        },
+    )?;
+    Ok(Poller::new(
+        client,
+        account.key_source.clone(),
+        account.initial_key.clone(),
+        PollerConfig {
+            account: account.name.clone(),
+            interval: settings.poll_interval,
+            max_backoff: settings.max_backoff,
+            stale_after: settings.stale_after,
+            global_max_id: settings.global_max_id,
+            permits: Arc::clone(permits),
+        },
+    ))
 }
 
 /// Each account's place in the cycle, as a fraction of its interval: rank by stable hash of

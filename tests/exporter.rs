@@ -5,7 +5,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{failures, requests, run, value, Exporter, Reply, StandIn, SEED_EXAMPLE, UP};
+use common::{
+    failures, promtool_findings, requests, run, value, Exporter, Reply, StandIn, SEED_EXAMPLE, UP,
+};
 
 fn categories(sentiment: &str, origin: &str) -> String {
     format!(
@@ -713,34 +715,13 @@ async fn json_logs_are_one_object_per_line() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn promtool_finds_nothing_to_complain_about() {
-    use std::io::Write as _;
     let exporter = Exporter::start(&["--demo", "--poll.interval=1s"], &[]);
     let text = exporter
         .wait_for("a demo poll", |t| {
             t.contains("smartlead_up{account=\"demo\"} 1")
         })
         .await;
-    let mut promtool = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool is needed: install Debian's prometheus package (the test command does)");
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = promtool.wait_with_output().unwrap();
-    let findings = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "{findings}");
-    assert_eq!(findings.trim(), "", "promtool findings");
+    assert_eq!(promtool_findings(&text), "", "promtool findings");
 }
 
 /// A connection to SmartLead is kept between polls only when the next poll comes before the

@@ -1101,8 +1101,9 @@ mod tests {
                 .unwrap()
         }
 
-        /// Parse time grows linearly with the body: eight times the input takes about eight
-        /// times as long (quadratic growth would take 64 times). Each shape is a way to make a
+        /// Parse time grows linearly with the body: sixteen times the input takes about sixteen
+        /// times as long (quadratic growth would take 256 times). The bound leaves room for a
+        /// shared, loaded machine: a timing is noisy, the gap between the two growths is not. Each shape is a way to make a
         /// naive parser go quadratic: many elements, duplicates, one long escaped string,
         /// nesting in unknown fields, many unknown sentiments.
         #[test]
@@ -1139,12 +1140,12 @@ mod tests {
             ];
             for (shape, make) in shapes {
                 let small = make(5_000);
-                let large = make(40_000);
+                let large = make(80_000);
                 let ratio = fastest(large.as_bytes()).as_secs_f64()
                     / fastest(small.as_bytes()).as_secs_f64();
                 assert!(
-                    ratio < 24.0,
-                    "{shape}: 8x the input took {ratio:.1}x the time"
+                    ratio < 64.0,
+                    "{shape}: 16x the input took {ratio:.1}x the time"
                 );
             }
         }

@@ -27,6 +27,7 @@ as_root() {
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 # The image tests (tests/deploy/test_image.py) run podman with runc: crun, podman's other
 # runtime, cannot set rlimits on these machines.

@@ -150,6 +150,14 @@ pub struct Cli {
     #[arg(long = "once")]
     pub once: bool,
 
+    /// Web config file (exporter-toolkit format): TLS, mutual TLS, basic auth, extra headers.
+    /// Reloaded when it or the certificates it names change, and on SIGHUP.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<std::path::PathBuf>,
+
+    /// Leave /-/healthy and /-/ready open without basic auth credentials (for kubelet probes).
+    #[arg(long = "web.health-unauthenticated")]
+    pub health_unauthenticated: bool,
     /// YAML file naming many SmartLead accounts, each with its key file or variable; reloaded
     /// on SIGHUP and when it changes. The flags above become every account's defaults.
     #[arg(long = "config.file", value_name = "FILE")]
@@ -312,6 +320,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `--once`.
     pub once: bool,
+    /// `--web.config.file`.
+    pub web_config_file: Option<std::path::PathBuf>,
+    /// `--web.health-unauthenticated`.
+    pub health_unauthenticated: bool,
     /// Things that are allowed but probably unwise, to log once logging is up.
     pub warnings: Vec<String>,
 }
@@ -482,6 +494,8 @@ impl Config {
             log_level: cli.log_level,
             log_format: cli.log_format,
             once: cli.once,
+            web_config_file: cli.web_config_file,
+            health_unauthenticated: cli.health_unauthenticated,
             warnings,
         })
     }

@@ -25,6 +25,9 @@
 //! - [`accept_encoding`]: whether a request's `Accept-Encoding` asks for gzip, q-values honoured.
 //! - [`conn_limit`]: the connection cap, which connection makes room for a new one, and the
 //!   file-descriptor budget.
+//! - [`web_config`]: `--web.config.file` (exporter-toolkit format): TLS settings, basic auth,
+//!   extra headers, reloaded when the files change.
+//! - [`tls`]: the TLS handshake of an accepted connection, per the web config.
 //! - [`server`]: hyper serving `/metrics`, `/`, `/-/healthy` and `/-/ready`, with connection
 //!   limits and graceful shutdown.
 //! - [`demo`]: the SmartLead stand-in behind `--demo`.
@@ -48,7 +51,9 @@ pub mod shutdown;
 pub mod smartlead;
 pub mod snapshot;
 pub mod supervisor;
+pub mod tls;
 pub mod watch;
+pub mod web_config;
 
 /// The exporter's version, as reported by `--version` and `smartlead_exporter_build_info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

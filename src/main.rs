@@ -20,17 +20,14 @@ use smartlead_exporter::smartlead::client::{http_client, HttpConfig, POOL_IDLE_T
 use smartlead_exporter::smartlead::key::KeySource;
 use smartlead_exporter::supervisor::{poller_for, Supervisor};
 use smartlead_exporter::watch::Watch;
+use smartlead_exporter::web_config::{WebConfig, WebSecurity};
 use smartlead_exporter::{allocator, demo, logging, server, shutdown};
 
 /// After SIGTERM or SIGINT, the process exits within this long, whatever is still running.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(4);
 
 /// Threads that poll SmartLead, parse and encode: one, apart from the thread that serves.
-///
-/// Scrapes are served by the main thread alone (a current-thread runtime), like nginx's
-/// single worker: answering is two buffer clones, so one thread keeps up. More serving threads
-/// were slower on two cores (docs/performance.md#one-serving-thread-poller_threads). Polls run
-/// on this separate thread, so parsing and encoding a large account never holds a scrape back.
+/// Why one of each: `docs/design.md#threads` (measured: `docs/performance.md#threads-poller_threads`).
 const POLLER_THREADS: usize = 1;
 
 /// On exit, tasks still running on either runtime get this long before they are dropped.
@@ -52,6 +49,15 @@ fn main() -> ExitCode {
     let config = match Config::from_cli(cli, std::env::var_os(API_KEY_ENV)) {
         Ok(config) => config,
         Err(e) => return usage_error(&e),
+    };
+    // web-config (issue 11): a bad web config file is a usage error, like a bad flag, and
+    // --config.check checks it too.
+    let web_config = match &config.web_config_file {
+        None => None,
+        Some(path) => match WebConfig::load(path) {
+            Ok(web_config) => Some((path.clone(), web_config)),
+            Err(e) => return usage_error(&e),
+        },
     };
     if config.check {
         return check(&config);
@@ -95,7 +101,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = serving.block_on(run(config, polling.handle().clone()));
+    let web = web_config.map(|(path, web_config)| {
+        Arc::new(WebSecurity::new(
+            path,
+            web_config,
+            config.health_unauthenticated,
+        ))
+    });
+    let code = serving.block_on(run(config, web, polling.handle().clone()));
     polling.shutdown_timeout(RUNTIME_SHUTDOWN);
     serving.shutdown_timeout(RUNTIME_SHUTDOWN);
     code
@@ -130,7 +143,11 @@ fn check(config: &Config) -> ExitCode {
 }
 
 /// Runs on the serving runtime; pollers and the encoder are spawned on `polling`.
-async fn run(config: Config, polling: tokio::runtime::Handle) -> ExitCode {
+async fn run(
+    config: Config,
+    web: Option<Arc<WebSecurity>>,
+    polling: tokio::runtime::Handle,
+) -> ExitCode {
     let mut signals = match shutdown::Signals::install() {
         Ok(signals) => signals,
         Err(e) => {
@@ -231,8 +248,13 @@ async fn run(config: Config, polling: tokio::runtime::Handle) -> ExitCode {
             telemetry_path: config.telemetry_path.clone(),
             demo: matches!(config.accounts, Accounts::Demo { .. }),
         },
+        web.clone(),
         shutdown.clone(),
     ));
+    // web-config (issue 11): re-read when the files change (SIGHUP below too).
+    if let Some(web) = &web {
+        tokio::spawn(Arc::clone(web).watch(shutdown.clone()));
+    }
     let encoder = polling.spawn(Arc::clone(&metrics).run_encoder(shutdown));
     let mut watch = match &config.accounts {
         Accounts::File(path) => match Watch::directory_of(path) {
@@ -255,13 +277,22 @@ async fn run(config: Config, polling: tokio::runtime::Handle) -> ExitCode {
                     info!(signal = name, "shutting down");
                     break ExitCode::SUCCESS;
                 }
-                Signal::Reload => match reloader.as_mut() {
-                    Some(reloader) => {
-                        reloader.reload(Cause::Signal, &mut supervisor);
+                Signal::Reload => {
+                    // web-config (issue 11).
+                    if let Some(web) = &web {
+                        let web = Arc::clone(web);
+                        tokio::task::spawn_blocking(move || web.reload());
                     }
-                    None => info!(signal = "SIGHUP", "reloading: key files are re-read before \
-                        every poll; without --config.file there is nothing else to reload"),
-                },
+                    match reloader.as_mut() {
+                        Some(reloader) => {
+                            reloader.reload(Cause::Signal, &mut supervisor);
+                        }
+                        None if web.is_some() => {}
+                        None => info!(signal = "SIGHUP", "reloading: key files are re-read \
+                            before every poll; without --config.file there is nothing else to \
+                            reload"),
+                    }
+                }
             },
             () = changed(watch.as_mut()) => {
                 if let Some(reloader) = reloader.as_mut() {

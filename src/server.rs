@@ -21,10 +21,10 @@ use bytes::buf::Chain;
 use bytes::{Buf, Bytes};
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::header::{HeaderValue, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, VARY};
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio_io_timeout::TimeoutStream;
@@ -34,6 +34,7 @@ use crate::accept_encoding::wants_gzip;
 use crate::conn_limit::{Guarded, Registry, Tracked};
 use crate::metrics::{Exposition, Metrics, CONTENT_TYPE as EXPOSITION_TYPE};
 use crate::shutdown::Shutdown;
+use crate::web_config::WebSecurity;
 
 pub use crate::conn_limit::{connection_cap, fd_limit, raise_fd_limit, FdLimit, MAX_CONNECTIONS};
 
@@ -88,6 +89,7 @@ pub async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
     page: crate::landing::Page,
+    web: Option<Arc<WebSecurity>>,
     mut shutdown: Shutdown,
 ) {
     let app = Arc::new(App {
@@ -99,12 +101,20 @@ pub async fn serve(
     debug!(max_connections, "serving");
     let registry = Arc::new(Registry::new(max_connections));
     let graceful = GracefulShutdown::new();
-    let mut builder = http1::Builder::new();
+    // web-config (issue 11): one builder per protocol, HTTP/2 only after ALPN chose it.
+    let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
+        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_HEADER_BYTES.max(8192))
         .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(MAX_HEADER_BYTES).unwrap_or(u32::MAX));
+    let http1_builder = Arc::new(builder.clone().http1_only());
+    let h2_builder = Arc::new(builder.http2_only());
     let mut failures = AcceptFailures::default();
     loop {
         let accepted = tokio::select! {
@@ -143,15 +153,41 @@ pub async fn serve(
         let conn = Arc::clone(slot.conn());
         let mut stream = TimeoutStream::new(Tracked::new(stream, Arc::clone(&conn)));
         stream.set_write_timeout(Some(IO_TIMEOUT));
-        let io = TokioIo::new(Box::pin(stream));
+        // web-config (issue 11): TLS handshake (when configured), then basic auth and extra
+        // headers per request (`respond`).
         let app = Arc::clone(&app);
-        let service = service_fn(move |request| {
-            conn.request_started();
-            let response = handle(&app, &request).map(|body| Guarded::new(body, Arc::clone(&conn)));
-            async move { Ok::<_, Infallible>(response) }
-        });
-        let connection = graceful.watch(builder.serve_connection(io, service));
+        let web = web.clone();
+        let watcher = graceful.watcher();
+        let (http1_builder, h2_builder) = (Arc::clone(&http1_builder), Arc::clone(&h2_builder));
         tokio::spawn(async move {
+            let acceptor = web.as_ref().and_then(|web| web.tls_acceptor());
+            let stream = tokio::select! {
+                handshake = crate::tls::accept(acceptor, Box::pin(stream)) => match handshake {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                },
+                () = slot.conn().evicted() => {
+                    debug!(%peer, "closed a connection in its TLS handshake, to make room");
+                    return;
+                }
+            };
+            let builder = if stream.is_h2() {
+                h2_builder
+            } else {
+                http1_builder
+            };
+            let service = service_fn(move |request| {
+                conn.request_started();
+                let (app, web, conn) = (Arc::clone(&app), web.clone(), Arc::clone(&conn));
+                async move {
+                    let response = respond(&app, web.as_deref(), &request).await;
+                    Ok::<_, Infallible>(response.map(|body| Guarded::new(body, conn)))
+                }
+            });
+            let connection = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
             tokio::select! {
                 ended = connection => if let Err(e) = ended {
                     debug!(%peer, error = %e, "connection ended with an error");
@@ -300,6 +336,26 @@ impl Body for Chunks {
     fn size_hint(&self) -> SizeHint {
         SizeHint::with_exact(self.parts.as_ref().map_or(0, |p| p.remaining() as u64))
     }
+}
+
+/// web-config (issue 11): the rate limit and basic auth first, then the page, then the extra
+/// headers on whatever the answer is.
+async fn respond<B>(
+    app: &App,
+    web: Option<&WebSecurity>,
+    request: &Request<B>,
+) -> Response<Chunks> {
+    let Some(web) = web else {
+        return handle(app, request);
+    };
+    let mut response = match web.authorize(request).await {
+        Some(refusal) => {
+            refusal.into_response(|text| Chunks::one(Bytes::from_static(text.as_bytes())))
+        }
+        None => handle(app, request),
+    };
+    web.add_headers(response.headers_mut());
+    response
 }
 
 /// Routes one request.

@@ -61,7 +61,7 @@ impl Shutdown {
 pub enum Signal {
     /// Stop (SIGTERM or SIGINT, named here): shut down gracefully and exit 0.
     Stop(&'static str),
-    /// Re-read what can be re-read (SIGHUP).
+    /// SIGHUP: re-read what can be re-read (key files, `--config.file`, `--web.config.file`).
     Reload,
 }
 

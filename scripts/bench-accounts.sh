@@ -8,10 +8,11 @@
 #      the average rate;
 #   3. RSS once every account has polled, RSS of the same with 1 account, and the difference
 #      per account;
-#   4. reload of 500 accounts by SIGHUP: every account changed (atomic rename of the file),
-#      and nothing changed; from the signal to the "configuration reloaded" log line;
-#   5. gzip scrapes of the 500-account exposition, wrk against the exporter and against nginx
-#      serving the same gzip bytes with gzip_static, alternating rounds, medians.
+#   4. gzip scrapes of the 500-account exposition, wrk against the exporter and against nginx
+#      serving the same gzip bytes with gzip_static, alternating rounds, medians;
+#   5. reload of 500 accounts by SIGHUP: every account changed (atomic rename of the file),
+#      and nothing changed; from the signal to the "configuration reloaded" log line.
+# Results and method: docs/performance.md, "Many accounts (500)".
 #
 # Usage: scripts/bench-accounts.sh      (as root, or with wrk and nginx already installed)
 # Environment: BENCH_ACCOUNTS_SECONDS (schedule window, default 120),

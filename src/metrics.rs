@@ -1,8 +1,9 @@
 //! The metric families of every account, and the exposition served on the telemetry path.
 //!
-//! Each account's series live in its own small registry, labelled with its name; when its
-//! poller publishes, they are updated and encoded once into per-family fragments of text
-//! ([`Fragments`]). The exposition is assembled from all accounts' fragments family by family
+//! Each account's series are a few plain numbers ([`AccountSeries`]) and its snapshot, written
+//! by hand in the text format, labelled with its name; when its poller publishes, they are
+//! updated and written once into per-family fragments of text ([`Fragments`]), whose
+//! `# HELP`/`# TYPE` lines are the static [`FAMILIES`]. The exposition is assembled from all accounts' fragments family by family
 //! (each family in one group, as the text format requires), compressed straight into gzip,
 //! which Prometheus always asks for, and cached until something changes: scrapes never encode.
 //! Assembly runs off the serving thread ([`Metrics::run_encoder`]), spaced so that it takes

@@ -6,14 +6,16 @@
 # answers as the SmartLead stand-in and a static copy of the exporter's /metrics; starts the
 # exporter against it; runs wrk on each, one after the other in the same run; and prints a
 # table: requests/s, p99 and RSS of both, their ratio, the SmartLead calls counted during the
-# load, start-up time, idle wake-ups, binary size, and memory at 100,000 categories.
+# load, start-up time, idle wake-ups, binary size, and memory at 100,000 categories. Then the
+# 500-account rows (scripts/bench-accounts.sh) and the TLS rows (scripts/bench-tls.sh).
 #
 # Usage: scripts/bench.sh [N]     (as root, or with wrk and nginx already installed)
 # Environment: BENCH_DURATION (wrk seconds, default 5), BENCH_CONNECTIONS (default 10),
 #              BENCH_ROUNDS (alternating wrk runs per side, default 5; the median is shown),
 #              BENCH_SKIP_BUILD=1 (use the existing target/dist binary),
 #              BENCH_KEEP=1 (keep the temporary directory, for its logs),
-#              BENCH_POLL_INTERVAL (seconds between the exporter's polls during the load, default 1).
+#              BENCH_POLL_INTERVAL (seconds between the exporter's polls during the load, default 1),
+#              BENCH_ONLY_ONE_ACCOUNT=1 (skip the 500-account and TLS scripts).
 #
 # Touches only 127.0.0.1. Every process it starts is stopped on exit, whatever the exit.
 
@@ -416,3 +418,15 @@ nginx    $(rounds_of nginx))
 | back to $N categories: RSS | $(mib "$AFTER_RSS") | near baseline ($(mib "$EXPORTER_RSS")) |
 | memory per category | ~$PER_CATEGORY_BYTES bytes | (RSS at $N_LARGE minus idle RSS at $N, gzip scrapes only, over the difference) |
 EOF
+
+# The rows of the later issues, each from its own script against the same dist binary, one
+# after the other in this run: 500 accounts (start-up, schedule, memory per account, reload,
+# gzip scrapes of their exposition against nginx's gzip_static) and scrapes over TLS (gzip,
+# keep-alive, and new handshakes, against nginx with the same certificate).
+# BENCH_ONLY_ONE_ACCOUNT=1 skips them.
+if [[ "${BENCH_ONLY_ONE_ACCOUNT:-0}" != 1 ]]; then
+    echo
+    BENCH_SKIP_BUILD=1 "$SCRIPTS/bench-accounts.sh"
+    echo
+    BENCH_SKIP_BUILD=1 "$SCRIPTS/bench-tls.sh"
+fi

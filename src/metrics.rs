@@ -78,8 +78,8 @@ pub const ENCODE_BATCH_BYTES: usize = 64 * 1024;
 /// `i64` holds exactly.
 const MAX_EXACT_SECONDS: f64 = 1e15;
 
-/// What an account's fragments reserve before they are written (then trimmed to fit): the
-/// families without categories take about this much for a short account name.
+/// What an account's fragments reserve before they are written, then trimmed to fit: room for
+/// the families other than the per-category ones, so that those are written without regrowing.
 const FRAGMENT_CAPACITY: usize = 4 * 1024;
 
 /// Said in every HELP string of a polled value, as the exporter-writing guide asks of cached
@@ -438,7 +438,7 @@ impl AccountSeries {
         let mut text = String::with_capacity(FRAGMENT_CAPACITY);
         let mut ends = [0; FAMILIES.len()];
         let mut ints = itoa::Buffer::new();
-        let mut fresh_value = |text: &mut String, family: &str, value: Option<u64>| {
+        let mut account_value = |text: &mut String, family: &str, value: Option<u64>| {
             if let Some(value) = value {
                 text.push_str(family);
                 text.push_str("{account=\"");
@@ -460,9 +460,9 @@ impl AccountSeries {
         for (index, family) in FAMILIES.iter().enumerate() {
             let name = family.name;
             match index {
-                RATE_LIMIT_LIMIT => fresh_value(&mut text, name, snapshot.rate_limit.limit),
+                RATE_LIMIT_LIMIT => account_value(&mut text, name, snapshot.rate_limit.limit),
                 RATE_LIMIT_REMAINING => {
-                    fresh_value(&mut text, name, snapshot.rate_limit.remaining);
+                    account_value(&mut text, name, snapshot.rate_limit.remaining);
                 }
                 DURATION => {
                     let mut ints = itoa::Buffer::new();
@@ -563,13 +563,13 @@ impl AccountSeries {
                     }
                 }
                 CONSECUTIVE_FAILURES => {
-                    fresh_value(
+                    account_value(
                         &mut text,
                         name,
                         Some(u64::from(snapshot.consecutive_failures)),
                     );
                 }
-                UP => fresh_value(&mut text, name, Some(u64::from(snapshot.up))),
+                UP => account_value(&mut text, name, Some(u64::from(snapshot.up))),
                 _ => {}
             }
             ends[index] = text.len();

@@ -1,8 +1,9 @@
 //! The metric families of every account, and the exposition served on the telemetry path.
 //!
-//! Each account's series live in its own small registry, labelled with its name; when its
-//! poller publishes, they are updated and encoded once into per-family fragments of text
-//! ([`Fragments`]). The exposition is assembled from all accounts' fragments family by family
+//! Each account's series are a few plain numbers ([`AccountSeries`]) and its snapshot, written
+//! by hand in the text format, labelled with its name; when its poller publishes, they are
+//! updated and written once into per-family fragments of text ([`Fragments`]), whose
+//! `# HELP`/`# TYPE` lines are the static [`FAMILIES`]. The exposition is assembled from all accounts' fragments family by family
 //! (each family in one group, as the text format requires), compressed straight into gzip,
 //! which Prometheus always asks for, and cached until something changes: scrapes never encode.
 //! Assembly runs off the serving thread ([`Metrics::run_encoder`]), spaced so that it takes
@@ -26,10 +27,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use flate2::{Crc, FlushCompress};
 use prometheus::core::Collector;
-use prometheus::{
-    Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
-};
+use prometheus::{Gauge, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 use tokio::sync::Notify;
 use tracing::error;
 
@@ -50,9 +48,14 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub const LATENCY_BUCKETS: [f64; 11] =
     [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0];
 
+/// [`LATENCY_BUCKETS`] as the `le` label writes them (`f64`'s `Display`).
+const LATENCY_BUCKET_LABELS: [&str; LATENCY_BUCKETS.len()] = [
+    "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "20", "30",
+];
+
 /// Status codes exported at 0 from the start for every account, so that the alerts reading
 /// them see the first one (an `increase()` needs a sample before the change).
-pub const PREINITIALISED_CODES: [&str; 3] = ["401", "403", "429"];
+pub const PREINITIALISED_CODES: [u16; 3] = [401, 403, 429];
 
 /// How long a rendering of the `process_*` metrics is reused. Prometheus scrapes every 15 s or
 /// more; reusing them within a second keeps a scrape to a buffer clone under load.
@@ -75,18 +78,133 @@ pub const ENCODE_BATCH_BYTES: usize = 64 * 1024;
 /// `i64` holds exactly.
 const MAX_EXACT_SECONDS: f64 = 1e15;
 
+/// What an account's fragments reserve before they are written, then trimmed to fit: room for
+/// the families other than the per-category ones, so that those are written without regrowing.
+const FRAGMENT_CAPACITY: usize = 4 * 1024;
+
 /// Said in every HELP string of a polled value, as the exporter-writing guide asks of cached
 /// metrics.
-const REFRESHED: &str = "Refreshed every poll interval, not at scrape time.";
+macro_rules! refreshed {
+    () => {
+        "Refreshed every poll interval, not at scrape time."
+    };
+}
 
-/// The label values of the families that only carry const labels.
-const NO_LABELS: &[&str] = &[];
+/// A per-account family: its name and its `# HELP`/`# TYPE` lines.
+struct Family {
+    /// The metric name.
+    name: &'static str,
+    /// The `# HELP` and `# TYPE` lines, written once per exposition, not once per account.
+    header: &'static str,
+}
 
-/// The hand-written per-category families: they can hold 100,000 series per account, so they
-/// are written straight from the snapshot instead of through the registry's per-series objects.
-const CATEGORY_INFO: &str = "smartlead_category_info";
-/// See [`CATEGORY_INFO`].
-const CATEGORY_CREATED: &str = "smartlead_category_created_timestamp_seconds";
+/// Builds a [`Family`] from its name, type and help text, all literals.
+macro_rules! family {
+    ($name:literal, $type:literal, $($help:expr),+) => {
+        Family {
+            name: $name,
+            header: concat!(
+                "# HELP ", $name, " ", $($help),+, "\n# TYPE ", $name, " ", $type, "\n"
+            ),
+        }
+    };
+}
+
+/// Every per-account family, sorted by name: the order of the exposition. The constants
+/// below index it.
+const FAMILIES: [Family; 11] = [
+    family!(
+        "smartlead_api_rate_limit_limit",
+        "gauge",
+        "X-RateLimit-Limit of the latest SmartLead answer that had it: the key's budget, \
+         shared with every integration using the key; withdrawn when stale. ",
+        refreshed!()
+    ),
+    family!(
+        "smartlead_api_rate_limit_remaining",
+        "gauge",
+        "X-RateLimit-Remaining of the latest SmartLead answer that had it; withdrawn when \
+         stale. ",
+        refreshed!()
+    ),
+    family!(
+        "smartlead_api_request_duration_seconds",
+        "histogram",
+        "Duration of SmartLead API requests, from sending to the last body byte. Observed \
+         once per poll, not at scrape time."
+    ),
+    family!(
+        "smartlead_api_request_failures_total",
+        "counter",
+        "Failed polls of SmartLead by reason (timeout, transport, status, decode, \
+         too_large). Counted once per poll."
+    ),
+    family!(
+        "smartlead_api_requests_total",
+        "counter",
+        "SmartLead API responses received, by HTTP status code. Counted once per poll."
+    ),
+    family!(
+        "smartlead_categories",
+        "gauge",
+        "Number of lead categories by sentiment and origin; withdrawn when stale. ",
+        refreshed!()
+    ),
+    family!(
+        "smartlead_category_created_timestamp_seconds",
+        "gauge",
+        "Unix time a SmartLead lead category was created. ",
+        refreshed!()
+    ),
+    family!(
+        "smartlead_category_info",
+        "gauge",
+        "A SmartLead lead category, value 1. ",
+        refreshed!()
+    ),
+    family!(
+        "smartlead_last_success_timestamp_seconds",
+        "gauge",
+        "Unix time of the latest successful poll. ",
+        refreshed!()
+    ),
+    family!(
+        "smartlead_poll_consecutive_failures",
+        "gauge",
+        "Failed polls since the latest success; drives the backoff. ",
+        refreshed!()
+    ),
+    family!(
+        "smartlead_up",
+        "gauge",
+        "1 if the latest poll of SmartLead succeeded, else 0. ",
+        refreshed!()
+    ),
+];
+/// `smartlead_api_rate_limit_limit` in [`FAMILIES`].
+const RATE_LIMIT_LIMIT: usize = 0;
+/// `smartlead_api_rate_limit_remaining` in [`FAMILIES`].
+const RATE_LIMIT_REMAINING: usize = 1;
+/// `smartlead_api_request_duration_seconds` in [`FAMILIES`].
+const DURATION: usize = 2;
+/// `smartlead_api_request_failures_total` in [`FAMILIES`].
+const FAILURES: usize = 3;
+/// `smartlead_api_requests_total` in [`FAMILIES`].
+const REQUESTS: usize = 4;
+/// `smartlead_categories` in [`FAMILIES`].
+const CATEGORIES: usize = 5;
+/// `smartlead_category_created_timestamp_seconds` in [`FAMILIES`]: with
+/// `smartlead_category_info`, up to 100,000 series per account, written straight from the
+/// snapshot.
+const CATEGORY_CREATED: usize = 6;
+/// `smartlead_category_info` in [`FAMILIES`].
+const CATEGORY_INFO: usize = 7;
+/// `smartlead_last_success_timestamp_seconds` in [`FAMILIES`].
+const LAST_SUCCESS: usize = 8;
+/// `smartlead_poll_consecutive_failures` in [`FAMILIES`].
+const CONSECUTIVE_FAILURES: usize = 9;
+/// `smartlead_up` in [`FAMILIES`].
+const UP: usize = 10;
 
 /// Static facts about the binary, for `smartlead_exporter_build_info`.
 #[derive(Debug, Clone)]
@@ -130,9 +248,6 @@ pub struct Metrics {
     /// Accounts by name. Entries outlive a poller restart (a reload that changed an account's
     /// settings), so counters continue; they go when the account leaves the configuration.
     accounts: Mutex<BTreeMap<String, AccountEntry>>,
-    /// `# HELP` and `# TYPE` lines of every per-account family, by family name: written once
-    /// per exposition, not once per account.
-    headers: Mutex<BTreeMap<String, String>>,
     /// Bumped on every change; the cached exposition records the value it was built from.
     generation: AtomicU64,
     /// Wakes the encoder when the generation moves.
@@ -144,7 +259,7 @@ pub struct Metrics {
 
 /// One account: its series, latest snapshot and encoded fragments.
 struct AccountEntry {
-    /// The registry and families, labelled with the account's name.
+    /// The account's counters and histogram.
     series: AccountSeries,
     /// The latest published snapshot, for the landing page and readiness.
     snapshot: Arc<Snapshot>,
@@ -152,35 +267,58 @@ struct AccountEntry {
     fragments: Arc<Fragments>,
 }
 
-/// The text of one account's families, without their `# HELP`/`# TYPE` lines.
+/// The text of one account's families, without their `# HELP`/`# TYPE` lines: one buffer,
+/// cut at family boundaries.
 #[derive(Debug, Default)]
 struct Fragments {
-    /// Family name to its sample lines.
-    bodies: BTreeMap<String, String>,
+    /// Every family's sample lines, in [`FAMILIES`] order.
+    text: String,
+    /// Where each family's lines end in `text`.
+    ends: [usize; FAMILIES.len()],
 }
 
-/// One account's families.
+impl Fragments {
+    /// The sample lines of family `index` of [`FAMILIES`] (empty when it has none).
+    fn body(&self, index: usize) -> &str {
+        let start = index.checked_sub(1).map_or(0, |before| self.ends[before]);
+        self.text.get(start..self.ends[index]).unwrap_or_default()
+    }
+}
+
+/// One account's families, as plain numbers: the gauges are read from the snapshot at each
+/// publish; what lives here is what accumulates across publishes.
+#[derive(Debug)]
 struct AccountSeries {
-    /// Every family below but the per-category ones.
-    registry: Registry,
-    /// `smartlead_up`.
-    up: IntGauge,
-    /// `smartlead_categories{sentiment,origin}`.
-    categories: IntGaugeVec,
     /// `smartlead_api_request_duration_seconds`.
-    latency: Histogram,
-    /// `smartlead_api_requests_total{code}`.
-    requests: IntCounterVec,
-    /// `smartlead_api_request_failures_total{reason}`.
-    failures: IntCounterVec,
-    /// `smartlead_last_success_timestamp_seconds`, absent before the first success.
-    last_success: GaugeVec,
-    /// `smartlead_api_rate_limit_limit`, absent until an answer carries the header.
-    rate_limit_limit: IntGaugeVec,
-    /// `smartlead_api_rate_limit_remaining`, absent until an answer carries the header.
-    rate_limit_remaining: IntGaugeVec,
-    /// `smartlead_poll_consecutive_failures`.
-    consecutive_failures: IntGauge,
+    latency: Latency,
+    /// `smartlead_api_requests_total{code}`, sorted by code: a handful of codes per account.
+    requests: Vec<(u16, u64)>,
+    /// `smartlead_api_request_failures_total{reason}`, indexed like [`FailureReason::ALL`].
+    failures: [u64; FailureReason::ALL.len()],
+    /// `smartlead_last_success_timestamp_seconds`, absent before the first success; kept
+    /// when a later snapshot does not say.
+    last_success: Option<f64>,
+}
+
+/// A histogram over [`LATENCY_BUCKETS`], as the text format exposes it.
+#[derive(Debug, Default)]
+struct Latency {
+    /// Observations at or below each bucket's upper bound (not cumulative).
+    buckets: [u64; LATENCY_BUCKETS.len()],
+    /// Sum of the observations, in seconds.
+    sum: f64,
+    /// Number of observations (the `+Inf` bucket).
+    count: u64,
+}
+
+impl Latency {
+    fn observe(&mut self, seconds: f64) {
+        if let Some(at) = LATENCY_BUCKETS.iter().position(|&bound| seconds <= bound) {
+            self.buckets[at] += 1;
+        }
+        self.sum += seconds;
+        self.count += 1;
+    }
 }
 
 /// What a scrape reads.
@@ -258,233 +396,198 @@ impl Exposition {
 }
 
 impl AccountSeries {
-    fn new(account: &str) -> Result<Self, MetricsError> {
-        let registry = Registry::new();
-        let opts = |name: &str, help: String| Opts::new(name, help).const_label("account", account);
-        let api = |name: &str, help: &str| {
-            opts(name, help.to_owned()).const_label("api_endpoint", ENDPOINT)
-        };
-        let up = IntGauge::with_opts(opts(
-            "smartlead_up",
-            format!("1 if the latest poll of SmartLead succeeded, else 0. {REFRESHED}"),
-        ))?;
-        let categories = IntGaugeVec::new(
-            opts(
-                "smartlead_categories",
-                format!(
-                    "Number of lead categories by sentiment and origin; withdrawn when stale. \
-                     {REFRESHED}"
-                ),
-            ),
-            &["sentiment", "origin"],
-        )?;
-        let latency = Histogram::with_opts(
-            HistogramOpts::from(api(
-                "smartlead_api_request_duration_seconds",
-                "Duration of SmartLead API requests, from sending to the last body byte. \
-                 Observed once per poll, not at scrape time.",
-            ))
-            .buckets(LATENCY_BUCKETS.to_vec()),
-        )?;
-        let requests = IntCounterVec::new(
-            api(
-                "smartlead_api_requests_total",
-                "SmartLead API responses received, by HTTP status code. Counted once per poll.",
-            ),
-            &["code"],
-        )?;
-        for code in PREINITIALISED_CODES {
-            requests.with_label_values(&[code]);
+    fn new() -> Self {
+        Self {
+            latency: Latency::default(),
+            requests: PREINITIALISED_CODES.iter().map(|&code| (code, 0)).collect(),
+            failures: [0; FailureReason::ALL.len()],
+            last_success: None,
         }
-        let failures = IntCounterVec::new(
-            api(
-                "smartlead_api_request_failures_total",
-                "Failed polls of SmartLead by reason (timeout, transport, status, decode, \
-                 too_large). Counted once per poll.",
-            ),
-            &["reason"],
-        )?;
-        for reason in FailureReason::ALL {
-            failures.with_label_values(&[reason.as_str()]);
-        }
-        let last_success = GaugeVec::new(
-            opts(
-                "smartlead_last_success_timestamp_seconds",
-                format!("Unix time of the latest successful poll. {REFRESHED}"),
-            ),
-            &[],
-        )?;
-        let rate_limit_limit = IntGaugeVec::new(
-            opts(
-                "smartlead_api_rate_limit_limit",
-                format!(
-                    "X-RateLimit-Limit of the latest SmartLead answer that had it: the key's \
-                     budget, shared with every integration using the key; withdrawn when \
-                     stale. {REFRESHED}"
-                ),
-            ),
-            &[],
-        )?;
-        let rate_limit_remaining = IntGaugeVec::new(
-            opts(
-                "smartlead_api_rate_limit_remaining",
-                format!(
-                    "X-RateLimit-Remaining of the latest SmartLead answer that had it; \
-                     withdrawn when stale. {REFRESHED}"
-                ),
-            ),
-            &[],
-        )?;
-        let consecutive_failures = IntGauge::with_opts(opts(
-            "smartlead_poll_consecutive_failures",
-            format!("Failed polls since the latest success; drives the backoff. {REFRESHED}"),
-        ))?;
-        let collectors: [Box<dyn Collector>; 9] = [
-            Box::new(up.clone()),
-            Box::new(categories.clone()),
-            Box::new(latency.clone()),
-            Box::new(requests.clone()),
-            Box::new(failures.clone()),
-            Box::new(last_success.clone()),
-            Box::new(rate_limit_limit.clone()),
-            Box::new(rate_limit_remaining.clone()),
-            Box::new(consecutive_failures.clone()),
-        ];
-        for collector in collectors {
-            registry.register(collector)?;
-        }
-        Ok(Self {
-            registry,
-            up,
-            categories,
-            latency,
-            requests,
-            failures,
-            last_success,
-            rate_limit_limit,
-            rate_limit_remaining,
-            consecutive_failures,
-        })
     }
 
     /// Counts one poll attempt: its status code, latency and failure reason.
-    fn record(&self, attempt: &Attempt) {
+    fn record(&mut self, attempt: &Attempt) {
         if let Some(status) = attempt.exchange.status {
-            let mut code = itoa::Buffer::new();
-            self.requests
-                .with_label_values(&[code.format(status)])
-                .inc();
+            match self
+                .requests
+                .binary_search_by_key(&status, |&(code, _)| code)
+            {
+                Ok(at) => self.requests[at].1 += 1,
+                Err(at) => self.requests.insert(at, (status, 1)),
+            }
         }
         if let Some(elapsed) = attempt.exchange.elapsed {
             self.latency.observe(elapsed.as_secs_f64());
         }
         if let Some(reason) = attempt.failure {
-            self.failures.with_label_values(&[reason.as_str()]).inc();
+            if let Some(at) = FailureReason::ALL.iter().position(|&r| r == reason) {
+                self.failures[at] += 1;
+            }
         }
     }
 
-    /// Sets the gauges from `snapshot`.
-    fn set(&self, snapshot: &Snapshot) {
-        self.up.set(i64::from(snapshot.up));
-        self.consecutive_failures
-            .set(i64::from(snapshot.consecutive_failures));
+    /// Writes every family of the account from its numbers and `snapshot`, without the
+    /// `# HELP`/`# TYPE` lines.
+    fn encode(&mut self, account: &str, snapshot: &Snapshot) -> Fragments {
         if let Some(at) = snapshot.last_success {
-            self.last_success
-                .with_label_values(NO_LABELS)
-                .set(unix_seconds(at));
+            self.last_success = Some(unix_seconds(at));
         }
-        match snapshot.rate_limit.limit {
-            Some(limit) => self
-                .rate_limit_limit
-                .with_label_values(NO_LABELS)
-                .set(saturating_i64(limit)),
-            None => self.rate_limit_limit.reset(),
-        }
-        match snapshot.rate_limit.remaining {
-            Some(remaining) => self
-                .rate_limit_remaining
-                .with_label_values(NO_LABELS)
-                .set(saturating_i64(remaining)),
-            None => self.rate_limit_remaining.reset(),
-        }
-        match &snapshot.categories {
-            Some(categories) => {
-                let counts = categories.counts();
-                for sentiment in Sentiment::ALL {
-                    for origin in Origin::ALL {
-                        self.categories
-                            .with_label_values(&[sentiment.as_str(), origin.as_str()])
-                            .set(saturating_i64(counts[sentiment.index()][origin.index()]));
+        let mut label = String::with_capacity(account.len());
+        push_label_value(&mut label, account);
+        let account_label = label.as_str();
+        let mut text = String::with_capacity(FRAGMENT_CAPACITY);
+        let mut ends = [0; FAMILIES.len()];
+        let mut ints = itoa::Buffer::new();
+        let mut account_value = |text: &mut String, family: &str, value: Option<u64>| {
+            if let Some(value) = value {
+                text.push_str(family);
+                text.push_str("{account=\"");
+                text.push_str(account_label);
+                text.push_str("\"} ");
+                text.push_str(ints.format(saturating_i64(value)));
+                text.push('\n');
+            }
+        };
+        let api_labels = |text: &mut String, family: &str, suffix: &str| {
+            text.push_str(family);
+            text.push_str(suffix);
+            text.push_str("{account=\"");
+            text.push_str(account_label);
+            text.push_str("\",api_endpoint=\"");
+            push_label_value(text, ENDPOINT);
+            text.push('"');
+        };
+        for (index, family) in FAMILIES.iter().enumerate() {
+            let name = family.name;
+            match index {
+                RATE_LIMIT_LIMIT => account_value(&mut text, name, snapshot.rate_limit.limit),
+                RATE_LIMIT_REMAINING => {
+                    account_value(&mut text, name, snapshot.rate_limit.remaining);
+                }
+                DURATION => {
+                    let mut ints = itoa::Buffer::new();
+                    let mut cumulative = 0;
+                    for (bound, count) in LATENCY_BUCKET_LABELS.iter().zip(self.latency.buckets) {
+                        cumulative += count;
+                        api_labels(&mut text, name, "_bucket");
+                        text.push_str(",le=\"");
+                        text.push_str(bound);
+                        text.push_str("\"} ");
+                        text.push_str(ints.format(cumulative));
+                        text.push('\n');
+                    }
+                    api_labels(&mut text, name, "_bucket");
+                    text.push_str(",le=\"+Inf\"} ");
+                    text.push_str(ints.format(self.latency.count));
+                    text.push('\n');
+                    api_labels(&mut text, name, "_sum");
+                    let _ = writeln!(text, "}} {}", self.latency.sum);
+                    api_labels(&mut text, name, "_count");
+                    text.push_str("} ");
+                    text.push_str(ints.format(self.latency.count));
+                    text.push('\n');
+                }
+                FAILURES => {
+                    let mut ints = itoa::Buffer::new();
+                    let mut reasons: [(&str, u64); FailureReason::ALL.len()] =
+                        [("", 0); FailureReason::ALL.len()];
+                    for ((slot, reason), count) in reasons
+                        .iter_mut()
+                        .zip(FailureReason::ALL)
+                        .zip(self.failures)
+                    {
+                        *slot = (reason.as_str(), count);
+                    }
+                    reasons.sort_unstable_by_key(|&(reason, _)| reason);
+                    for (reason, count) in reasons {
+                        api_labels(&mut text, name, "");
+                        text.push_str(",reason=\"");
+                        text.push_str(reason);
+                        text.push_str("\"} ");
+                        text.push_str(ints.format(count));
+                        text.push('\n');
                     }
                 }
-            }
-            None => self.categories.reset(),
-        }
-    }
-
-    /// Encodes every family of the account, splitting off the `# HELP`/`# TYPE` lines into
-    /// `headers`.
-    fn encode(
-        &self,
-        account: &str,
-        snapshot: &Snapshot,
-        headers: &mut BTreeMap<String, String>,
-    ) -> Fragments {
-        let mut bodies = BTreeMap::new();
-        for family in self.registry.gather() {
-            let mut text = String::new();
-            if let Err(e) = TextEncoder::new().encode_utf8(std::slice::from_ref(&family), &mut text)
-            {
-                error!(error = %e, "cannot encode metrics; serving what was encoded");
-            }
-            let (header, body) = split_header(&text);
-            if !headers.contains_key(family.name()) {
-                headers.insert(family.name().to_owned(), header.to_owned());
-            }
-            bodies.insert(family.name().to_owned(), body.to_owned());
-        }
-        if let Some(categories) = &snapshot.categories {
-            let mut info = String::new();
-            let mut created = String::new();
-            write_categories(&mut info, &mut created, account, categories);
-            for (name, header, body) in [
-                (
-                    CATEGORY_INFO,
-                    format!(
-                        "# HELP {CATEGORY_INFO} A SmartLead lead category, value 1. {REFRESHED}\n\
-                         # TYPE {CATEGORY_INFO} gauge\n"
-                    ),
-                    info,
-                ),
-                (
-                    CATEGORY_CREATED,
-                    format!(
-                        "# HELP {CATEGORY_CREATED} Unix time a SmartLead lead category was \
-                         created. {REFRESHED}\n# TYPE {CATEGORY_CREATED} gauge\n"
-                    ),
-                    created,
-                ),
-            ] {
-                headers.entry(name.to_owned()).or_insert(header);
-                if !body.is_empty() {
-                    bodies.insert(name.to_owned(), body);
+                REQUESTS => {
+                    let mut ints = itoa::Buffer::new();
+                    let mut codes = itoa::Buffer::new();
+                    for &(code, count) in &self.requests {
+                        api_labels(&mut text, name, "");
+                        text.push_str(",code=\"");
+                        text.push_str(codes.format(code));
+                        text.push_str("\"} ");
+                        text.push_str(ints.format(count));
+                        text.push('\n');
+                    }
                 }
+                CATEGORIES => {
+                    if let Some(categories) = &snapshot.categories {
+                        let counts = categories.counts();
+                        let mut ints = itoa::Buffer::new();
+                        for (origin, sentiment) in category_combinations() {
+                            text.push_str(name);
+                            text.push_str("{account=\"");
+                            text.push_str(account_label);
+                            text.push_str("\",origin=\"");
+                            text.push_str(origin.as_str());
+                            text.push_str("\",sentiment=\"");
+                            text.push_str(sentiment.as_str());
+                            text.push_str("\"} ");
+                            text.push_str(
+                                ints.format(saturating_i64(
+                                    counts[sentiment.index()][origin.index()],
+                                )),
+                            );
+                            text.push('\n');
+                        }
+                    }
+                }
+                CATEGORY_CREATED => {
+                    if let Some(categories) = &snapshot.categories {
+                        write_category_created(&mut text, account, categories);
+                    }
+                }
+                CATEGORY_INFO => {
+                    if let Some(categories) = &snapshot.categories {
+                        write_category_info(&mut text, account, categories);
+                    }
+                }
+                LAST_SUCCESS => {
+                    if let Some(at) = self.last_success {
+                        text.push_str(name);
+                        text.push_str("{account=\"");
+                        text.push_str(account_label);
+                        text.push_str("\"} ");
+                        push_seconds(&mut text, at);
+                        text.push('\n');
+                    }
+                }
+                CONSECUTIVE_FAILURES => {
+                    account_value(
+                        &mut text,
+                        name,
+                        Some(u64::from(snapshot.consecutive_failures)),
+                    );
+                }
+                UP => account_value(&mut text, name, Some(u64::from(snapshot.up))),
+                _ => {}
             }
+            ends[index] = text.len();
         }
-        Fragments { bodies }
+        text.shrink_to_fit();
+        Fragments { text, ends }
     }
 }
 
-/// Splits encoded text after its `# HELP` and `# TYPE` lines.
-fn split_header(text: &str) -> (&str, &str) {
-    let mut at = 0;
-    for _ in 0..2 {
-        match text[at..].find('\n') {
-            Some(end) if text[at..].starts_with('#') => at += end + 1,
-            _ => break,
-        }
-    }
-    text.split_at(at)
+/// Every (origin, sentiment) pair in the order the exposition lists them: by label value.
+fn category_combinations() -> impl Iterator<Item = (Origin, Sentiment)> {
+    let mut origins = Origin::ALL;
+    origins.sort_unstable_by_key(|o| o.as_str());
+    let mut sentiments = Sentiment::ALL;
+    sentiments.sort_unstable_by_key(|s| s.as_str());
+    origins
+        .into_iter()
+        .flat_map(move |origin| sentiments.into_iter().map(move |s| (origin, s)))
 }
 
 impl Metrics {
@@ -542,7 +645,6 @@ impl Metrics {
             reload_time,
             shard_accounts,
             accounts: Mutex::new(BTreeMap::new()),
-            headers: Mutex::new(BTreeMap::new()),
             generation: AtomicU64::new(1),
             changed: Notify::new(),
             state: Mutex::new(State {
@@ -569,29 +671,19 @@ impl Metrics {
         let mut accounts = lock(&self.accounts);
         let entry = match accounts.get_mut(account) {
             Some(entry) => entry,
-            None => match AccountSeries::new(account) {
-                Ok(series) => accounts.entry(account.to_owned()).or_insert(AccountEntry {
-                    series,
-                    snapshot: Arc::default(),
-                    fragments: Arc::default(),
-                }),
-                Err(e) => {
-                    error!(account, error = %e, "cannot register the account's metrics");
-                    return;
-                }
-            },
+            None => accounts.entry(account.to_owned()).or_insert(AccountEntry {
+                series: AccountSeries::new(),
+                snapshot: Arc::default(),
+                fragments: Arc::default(),
+            }),
         };
         if let Some(attempt) = attempt {
             entry.series.record(attempt);
         }
-        entry.series.set(snapshot);
         // The previous categories are freed before the new text is built, not after.
         entry.snapshot = Arc::new(snapshot.clone());
         entry.fragments = Arc::default();
-        let fragments = entry
-            .series
-            .encode(account, snapshot, &mut lock(&self.headers));
-        entry.fragments = Arc::new(fragments);
+        entry.fragments = Arc::new(entry.series.encode(account, snapshot));
         drop(accounts);
         self.touch();
     }
@@ -685,14 +777,8 @@ impl Metrics {
                 .collect();
             (parts, ready)
         };
-        let headers = lock(&self.headers).clone();
         let exporter = encode(&self.exporter.gather());
-        let expected: usize = exporter.len()
-            + parts
-                .iter()
-                .flat_map(|p| p.bodies.values())
-                .map(String::len)
-                .sum::<usize>();
+        let expected: usize = exporter.len() + parts.iter().map(|p| p.text.len()).sum::<usize>();
         let mut deflater = Deflater::new(&GZIP_HEADER, expected / EXPECTED_RATIO);
         let mut batch = String::with_capacity(ENCODE_BATCH_BYTES * 2);
         let mut flush = |batch: &mut String, force: bool| {
@@ -701,12 +787,16 @@ impl Metrics {
                 batch.clear();
             }
         };
-        for (name, header) in &headers {
-            let mut bodies = parts.iter().filter_map(|p| p.bodies.get(name)).peekable();
+        for (index, family) in FAMILIES.iter().enumerate() {
+            let mut bodies = parts
+                .iter()
+                .map(|p| p.body(index))
+                .filter(|body| !body.is_empty())
+                .peekable();
             if bodies.peek().is_none() {
                 continue;
             }
-            batch.push_str(header);
+            batch.push_str(family.header);
             for body in bodies {
                 if body.len() >= ENCODE_BATCH_BYTES {
                     flush(&mut batch, true);
@@ -831,6 +921,12 @@ pub fn write_categories(
     account: &str,
     categories: &Categories,
 ) {
+    write_category_info(info, account, categories);
+    write_category_created(created, account, categories);
+}
+
+/// Writes one account's `smartlead_category_info` sample lines.
+fn write_category_info(info: &mut String, account: &str, categories: &Categories) {
     // Integers through `itoa` rather than `fmt`: a third of the time at 100,000 categories.
     let mut ids = itoa::Buffer::new();
     for category in categories.list.iter() {
@@ -847,6 +943,13 @@ pub fn write_categories(
             origin.as_str(),
             category.sentiment.as_str()
         );
+    }
+}
+
+/// Writes one account's `smartlead_category_created_timestamp_seconds` sample lines.
+fn write_category_created(created: &mut String, account: &str, categories: &Categories) {
+    let mut ids = itoa::Buffer::new();
+    for category in categories.list.iter() {
         if let Some(at) = category.created_unix {
             created.push_str("smartlead_category_created_timestamp_seconds{account=\"");
             push_label_value(created, account);
@@ -900,6 +1003,7 @@ mod tests {
     use super::*;
     use crate::smartlead::client::Exchange;
     use crate::smartlead::model::Category;
+    use prometheus::{Histogram, HistogramOpts, IntCounterVec};
 
     fn text(metrics: &Metrics) -> String {
         String::from_utf8(metrics.exposition(false).to_vec()).unwrap()
@@ -1186,5 +1290,75 @@ mod tests {
             metrics.scrape(true).head.as_ptr(),
             metrics.scrape(true).head.as_ptr()
         );
+    }
+
+    #[test]
+    fn families_are_sorted_by_name_and_buckets_written_as_the_crate_writes_them() {
+        assert!(FAMILIES.windows(2).all(|w| w[0].name < w[1].name));
+        for family in &FAMILIES {
+            assert!(family
+                .header
+                .starts_with(&format!("# HELP {} ", family.name)));
+            assert!(family
+                .header
+                .contains(&format!("\n# TYPE {} ", family.name)));
+        }
+        let written: Vec<String> = LATENCY_BUCKETS.iter().map(f64::to_string).collect();
+        assert_eq!(written, LATENCY_BUCKET_LABELS);
+    }
+
+    #[test]
+    fn hand_written_families_match_the_prometheus_crate() {
+        let account = "a\"b\\c";
+        let observations = [0.01, 0.025, 0.3, 7.5, 31.0, 0.2];
+        let expected = Histogram::with_opts(
+            HistogramOpts::new(
+                FAMILIES[DURATION].name,
+                "Duration of SmartLead API requests, from sending to the last body byte. \
+                 Observed once per poll, not at scrape time.",
+            )
+            .const_label("account", account)
+            .const_label("api_endpoint", ENDPOINT)
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .unwrap();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                FAMILIES[REQUESTS].name,
+                "SmartLead API responses received, by HTTP status code. Counted once per poll.",
+            )
+            .const_label("account", account)
+            .const_label("api_endpoint", ENDPOINT),
+            &["code"],
+        )
+        .unwrap();
+        let mut series = AccountSeries::new();
+        for code in PREINITIALISED_CODES {
+            requests.with_label_values(&[&code.to_string()]);
+        }
+        for (seconds, code) in observations.into_iter().zip([500, 200, 429, 200, 100, 503]) {
+            expected.observe(seconds);
+            requests.with_label_values(&[&code.to_string()]).inc();
+            series.record(&Attempt {
+                exchange: Exchange {
+                    status: Some(code),
+                    elapsed: Some(Duration::from_secs_f64(seconds)),
+                    ..Exchange::default()
+                },
+                failure: None,
+            });
+        }
+        let fragments = series.encode(account, &Snapshot::default());
+        for (index, collector) in [
+            (DURATION, Box::new(expected) as Box<dyn Collector>),
+            (REQUESTS, Box::new(requests)),
+        ] {
+            // As the registry gathered them before: series sorted by label values.
+            let registry = Registry::new();
+            registry.register(collector).unwrap();
+            let text = encode(&registry.gather());
+            let mine = format!("{}{}", FAMILIES[index].header, fragments.body(index));
+            assert_eq!(mine, text);
+        }
     }
 }

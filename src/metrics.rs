@@ -37,7 +37,7 @@ mod gzip;
 
 use crate::shutdown::Shutdown;
 use crate::smartlead::client::{FailureReason, ENDPOINT};
-use crate::smartlead::model::{Origin, Sentiment};
+use crate::smartlead::model::{Category, Origin, Sentiment};
 use crate::snapshot::{Attempt, Categories, Snapshot};
 
 /// The `Content-Type` of the exposition (text format 0.0.4).
@@ -81,6 +81,14 @@ const MAX_EXACT_SECONDS: f64 = 1e15;
 /// What an account's fragments reserve before they are written, then trimmed to fit: room for
 /// the families other than the per-category ones, so that those are written without regrowing.
 const FRAGMENT_CAPACITY: usize = 4 * 1024;
+
+/// Category lines are written into the compressor's batch this many categories at a time, so
+/// that the batch stays near [`ENCODE_BATCH_BYTES`] however large an account is.
+const CATEGORY_CHUNK: usize = 256;
+
+/// Bytes of text per category in the two per-category families, beyond the account and the
+/// name, for sizing the compressor's output.
+const CATEGORY_TEXT_OVERHEAD: usize = 200;
 
 /// Said in every HELP string of a polled value, as the exporter-writing guide asks of cached
 /// metrics.
@@ -542,16 +550,9 @@ impl AccountSeries {
                         }
                     }
                 }
-                CATEGORY_CREATED => {
-                    if let Some(categories) = &snapshot.categories {
-                        write_category_created(&mut text, account, categories);
-                    }
-                }
-                CATEGORY_INFO => {
-                    if let Some(categories) = &snapshot.categories {
-                        write_category_info(&mut text, account, categories);
-                    }
-                }
+                // Written straight from the snapshot at each build (`Metrics::rebuild`): at
+                // 100,000 categories their text would be most of an account's memory.
+                CATEGORY_CREATED | CATEGORY_INFO => {}
                 LAST_SUCCESS => {
                     if let Some(at) = self.last_success {
                         text.push_str(name);
@@ -771,14 +772,27 @@ impl Metrics {
         let (parts, ready) = {
             let accounts = lock(&self.accounts);
             let ready = !accounts.is_empty() && accounts.values().all(|e| e.snapshot.attempts > 0);
-            let parts: Vec<Arc<Fragments>> = accounts
-                .values()
-                .map(|e| Arc::clone(&e.fragments))
+            let parts: Vec<Part> = accounts
+                .iter()
+                .map(|(name, e)| {
+                    (
+                        name.clone(),
+                        Arc::clone(&e.fragments),
+                        Arc::clone(&e.snapshot),
+                    )
+                })
                 .collect();
             (parts, ready)
         };
         let exporter = encode(&self.exporter.gather());
-        let expected: usize = exporter.len() + parts.iter().map(|p| p.text.len()).sum::<usize>();
+        let expected: usize = exporter.len()
+            + parts
+                .iter()
+                .map(|part| {
+                    part.1.text.len()
+                        + with_categories(part).map_or(0, |(name, c)| category_text_len(name, c))
+                })
+                .sum::<usize>();
         let mut deflater = Deflater::new(&GZIP_HEADER, expected / EXPECTED_RATIO);
         let mut batch = String::with_capacity(ENCODE_BATCH_BYTES * 2);
         let mut flush = |batch: &mut String, force: bool| {
@@ -788,9 +802,34 @@ impl Metrics {
             }
         };
         for (index, family) in FAMILIES.iter().enumerate() {
+            if index == CATEGORY_INFO || index == CATEGORY_CREATED {
+                let with = |c: &&Categories| {
+                    index == CATEGORY_INFO || c.list.iter().any(|c| c.created_unix.is_some())
+                };
+                let mut accounts = parts
+                    .iter()
+                    .filter_map(with_categories)
+                    .filter(|(_, c)| with(c))
+                    .peekable();
+                if accounts.peek().is_none() {
+                    continue;
+                }
+                batch.push_str(family.header);
+                for (name, categories) in accounts {
+                    for chunk in categories.list.chunks(CATEGORY_CHUNK) {
+                        if index == CATEGORY_INFO {
+                            write_category_info(&mut batch, name, chunk, categories.global_max_id);
+                        } else {
+                            write_category_created(&mut batch, name, chunk);
+                        }
+                        flush(&mut batch, false);
+                    }
+                }
+                continue;
+            }
             let mut bodies = parts
                 .iter()
-                .map(|p| p.body(index))
+                .map(|p| p.1.body(index))
                 .filter(|body| !body.is_empty())
                 .peekable();
             if bodies.peek().is_none() {
@@ -921,22 +960,38 @@ pub fn write_categories(
     account: &str,
     categories: &Categories,
 ) {
-    write_category_info(info, account, categories);
-    write_category_created(created, account, categories);
+    write_category_info(info, account, &categories.list, categories.global_max_id);
+    write_category_created(created, account, &categories.list);
+}
+
+/// What a build takes of one account: its name, fragments and latest snapshot.
+type Part = (String, Arc<Fragments>, Arc<Snapshot>);
+
+/// An account's name and categories, when it has some.
+fn with_categories((name, _, snapshot): &Part) -> Option<(&str, &Categories)> {
+    let categories = snapshot.categories.as_ref()?;
+    (!categories.list.is_empty()).then_some((name.as_str(), categories))
+}
+
+/// About how many bytes the category lines of `categories` take, a little more rather than
+/// less, to size the compressor's output.
+fn category_text_len(account: &str, categories: &Categories) -> usize {
+    let names: usize = categories.list.iter().map(|c| c.name.len()).sum();
+    categories.list.len() * (CATEGORY_TEXT_OVERHEAD + 2 * account.len()) + names
 }
 
 /// Writes one account's `smartlead_category_info` sample lines.
-fn write_category_info(info: &mut String, account: &str, categories: &Categories) {
+fn write_category_info(info: &mut String, account: &str, list: &[Category], global_max_id: u64) {
     // Integers through `itoa` rather than `fmt`: a third of the time at 100,000 categories.
     let mut ids = itoa::Buffer::new();
-    for category in categories.list.iter() {
+    for category in list {
         info.push_str("smartlead_category_info{account=\"");
         push_label_value(info, account);
         info.push_str("\",id=\"");
         info.push_str(ids.format(category.id));
         info.push_str("\",name=\"");
         push_label_value(info, &category.name);
-        let origin = Origin::of(category.id, categories.global_max_id);
+        let origin = Origin::of(category.id, global_max_id);
         let _ = writeln!(
             info,
             "\",origin=\"{}\",sentiment=\"{}\"}} 1",
@@ -947,9 +1002,9 @@ fn write_category_info(info: &mut String, account: &str, categories: &Categories
 }
 
 /// Writes one account's `smartlead_category_created_timestamp_seconds` sample lines.
-fn write_category_created(created: &mut String, account: &str, categories: &Categories) {
+fn write_category_created(created: &mut String, account: &str, list: &[Category]) {
     let mut ids = itoa::Buffer::new();
-    for category in categories.list.iter() {
+    for category in list {
         if let Some(at) = category.created_unix {
             created.push_str("smartlead_category_created_timestamp_seconds{account=\"");
             push_label_value(created, account);

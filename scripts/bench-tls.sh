@@ -169,6 +169,15 @@ EOF
 "$NGINX" -p "$WORK" -c "$WORK/nginx.conf" >"$WORK/nginx.log" 2>&1 &
 NGINX_PID=$!
 PIDS+=("$NGINX_PID")
+# The stand-in must answer before the exporter's first poll, or that poll fails and the next
+# comes only after the poll interval.
+deadline=$((SECONDS + WAIT_TIMEOUT))
+until curl -fsS --max-time 2 -o /dev/null \
+    "http://127.0.0.1:$STANDIN_PORT/small/api/v1/leads/fetch-categories" 2>/dev/null; do
+    kill -0 "$NGINX_PID" 2>/dev/null || die "nginx exited early; see $WORK/nginx.log"
+    ((SECONDS < deadline)) || die "the SmartLead stand-in did not answer within ${WAIT_TIMEOUT}s"
+    sleep 0.05
+done
 
 cat >"$WORK/web.yml" <<EOF
 tls_server_config:

@@ -48,72 +48,17 @@ HELPER="$SCRIPTS/bench_accounts.py"
 # The fully optimised build, as shipped in the image (Cargo.toml, [profile.dist]).
 BINARY="$ROOT/target/dist/smartlead_exporter"
 
-die() { echo "bench-accounts.sh: error: $*" >&2; exit 1; }
-note() { echo "bench-accounts.sh: $(date -u +%H:%M:%S) $*" >&2; }
+BENCH_NAME=bench-accounts.sh
+# shellcheck source=scripts/bench-common.sh
+source "$SCRIPTS/bench-common.sh"
+# nginx's worker runs as nobody: everything it serves must be readable by anyone.
+chmod 755 "$WORK"
 
 [[ "$ACCOUNTS" =~ ^[0-9]+$ ]] && ((ACCOUNTS >= 2)) || die "BENCH_ACCOUNTS must be a number >= 2"
 [[ "$WINDOW_S" =~ ^[0-9]+$ ]] && ((WINDOW_S >= INTERVAL_S)) ||
     die "BENCH_ACCOUNTS_SECONDS must be a whole number of seconds >= $INTERVAL_S"
 
-# --- tools -------------------------------------------------------------------------------
-
-need_install=()
-command -v wrk >/dev/null || need_install+=(wrk)
-command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_install+=(nginx-light)
-command -v curl >/dev/null || need_install+=(curl)
-if ((${#need_install[@]})); then
-    [[ $EUID -eq 0 ]] || die "${need_install[*]} missing; run as root to install them, or install them first"
-    note "installing ${need_install[*]} from Debian"
-    apt-get update -qq >/dev/null || die "apt-get update failed"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${need_install[@]}" >/dev/null; then
-        # Debian 13 folded nginx-light into nginx itself.
-        need_install=("${need_install[@]/nginx-light/nginx}")
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            "${need_install[@]}" >/dev/null || die "apt-get could not install ${need_install[*]}"
-    fi
-fi
-NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
-command -v python3 >/dev/null || die "python3 is needed for the accounts file and the logs"
-
-# --- clean-up ----------------------------------------------------------------------------
-
-WORK="$(mktemp -d /tmp/smartlead-bench-accounts.XXXXXX)"
-# nginx's worker runs as nobody: everything it serves must be readable by anyone.
-chmod 755 "$WORK"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
-        note "kept $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 # --- helpers -----------------------------------------------------------------------------
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# wait_for URL WHAT PID: until URL answers 2xx; fails clearly if PID died or time runs out.
-wait_for() {
-    local url="$1" what="$2" pid="$3" deadline=$((SECONDS + WAIT_TIMEOUT))
-    until curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null; do
-        kill -0 "$pid" 2>/dev/null || die "$what exited early; see $WORK/*.log (BENCH_KEEP=1 keeps them)"
-        ((SECONDS < deadline)) || die "$what did not answer $url within ${WAIT_TIMEOUT}s"
-        sleep 0.05
-    done
-}
 
 # accounts_up PORT: accounts whose smartlead_up is 1. Asks for gzip, as Prometheus does, so
 # that the exporter never inflates its plain text for this (it would count in its RSS).

@@ -31,51 +31,13 @@ WAIT_TIMEOUT=30
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BINARY="$ROOT/target/dist/smartlead_exporter"
 
-die() { echo "bench-tls.sh: error: $*" >&2; exit 1; }
-note() { echo "bench-tls.sh: $*" >&2; }
+BENCH_NAME=bench-tls.sh
+BENCH_TOOLS=openssl
+# shellcheck source=scripts/bench-common.sh
+source "$ROOT/scripts/bench-common.sh"
 
-need_install=()
-command -v wrk >/dev/null || need_install+=(wrk)
-command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_install+=(nginx-light)
-command -v curl >/dev/null || need_install+=(curl)
-command -v openssl >/dev/null || need_install+=(openssl)
-if ((${#need_install[@]})); then
-    [[ $EUID -eq 0 ]] || die "${need_install[*]} missing; run as root to install them, or install them first"
-    note "installing ${need_install[*]} from Debian"
-    apt-get update -qq >/dev/null || die "apt-get update failed"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${need_install[@]}" >/dev/null; then
-        need_install=("${need_install[@]/nginx-light/nginx}")
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            "${need_install[@]}" >/dev/null || die "apt-get could not install ${need_install[*]}"
-    fi
-fi
-NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 [[ "$N" =~ ^[0-9]+$ ]] || die "N must be a number of categories, got '$N'"
-
-WORK="$(mktemp -d /tmp/smartlead-bench-tls.XXXXXX)"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    if [[ "${BENCH_KEEP:-0}" == 1 ]]; then note "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 CURL=(curl -fsS --max-time 2 --cacert "$WORK/ca.crt")
-wait_for() {
-    local url="$1" what="$2" pid="$3" deadline=$((SECONDS + WAIT_TIMEOUT))
-    until "${CURL[@]}" -o /dev/null "$url" 2>/dev/null; do
-        kill -0 "$pid" 2>/dev/null || die "$what exited early; see $WORK/*.log (BENCH_KEEP=1 keeps them)"
-        ((SECONDS < deadline)) || die "$what did not answer $url within ${WAIT_TIMEOUT}s"
-        sleep 0.05
-    done
-}
 rps_of() { awk '/^Requests\/sec/ { printf "%.0f", $2 }' "$WORK/wrk-$1.txt"; }
 p99_us_of() {
     awk '$1 == "99%" {

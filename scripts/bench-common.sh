@@ -1,0 +1,71 @@
+# Shared by scripts/bench.sh, bench-accounts.sh and bench-tls.sh (sourced, not run): tool
+# installation, the work directory and the clean-up of every process a benchmark starts, and
+# the small helpers they all use. Before sourcing, a script sets BENCH_NAME (for messages) and
+# may set BENCH_TOOLS (extra commands to install, as Debian package names) and WAIT_TIMEOUT.
+# After sourcing it has NGINX, WORK, PIDS (append every started process), die, note,
+# free_port and wait_for. Touches only 127.0.0.1.
+
+die() { echo "$BENCH_NAME: error: $*" >&2; exit 1; }
+note() { echo "$BENCH_NAME: $(date -u +%H:%M:%S) $*" >&2; }
+
+# --- tools -------------------------------------------------------------------------------
+
+need_install=()
+command -v wrk >/dev/null || need_install+=(wrk)
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_install+=(nginx-light)
+for tool in curl python3 ${BENCH_TOOLS:-}; do
+    command -v "$tool" >/dev/null || need_install+=("$tool")
+done
+if ((${#need_install[@]})); then
+    [[ $EUID -eq 0 ]] || die "${need_install[*]} missing; run as root to install them, or install them first"
+    note "installing ${need_install[*]} from Debian"
+    apt-get update -qq >/dev/null || die "apt-get update failed"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${need_install[@]}" >/dev/null; then
+        # Debian 13 folded nginx-light into nginx itself.
+        need_install=("${need_install[@]/nginx-light/nginx}")
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${need_install[@]}" >/dev/null || die "apt-get could not install ${need_install[*]}"
+    fi
+fi
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+
+# --- clean-up ----------------------------------------------------------------------------
+
+WORK="$(mktemp -d "/tmp/smartlead-$BENCH_NAME.XXXXXX")"
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
+        note "kept $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- helpers -----------------------------------------------------------------------------
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# The curl that wait_for uses; a script may replace it (bench-tls.sh adds its test CA).
+CURL=(curl -fsS --max-time 1)
+
+# wait_for URL WHAT PID: until URL answers 2xx; fails clearly if PID died or time runs out.
+wait_for() {
+    local url="$1" what="$2" pid="$3" deadline=$((SECONDS + ${WAIT_TIMEOUT:-30}))
+    until "${CURL[@]}" -o /dev/null "$url" 2>/dev/null; do
+        kill -0 "$pid" 2>/dev/null || die "$what exited early; see $WORK/*.log (BENCH_KEEP=1 keeps them)"
+        ((SECONDS < deadline)) || die "$what did not answer $url within ${WAIT_TIMEOUT:-30}s"
+        sleep 0.05
+    done
+}

@@ -94,19 +94,6 @@ run_wrk() {
         die "wrk saw errors against $2: $(grep 'Non-2xx\|Socket errors' "$WORK/wrk-$1.txt")"
     fi
 }
-rps_of() { awk '/^Requests\/sec/ { printf "%.0f", $2 }' "$WORK/wrk-$1.txt"; }
-# p99 in microseconds, from wrk's "99%  1.23ms" line.
-p99_us_of() {
-    awk '$1 == "99%" {
-        v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
-        f = (u == "us") ? 1 : (u == "ms") ? 1000 : (u == "s") ? 1000000 : 60000000
-        printf "%.0f", v * f }' "$WORK/wrk-$1.txt"
-}
-fmt_us() { awk -v u="$1" 'BEGIN { if (u < 1000) printf "%d us", u; else printf "%.2f ms", u / 1000 }'; }
-median_of() {
-    local round
-    for round in $(seq "$ROUNDS"); do "$2" "$1-$round"; echo; done | median
-}
 
 # start_exporter NAME PORT CONFIG: starts one exporter on CONFIG, logging (info, logfmt) to
 # $WORK/NAME.log; sets LAST_PID.
@@ -120,17 +107,10 @@ start_exporter() {
     PIDS+=("$LAST_PID")
 }
 
-stop() {
-    kill -TERM "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
 
 # --- build and data ----------------------------------------------------------------------
 
-if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
-    note "building the dist binary (fat LTO: several minutes on two cores, see docs/performance.md#build-profiles)"
-    (cd "$ROOT" && cargo build --profile dist --locked --quiet) || die "cargo build --profile dist failed"
-fi
+build_dist
 [[ -x "$BINARY" ]] || die "no binary at $BINARY"
 
 mkdir -p "$WORK/www/api/v1/leads" "$WORK/www/static" "$WORK/config" "$WORK/tmp"

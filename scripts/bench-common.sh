@@ -69,3 +69,35 @@ wait_for() {
         sleep 0.05
     done
 }
+
+# --- wrk results (files $WORK/wrk-NAME.txt) ----------------------------------------------
+
+rps_of() { awk '/^Requests\/sec/ { printf "%.0f", $2 }' "$WORK/wrk-$1.txt"; }
+# p99 in microseconds, from wrk's "99%  1.23ms" line.
+p99_us_of() {
+    awk '$1 == "99%" {
+        v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+        f = (u == "us") ? 1 : (u == "ms") ? 1000 : (u == "s") ? 1000000 : 60000000
+        printf "%.0f", v * f }' "$WORK/wrk-$1.txt"
+}
+fmt_us() { awk -v u="$1" 'BEGIN { if (u < 1000) printf "%d us", u; else printf "%.2f ms", u / 1000 }'; }
+# median_of NAME FN: the median over the ROUNDS rounds of FN applied to NAME-1..NAME-ROUNDS.
+median_of() {
+    local round
+    for round in $(seq "$ROUNDS"); do "$2" "$1-$round"; echo; done |
+        sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+}
+
+# stop PID: ends a process the benchmark started, and waits for it.
+stop() {
+    kill -TERM "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+# build_dist: the shipped binary (--profile dist), unless BENCH_SKIP_BUILD=1.
+build_dist() {
+    if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
+        note "building the dist binary (fat LTO: minutes on two cores, see docs/performance.md#build-profiles)"
+        (cd "$ROOT" && cargo build --profile dist --locked --quiet) || die "cargo build --profile dist failed"
+    fi
+}

@@ -38,19 +38,6 @@ source "$ROOT/scripts/bench-common.sh"
 
 [[ "$N" =~ ^[0-9]+$ ]] || die "N must be a number of categories, got '$N'"
 CURL=(curl -fsS --max-time 2 --cacert "$WORK/ca.crt")
-rps_of() { awk '/^Requests\/sec/ { printf "%.0f", $2 }' "$WORK/wrk-$1.txt"; }
-p99_us_of() {
-    awk '$1 == "99%" {
-        v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
-        f = (u == "us") ? 1 : (u == "ms") ? 1000 : (u == "s") ? 1000000 : 60000000
-        printf "%.0f", v * f }' "$WORK/wrk-$1.txt"
-}
-fmt_us() { awk -v u="$1" 'BEGIN { if (u < 1000) printf "%d us", u; else printf "%.2f ms", u / 1000 }'; }
-# median_of NAME FN: the median over the rounds of FN applied to NAME-1..NAME-ROUNDS.
-median_of() {
-    local round
-    for round in $(seq "$ROUNDS"); do "$2" "$1-$round"; echo; done | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
-}
 run_wrk() {
     local name="$1" url="$2"
     shift 2
@@ -62,10 +49,7 @@ run_wrk() {
     fi
 }
 
-if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
-    note "building the shipped binary (--profile dist: fat LTO, one codegen unit)"
-    (cd "$ROOT" && cargo build --profile dist --locked --quiet) || die "cargo build --profile dist failed"
-fi
+build_dist
 [[ -x "$BINARY" ]] || die "$BINARY missing"
 
 # --- certificates: one CA, one ECDSA P-256 server certificate, for both servers ------------

@@ -97,7 +97,6 @@ run_wrk() {
         die "wrk saw errors against $2: $(grep 'Non-2xx\|Socket errors' "$WORK/wrk-$1.txt")"
     fi
 }
-rps_of() { awk '/^Requests\/sec/ { printf "%.0f", $2 }' "$WORK/wrk-$1.txt"; }
 # cpu_us_of NAME: the server's CPU time per request during that run, in microseconds; less
 # sensitive than latency to what else the machine runs.
 cpu_us_of() {
@@ -111,20 +110,6 @@ run_measured() {
     run_wrk "$1" "$3"
     echo $(($(cpu_ticks "$2") - before)) >"$WORK/cpu-$1.txt"
 }
-# median_of SIDE FUNCTION: the median over the rounds of FUNCTION applied to SIDE's reports.
-median_of() {
-    local round
-    for round in $(seq "$ROUNDS"); do "$2" "$1-$round"; echo; done |
-        sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
-}
-# p99 in microseconds, from wrk's "99%  1.23ms" line.
-p99_us_of() {
-    awk '$1 == "99%" {
-        v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
-        f = (u == "us") ? 1 : (u == "ms") ? 1000 : (u == "s") ? 1000000 : 60000000
-        printf "%.0f", v * f }' "$WORK/wrk-$1.txt"
-}
-fmt_us() { awk -v u="$1" 'BEGIN { if (u < 1000) printf "%d us", u; else printf "%.2f ms", u / 1000 }'; }
 
 # start_exporter NAME PORT BASE_PATH EXTRA_ARGS...: starts one exporter, logs to $WORK/NAME.log.
 start_exporter() {
@@ -140,17 +125,10 @@ start_exporter() {
     wait_for "http://127.0.0.1:$port/-/healthy" "the exporter ($name)" "$LAST_PID"
 }
 
-stop() {
-    kill -TERM "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
 
 # --- build and data ----------------------------------------------------------------------
 
-if [[ "${BENCH_SKIP_BUILD:-0}" != 1 ]]; then
-    note "building the dist binary (fat LTO: several minutes on two cores, see docs/performance.md#build-profiles)"
-    (cd "$ROOT" && cargo build --profile dist --locked --quiet) || die "cargo build --profile dist failed"
-fi
+build_dist
 [[ -x "$BINARY" ]] || die "no binary at $BINARY"
 BINARY_BYTES="$(stat -c %s "$BINARY")"
 

@@ -34,7 +34,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy_support import RULES_FILE, alert_rules, exporter_binary, load_dashboard, promtool, require_tool
+from deploy_support import (
+    RULES_FILE,
+    alert_rules,
+    exporter_binary,
+    free_port,
+    load_dashboard,
+    loopback_env,
+    promtool,
+    require_tool,
+)
 
 PLAIN_JOB = "smartlead"  # a hand-written scrape job
 OPERATOR_JOB = "smartlead-exporter"  # the chart's Service, as the Operator names the job
@@ -144,24 +153,6 @@ class StandIn(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def loopback_env() -> dict[str, str]:
-    """The test's environment without proxies or SmartLead settings, so that nothing is sent
-    anywhere but to the demo stand-in on loopback."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.upper().endswith("_PROXY") and not k.upper().startswith("SMARTLEAD_")
-    }
-    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
-    return env
 
 
 def http_get(url: str, timeout: float = 5) -> tuple[int, bytes]:

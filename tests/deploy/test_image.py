@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy_support import CHART_DIR, REPO
+from deploy_support import CHART_DIR, REPO, free_port
 
 # The chart runs the image with these ids (values.yaml securityContext).
 NOBODY = 65534
@@ -101,12 +101,6 @@ def image() -> str:
     assert f"built {name} " in built.stdout, f"scripts/image.sh did not tag {name}:\n{built.stdout}"
     print(f"\nscripts/image.sh built {name} in {time.monotonic() - started:.0f}s")
     return name
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_get(url: str, timeout: float = 5) -> tuple[int, str]:

@@ -21,7 +21,7 @@ import bcrypt
 import pytest
 import yaml
 
-from deploy_support import exporter_binary, require_tool
+from deploy_support import exporter_binary, free_port, loopback_env, require_tool
 
 STARTUP_TIMEOUT = 30  # seconds for a process to start listening
 UP_TIMEOUT = 40  # seconds for Prometheus to record `up` for every job
@@ -29,22 +29,6 @@ PASSWORD = "scrape-secret"
 
 # Plain urllib without proxies: every request here goes to 127.0.0.1 and must stay there.
 HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def loopback_env() -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.upper().endswith("_PROXY") and not k.upper().startswith("SMARTLEAD_")
-    }
-    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
-    return env
 
 
 def listening(port: int) -> bool:

@@ -836,14 +836,11 @@ impl Metrics {
                 continue;
             }
             batch.push_str(family.header);
+            // An account's fragment of a family is a few lines (the large per-category
+            // families are written in chunks above), so a batch outgrows its size by little.
             for body in bodies {
-                if body.len() >= ENCODE_BATCH_BYTES {
-                    flush(&mut batch, true);
-                    deflater_write_large(&mut batch, body, &mut flush);
-                } else {
-                    batch.push_str(body);
-                    flush(&mut batch, false);
-                }
+                batch.push_str(body);
+                flush(&mut batch, false);
             }
         }
         batch.push_str(&exporter);
@@ -913,20 +910,6 @@ impl Metrics {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
-    }
-}
-
-/// Hands a body larger than a batch to the compressor in batch-sized pieces.
-fn deflater_write_large(batch: &mut String, body: &str, flush: &mut impl FnMut(&mut String, bool)) {
-    let mut rest = body;
-    while !rest.is_empty() {
-        let mut cut = rest.len().min(ENCODE_BATCH_BYTES);
-        while !rest.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        batch.push_str(&rest[..cut]);
-        flush(batch, true);
-        rest = &rest[cut..];
     }
 }
 

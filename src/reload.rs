@@ -58,20 +58,28 @@ impl Reloader {
     /// The [`AccountsError`] naming the file, line, account and field.
     pub fn load(&mut self) -> Result<AccountsFile, AccountsError> {
         let text = accounts::read_limited(&self.path)?;
-        self.last_seen = Some(text.clone());
-        AccountsFile::parse(&self.path, &text, &self.defaults, &env)
+        self.parse(text)
+    }
+
+    /// Validates `text`, just read from the file, and remembers it as the content last seen.
+    fn parse(&mut self, text: String) -> Result<AccountsFile, AccountsError> {
+        let parsed = AccountsFile::parse(&self.path, &text, &self.defaults, &env);
+        self.last_seen = Some(text);
+        parsed
     }
 
     /// Reloads and applies the file; returns whether the running configuration changed.
     pub fn reload(&mut self, cause: Cause, supervisor: &mut Supervisor) -> bool {
-        if cause == Cause::FileChanged {
-            match accounts::read_limited(&self.path) {
-                Ok(text) if self.last_seen.as_deref() == Some(text.as_str()) => return false,
-                _ => {}
+        // Read once: an unchanged file is not parsed again unless a signal asks for it.
+        let loaded = accounts::read_limited(&self.path).and_then(|text| {
+            if cause == Cause::FileChanged && self.last_seen.as_deref() == Some(text.as_str()) {
+                return Ok(None);
             }
-        }
-        match self.load() {
-            Ok(file) => {
+            self.parse(text).map(Some)
+        });
+        match loaded {
+            Ok(None) => false,
+            Ok(Some(file)) => {
                 let owned = file.owned_by(self.shard);
                 let polled = owned.len();
                 let changes = supervisor.apply(owned);

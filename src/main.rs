@@ -193,25 +193,21 @@ async fn run(
         }
     };
 
-    if config.once {
-        let accounts = match &config.accounts {
-            Accounts::Demo { name } => match demo_account(name, &config).await {
-                Some(account) => vec![account],
-                None => return ExitCode::FAILURE,
-            },
-            _ => initial,
-        };
-        return once(accounts, http, &metrics, config.concurrency, &polling).await;
-    }
-
-    let listener = match server::bind(&config.listen).await {
-        Ok(listener) => listener,
-        Err(e) => {
-            let addresses: Vec<String> = config.listen.iter().map(ToString::to_string).collect();
-            return usage_error(&format!(
-                "cannot listen on --web.listen-address ({}): {e}",
-                addresses.join(", ")
-            ));
+    // Bind before the demo stand-in starts, so that a taken port is the first and only thing
+    // said; `--once` serves nothing.
+    let listener = if config.once {
+        None
+    } else {
+        match server::bind(&config.listen).await {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                let addresses: Vec<String> =
+                    config.listen.iter().map(ToString::to_string).collect();
+                return usage_error(&format!(
+                    "cannot listen on --web.listen-address ({}): {e}",
+                    addresses.join(", ")
+                ));
+            }
         }
     };
     let initial = match &config.accounts {
@@ -220,6 +216,9 @@ async fn run(
             None => return ExitCode::FAILURE,
         },
         _ => initial,
+    };
+    let Some(listener) = listener else {
+        return once(initial, http, &metrics, config.concurrency, &polling).await;
     };
     let address = listener
         .local_addr()

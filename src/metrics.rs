@@ -120,7 +120,7 @@ macro_rules! family {
 
 /// Every per-account family, sorted by name: the order of the exposition. The constants
 /// below index it.
-const FAMILIES: [Family; 11] = [
+const FAMILIES: [Family; 16] = [
     family!(
         "smartlead_api_rate_limit_limit",
         "gauge",
@@ -171,6 +171,35 @@ const FAMILIES: [Family; 11] = [
         refreshed!()
     ),
     family!(
+        "smartlead_collector_duration_seconds",
+        "gauge",
+        "How long the latest collection took, all its SmartLead calls together. ",
+        refreshed!()
+    ),
+    family!(
+        "smartlead_collector_interval_seconds",
+        "gauge",
+        "Time between a collector's runs while they succeed, as in force. ",
+        refreshed!()
+    ),
+    family!(
+        "smartlead_collector_last_success_timestamp_seconds",
+        "gauge",
+        "Unix time of a collector's latest successful run. ",
+        refreshed!()
+    ),
+    family!(
+        "smartlead_collector_polls_total",
+        "counter",
+        "A collector's attempts, successful or not. Counted once per run."
+    ),
+    family!(
+        "smartlead_collector_success",
+        "gauge",
+        "1 if a collector's latest attempt succeeded, else 0. ",
+        refreshed!()
+    ),
+    family!(
         "smartlead_last_success_timestamp_seconds",
         "gauge",
         "Unix time of the latest successful poll. ",
@@ -207,12 +236,22 @@ const CATEGORIES: usize = 5;
 const CATEGORY_CREATED: usize = 6;
 /// `smartlead_category_info` in [`FAMILIES`].
 const CATEGORY_INFO: usize = 7;
+/// `smartlead_collector_duration_seconds` in [`FAMILIES`].
+const COLLECTOR_DURATION: usize = 8;
+/// `smartlead_collector_interval_seconds` in [`FAMILIES`].
+const COLLECTOR_INTERVAL: usize = 9;
+/// `smartlead_collector_last_success_timestamp_seconds` in [`FAMILIES`].
+const COLLECTOR_LAST_SUCCESS: usize = 10;
+/// `smartlead_collector_polls_total` in [`FAMILIES`].
+const COLLECTOR_POLLS: usize = 11;
+/// `smartlead_collector_success` in [`FAMILIES`].
+const COLLECTOR_SUCCESS: usize = 12;
 /// `smartlead_last_success_timestamp_seconds` in [`FAMILIES`].
-const LAST_SUCCESS: usize = 8;
+const LAST_SUCCESS: usize = 13;
 /// `smartlead_poll_consecutive_failures` in [`FAMILIES`].
-const CONSECUTIVE_FAILURES: usize = 9;
+const CONSECUTIVE_FAILURES: usize = 14;
 /// `smartlead_up` in [`FAMILIES`].
-const UP: usize = 10;
+const UP: usize = 15;
 
 /// Static facts about the binary, for `smartlead_exporter_build_info`.
 #[derive(Debug, Clone)]
@@ -548,6 +587,29 @@ impl AccountSeries {
                             );
                             text.push('\n');
                         }
+                    }
+                }
+                COLLECTOR_DURATION
+                | COLLECTOR_INTERVAL
+                | COLLECTOR_LAST_SUCCESS
+                | COLLECTOR_POLLS
+                | COLLECTOR_SUCCESS => {
+                    let seconds = match index {
+                        COLLECTOR_DURATION => snapshot.last_duration.map(|d| d.as_secs_f64()),
+                        COLLECTOR_INTERVAL => {
+                            Some(snapshot.interval.as_secs_f64()).filter(|s| *s > 0.0)
+                        }
+                        COLLECTOR_LAST_SUCCESS => self.last_success,
+                        COLLECTOR_POLLS => Some(snapshot.attempts as f64),
+                        _ => Some(f64::from(u8::from(snapshot.up))),
+                    };
+                    if let Some(seconds) = seconds {
+                        text.push_str(name);
+                        text.push_str("{account=\"");
+                        text.push_str(account_label);
+                        text.push_str("\",collector=\"categories\"} ");
+                        push_seconds(&mut text, seconds);
+                        text.push('\n');
                     }
                 }
                 // Written straight from the snapshot at each build (`Metrics::rebuild`): at

@@ -91,13 +91,17 @@ impl Poller {
         initial_key: ApiKey,
         config: PollerConfig,
     ) -> Self {
+        let interval = config.interval;
         Self {
             client,
             key_source,
             last_key: initial_key,
             key_error_logged: false,
             config,
-            snapshot: Snapshot::default(),
+            snapshot: Snapshot {
+                interval,
+                ..Snapshot::default()
+            },
             last_success_at: None,
             streak: None,
             warned_sentiments: HashSet::new(),

@@ -63,6 +63,8 @@ pub struct Snapshot {
     pub next_poll: Option<SystemTime>,
     /// How long the latest exchange took, for the landing page.
     pub last_duration: Option<Duration>,
+    /// The interval in force between polls while they succeed.
+    pub interval: Duration,
 }
 
 #[cfg(test)]

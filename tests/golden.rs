@@ -85,6 +85,8 @@ fn publish_fixed_state(metrics: &Metrics) {
             remaining: Some(42),
             reset: None,
         },
+        last_duration: Some(Duration::from_millis(2_600)),
+        interval: Duration::from_secs(60),
         ..Snapshot::default()
     };
     metrics.publish(
@@ -95,6 +97,8 @@ fn publish_fixed_state(metrics: &Metrics) {
             up: false,
             attempts: 1,
             consecutive_failures: 1,
+            last_duration: Some(Duration::from_millis(30)),
+            interval: Duration::from_secs(60),
             ..Snapshot::default()
         },
     );
@@ -102,7 +106,10 @@ fn publish_fixed_state(metrics: &Metrics) {
     metrics.publish("acme", Some(&attempt(Some(200), Some(2_600), None)), &acme);
 
     // globex: the key is refused, then a timeout; never a success.
-    let mut globex = Snapshot::default();
+    let mut globex = Snapshot {
+        interval: Duration::from_secs(15),
+        ..Snapshot::default()
+    };
     for (n, step) in [
         attempt(Some(401), Some(80), Some(FailureReason::Status)),
         attempt(Some(401), Some(95), Some(FailureReason::Status)),
@@ -130,6 +137,8 @@ fn publish_fixed_state(metrics: &Metrics) {
             remaining: Some(59),
             reset: None,
         },
+        last_duration: Some(Duration::from_millis(400)),
+        interval: Duration::from_secs(3600),
         ..Snapshot::default()
     };
     metrics.publish(
@@ -151,6 +160,7 @@ fn publish_fixed_state(metrics: &Metrics) {
     .enumerate()
     {
         failing.attempts = n as u64 + 2;
+        failing.last_duration = step.exchange.elapsed;
         failing.consecutive_failures = n as u32 + 1;
         metrics.publish("initech", Some(step), &failing);
     }

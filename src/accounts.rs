@@ -13,6 +13,7 @@ use std::time::Duration;
 use reqwest::Url;
 use serde::{Deserialize, Deserializer};
 
+use crate::fsread::ReadError;
 use crate::smartlead::key::{ApiKey, KeyError, KeySource};
 
 /// Polls closer than this are refused: SmartLead's budget is a few calls a second at best.
@@ -699,30 +700,21 @@ impl AccountsError {
 /// # Errors
 /// [`AccountsError::Read`] or [`AccountsError::File`] naming the file.
 pub fn read_limited(path: &Path) -> Result<String, AccountsError> {
-    use std::io::Read as _;
-    let read_error = |source| AccountsError::Read {
+    let text = crate::fsread::read_text(path, MAX_FILE_BYTES).map_err(|e| match e {
+        ReadError::Io { path, source } => AccountsError::Read { path, source },
+        ReadError::NotAFile { path, kind } => AccountsError::File {
+            path,
+            reason: format!("{kind}, not a regular file"),
+        },
+        ReadError::TooLarge { path, max } => AccountsError::File {
+            path,
+            reason: format!("larger than {max} bytes"),
+        },
+    })?;
+    text.ok_or_else(|| AccountsError::File {
         path: path.to_owned(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(read_error)?;
-    let meta = file.metadata().map_err(read_error)?;
-    if !meta.is_file() {
-        return Err(AccountsError::File {
-            path: path.to_owned(),
-            reason: "not a regular file".into(),
-        });
-    }
-    let mut text = String::new();
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(read_error)?;
-    if text.len() as u64 > MAX_FILE_BYTES {
-        return Err(AccountsError::File {
-            path: path.to_owned(),
-            reason: format!("larger than {MAX_FILE_BYTES} bytes"),
-        });
-    }
-    Ok(text)
+        reason: "not UTF-8 text".into(),
+    })
 }
 
 fn key_from_env(variable: &str, env: &dyn Fn(&str) -> Option<OsString>) -> Result<ApiKey, String> {

@@ -10,7 +10,9 @@
 //! - [`config`]: command-line flags and environment, validated; every bad value exits 2.
 //! - [`logging`]: the `tracing` subscriber (`--log.level`, `--log.format`), on stderr.
 //! - [`shutdown`]: the one signal every task listens to (SIGTERM, SIGINT), and SIGHUP.
-//! - [`watch`]: notices when a configuration file's directory changes.
+//! - [`fsread`]: reads a file the user names without blocking or reading past a limit.
+//! - [`watch`]: notices when a configuration file may have changed (directory watch and poll),
+//!   and fingerprints content to tell whether it did.
 //! - [`smartlead`]: the API key ([`smartlead::key`]), the response model and its lenient
 //!   parser ([`smartlead::model`]), and the HTTP client with its limits ([`smartlead::client`]).
 //! - [`snapshot`]: the immutable result of an account's latest poll, shared with the server.
@@ -41,6 +43,7 @@ pub mod allocator;
 pub mod config;
 pub mod conn_limit;
 pub mod demo;
+pub mod fsread;
 pub mod landing;
 pub mod logging;
 pub mod metrics;

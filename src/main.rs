@@ -19,7 +19,7 @@ use smartlead_exporter::shutdown::Signal;
 use smartlead_exporter::smartlead::client::{http_client, HttpConfig, POOL_IDLE_TIMEOUT};
 use smartlead_exporter::smartlead::key::KeySource;
 use smartlead_exporter::supervisor::{poller_for, Supervisor};
-use smartlead_exporter::watch::Watch;
+use smartlead_exporter::watch::FileWatch;
 use smartlead_exporter::web_config::{WebConfig, WebSecurity};
 use smartlead_exporter::{allocator, demo, logging, server, shutdown};
 
@@ -256,14 +256,7 @@ async fn run(
     }
     let encoder = polling.spawn(Arc::clone(&metrics).run_encoder(shutdown));
     let mut watch = match &config.accounts {
-        Accounts::File(path) => match Watch::directory_of(path) {
-            Ok(watch) => Some(watch),
-            Err(e) => {
-                warn!(file = %path.display(), error = %e,
-                    "cannot watch the configuration file's directory; reload it with SIGHUP");
-                None
-            }
-        },
+        Accounts::File(path) => Some(FileWatch::new(vec![path.clone()])),
         _ => None,
     };
 
@@ -318,8 +311,8 @@ async fn run(
     code
 }
 
-/// Resolves when the watched directory changed; never without a watch.
-async fn changed(watch: Option<&mut Watch>) {
+/// Resolves when the watched file may have changed; never without a watch.
+async fn changed(watch: Option<&mut FileWatch>) {
     match watch {
         Some(watch) => watch.changed().await,
         None => std::future::pending().await,

@@ -13,9 +13,9 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::io::Read as _;
-use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
+
+use crate::fsread::ReadError;
 
 /// What `Debug` and `Display` print instead of a key, and what replaces it in upstream text.
 pub const REDACTED: &str = "[redacted]";
@@ -149,53 +149,13 @@ impl KeySource {
 }
 
 /// Reads the key file without ever blocking on it or reading more than
-/// [`MAX_KEY_FILE_BYTES`]: `O_NONBLOCK` makes opening a FIFO return at once, and the type and
-/// size are checked on the opened descriptor, so a file swapped in between cannot slip by.
+/// [`MAX_KEY_FILE_BYTES`] (see [`crate::fsread`]).
 fn read_key_file(path: &Path) -> Result<ApiKey, KeyError> {
-    let unreadable = |source| KeyError::Unreadable {
-        path: path.to_owned(),
-        source,
-    };
-    // std opens with O_CLOEXEC already.
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(unreadable)?;
-    let metadata = file.metadata().map_err(unreadable)?;
-    let kind = metadata.file_type();
-    if !kind.is_file() {
-        let kind = if kind.is_fifo() {
-            "a FIFO"
-        } else if kind.is_dir() {
-            "a directory"
-        } else if kind.is_socket() {
-            "a socket"
-        } else if kind.is_char_device() || kind.is_block_device() {
-            "a device"
-        } else {
-            "not a file"
-        };
-        return Err(KeyError::NotAFile {
-            path: path.to_owned(),
-            kind,
-        });
-    }
-    let too_large = || KeyError::TooLarge {
-        path: path.to_owned(),
-    };
-    if metadata.len() > MAX_KEY_FILE_BYTES {
-        return Err(too_large());
-    }
-    // The file may grow between the check and the read: read one byte more than allowed to
-    // see it, never more.
-    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0) + 1);
-    file.take(MAX_KEY_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(unreadable)?;
-    if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
-        return Err(too_large());
-    }
+    let bytes = crate::fsread::read(path, MAX_KEY_FILE_BYTES).map_err(|e| match e {
+        ReadError::Io { path, source } => KeyError::Unreadable { path, source },
+        ReadError::NotAFile { path, kind } => KeyError::NotAFile { path, kind },
+        ReadError::TooLarge { path, .. } => KeyError::TooLarge { path },
+    })?;
     let text = String::from_utf8(bytes).map_err(|_| KeyError::MalformedFile {
         path: path.to_owned(),
         reason: "it is not UTF-8 text",

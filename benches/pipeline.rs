@@ -2,30 +2,30 @@
 //! through the library's public API only.
 //!
 //! - `parse`: the SmartLead body to a [`Catalog`] (`smartlead::model::parse`).
-//! - `classify`: counting by sentiment and origin (`snapshot::Categories::counts`).
-//! - `encode`: the per-category families in the text format (`metrics::write_categories`).
-//! - `publish`: gauges, registry and per-category text of one account, then the exposition
-//!   rebuilt and compressed into the gzip buffer that scrapes serve (`Metrics::publish`,
-//!   `Metrics::rebuild`).
-//! - `rebuild_accounts`: the exposition of 500 accounts of 12 categories assembled family by
-//!   family and compressed, after one account published (what the encoder does once a second
+//! - `classify`: counting by sentiment and origin (`Categories::counts`).
+//! - `publish`: one account's new categories into the store, then the exposition rebuilt and
+//!   compressed into the gzip buffer that scrapes serve (`Store::update`, `Encoder::rebuild`).
+//! - `rebuild_accounts`: the exposition of 500 accounts of 12 categories written family by
+//!   family and compressed, after one account changed (what the encoder does once a second
 //!   at most).
-//! - `poll`: parse, classify and publish together; the target is under 100 ms at
-//!   100,000 categories.
-//! - `scrape`: what one `/metrics` request costs the exporter (`Metrics::scrape`), plain and
-//!   gzip, once the per-poll buffers exist; `first_scrape`: the first one after a publish,
-//!   which gathers `process_*` and inflates the plain text or finishes the gzip member.
+//! - `poll`: parse, classify and publish together; the target is under 100 ms at 100,000
+//!   categories.
+//! - `scrape`: what one `/metrics` request costs the exporter (`Encoder::scrape`), plain and
+//!   gzip, once the per-build buffers exist; `first_scrape`: the first plain one after a
+//!   change, which inflates the text.
 //!
 //! Timed run: `cargo bench --bench pipeline`. Quick smoke run (every benchmark once, no
 //! timing claims), as the test command calls it: `cargo test --bench pipeline`.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use divan::{black_box, Bencher};
-use smartlead_exporter::metrics::{write_categories, BuildInfo, Metrics};
+use smartlead_exporter::exposition::{BuildInfo, Encoder};
+use smartlead_exporter::settings::Collector;
 use smartlead_exporter::smartlead::model::{parse, Catalog};
-use smartlead_exporter::snapshot::{Categories, Snapshot};
+use smartlead_exporter::smartlead::Endpoint;
+use smartlead_exporter::state::{AccountId, AccountState, Categories, Store};
 
 /// The category counts every benchmark runs at: a small account, a large one, and the
 /// issue's stress size (about 11 MB of JSON).
@@ -91,19 +91,33 @@ fn categories(n: usize) -> Categories {
     }
 }
 
-/// The snapshot a successful poll of `n` categories publishes.
-fn snapshot(categories: Categories) -> Snapshot {
-    Snapshot {
-        categories: Some(categories),
-        up: true,
-        attempts: 1,
-        last_success: Some(SystemTime::now()),
-        ..Snapshot::default()
-    }
+/// An account whose categories collector succeeded with `categories`.
+fn polled(name: &str, categories: Categories) -> AccountState {
+    let mut state = AccountState::new(name);
+    let collector = state.collector_mut(Collector::Categories);
+    collector.enabled = true;
+    collector.interval = Duration::from_secs(60);
+    collector.attempts = 1;
+    collector.success = true;
+    collector.last_success = Some(SystemTime::now());
+    state.api[Endpoint::FetchCategories.index()].active = true;
+    state.categories = Some(categories);
+    state
 }
 
-fn metrics() -> Metrics {
-    Metrics::new(&BuildInfo::current()).expect("the families register")
+/// A store and its encoder, with one account of `categories`.
+fn encoder(categories: Categories) -> (Arc<Store>, Encoder, AccountId) {
+    let store = Arc::new(Store::new());
+    let id = store.register(polled(ACCOUNT, categories));
+    let encoder = Encoder::new(Arc::clone(&store), BuildInfo::current()).expect("starts");
+    (store, encoder, id)
+}
+
+/// Puts `categories` in place as a successful poll does.
+fn publish_into(store: &Store, id: AccountId, categories: &Categories) {
+    store.update(ACCOUNT, id, |state| {
+        state.categories = Some(categories.clone())
+    });
 }
 
 #[divan::bench(args = SIZES)]
@@ -121,45 +135,33 @@ fn classify(bencher: Bencher, n: usize) {
 }
 
 #[divan::bench(args = SIZES)]
-fn encode_categories(bencher: Bencher, n: usize) {
-    let categories = categories(n);
-    bencher.bench(|| {
-        let mut info = String::new();
-        let mut created = String::new();
-        write_categories(&mut info, &mut created, ACCOUNT, black_box(&categories));
-        (info, created)
-    });
-}
-
-#[divan::bench(args = SIZES)]
 fn publish(bencher: Bencher, n: usize) {
-    let metrics = metrics();
-    let snapshot = snapshot(categories(n));
+    let categories = categories(n);
+    let (store, encoder, id) = encoder(categories.clone());
     bencher.bench(|| {
-        metrics.publish(ACCOUNT, None, black_box(&snapshot));
-        metrics.rebuild();
+        publish_into(&store, id, black_box(&categories));
+        encoder.rebuild();
     });
 }
 
-/// 500 accounts of 12 categories: one account publishes, the whole exposition is rebuilt.
+/// 500 accounts of 12 categories: one account changes, the whole exposition is rebuilt.
 #[divan::bench]
 fn rebuild_accounts(bencher: Bencher) {
-    let metrics = metrics();
-    let snapshot = snapshot(categories(12));
-    let names: Vec<String> = (0..500).map(|i| format!("client-{i}")).collect();
-    for name in &names {
-        metrics.publish(name, None, &snapshot);
+    let categories = categories(12);
+    let (store, encoder, id) = encoder(categories.clone());
+    for i in 0..500 {
+        store.register(polled(&format!("client-{i}"), categories.clone()));
     }
     bencher.bench(|| {
-        metrics.publish(&names[0], None, black_box(&snapshot));
-        metrics.rebuild();
+        publish_into(&store, id, black_box(&categories));
+        encoder.rebuild();
     });
 }
 
 /// Parse, classify and publish: everything a successful poll does after the body arrived.
 #[divan::bench(args = SIZES)]
 fn poll(bencher: Bencher, n: usize) {
-    let metrics = metrics();
+    let (store, encoder, id) = encoder(categories(1));
     let body = body(n);
     bencher.bench(|| {
         let catalog = parse(black_box(&body), &Default::default()).expect("parses");
@@ -168,33 +170,29 @@ fn poll(bencher: Bencher, n: usize) {
             global_max_id: GLOBAL_MAX_ID,
         };
         black_box(categories.counts());
-        metrics.publish(ACCOUNT, None, &snapshot(categories));
-        metrics.rebuild();
+        publish_into(&store, id, &categories);
+        encoder.rebuild();
     });
 }
 
-/// A scrape once the plain text was inflated or the gzip member's tail was made: two buffer
-/// clones.
+/// A scrape once the plain text was inflated: two buffer clones.
 #[divan::bench(args = SIZES, consts = [false, true])]
 fn scrape<const GZIP: bool>(bencher: Bencher, n: usize) {
-    let metrics = metrics();
-    metrics.publish(ACCOUNT, None, &snapshot(categories(n)));
-    metrics.rebuild();
-    black_box(metrics.scrape(GZIP));
-    bencher.bench(|| metrics.scrape(black_box(GZIP)));
+    let (_store, encoder, _) = encoder(categories(n));
+    encoder.rebuild();
+    black_box(encoder.scrape(GZIP));
+    bencher.bench(|| encoder.scrape(black_box(GZIP)));
 }
 
-/// The first scrape after a publish: gathers `process_*` (as every scrape does once per
-/// `PROCESS_METRICS_MAX_AGE`); plain inflates the per-poll text, gzip deflates the
-/// `process_*` part and writes the trailer.
-#[divan::bench(args = SIZES, consts = [false, true])]
-fn first_scrape<const GZIP: bool>(bencher: Bencher, n: usize) {
-    let metrics = metrics();
-    let snapshot = snapshot(categories(n));
+/// The first plain scrape after a change, which inflates the per-build text.
+#[divan::bench(args = SIZES)]
+fn first_scrape(bencher: Bencher, n: usize) {
+    let categories = categories(n);
+    let (store, encoder, id) = encoder(categories.clone());
     bencher
         .with_inputs(|| {
-            metrics.publish(ACCOUNT, None, &snapshot);
-            metrics.rebuild();
+            publish_into(&store, id, &categories);
+            encoder.rebuild();
         })
-        .bench_refs(|()| metrics.scrape(GZIP));
+        .bench_refs(|()| encoder.scrape(false));
 }

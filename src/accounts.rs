@@ -14,6 +14,7 @@ use reqwest::Url;
 use serde::{Deserialize, Deserializer};
 
 use crate::fsread::ReadError;
+use crate::settings::Collector;
 use crate::smartlead::key::{ApiKey, KeyError, KeySource};
 
 /// Polls closer than this are refused: SmartLead's budget is a few calls a second at best.
@@ -128,7 +129,27 @@ pub struct SettingError {
     pub reason: String,
 }
 
+/// One collector's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectorSettings {
+    /// Whether it runs.
+    pub enabled: bool,
+    /// The time between its runs.
+    pub interval: Duration,
+}
+
 impl Settings {
+    /// `collector`'s settings: the categories collector at the poll interval.
+    pub fn collector(&self, collector: Collector) -> CollectorSettings {
+        CollectorSettings {
+            enabled: collector == Collector::Categories,
+            interval: match collector {
+                Collector::Categories => self.poll_interval,
+                other => other.default_interval(),
+            },
+        }
+    }
+
     /// Checks every bound and the relations between settings.
     ///
     /// # Errors

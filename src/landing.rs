@@ -1,11 +1,28 @@
 //! The landing page on `/`: the exporter's name and version, links, and every account's state
-//! in words (up, last success, last error, next poll), failing accounts first.
+//! in words (up, each collector's last success and next run, last error), failing accounts
+//! first. Above [`MAX_ROWS`] accounts the page lists the failing ones first and counts the
+//! rest.
+//!
+//! Like the exposition, the page is built once per change of the state, off the serving
+//! thread and spaced the same way, and kept in plain and gzip forms: serving it is a buffer
+//! clone, however many accounts there are and however many clients read it.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Instant, SystemTime};
 
-use crate::snapshot::Snapshot;
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+
+use crate::exposition::Spacing;
+use crate::shutdown::Shutdown;
+use crate::state::{AccountState, Store};
+
+/// At most this many accounts get a row of their own; the rest are counted.
+pub const MAX_ROWS: usize = 300;
 
 /// What the page shows besides the accounts.
 #[derive(Debug, Clone)]
@@ -16,47 +33,137 @@ pub struct Page {
     pub demo: bool,
 }
 
-/// The page for these accounts, at `now`.
-pub fn render(page: &Page, accounts: &[(String, Arc<Snapshot>)], now: SystemTime) -> String {
-    let mut sorted: Vec<&(String, Arc<Snapshot>)> = accounts.iter().collect();
+/// The page as last built.
+#[derive(Debug)]
+struct Built {
+    /// The store's generation it shows.
+    generation: u64,
+    /// The HTML.
+    plain: Bytes,
+    /// The HTML, gzip-compressed.
+    gzip: Bytes,
+}
+
+/// Builds and serves the landing page.
+#[derive(Debug)]
+pub struct Landing {
+    /// What it shows.
+    store: Arc<Store>,
+    /// Links and banner.
+    page: Page,
+    /// The page as last built.
+    built: ArcSwap<Built>,
+}
+
+impl Landing {
+    /// The page of `store`, built once now.
+    pub fn new(store: Arc<Store>, page: Page) -> Self {
+        let built = build(&store, &page);
+        Self {
+            store,
+            page,
+            built: ArcSwap::from_pointee(built),
+        }
+    }
+
+    /// The page, gzip-compressed when `gzip` is set.
+    pub fn get(&self, gzip: bool) -> Bytes {
+        let built = self.built.load();
+        if gzip {
+            built.gzip.clone()
+        } else {
+            built.plain.clone()
+        }
+    }
+
+    /// Rebuilds the page whenever the state changes, spaced like the exposition, until
+    /// shutdown.
+    pub async fn run(self: Arc<Self>, mut shutdown: Shutdown) {
+        let mut changes = self.store.subscribe();
+        let mut spacing = Spacing::default();
+        loop {
+            if *changes.borrow_and_update() == self.built.load().generation {
+                tokio::select! {
+                    changed = changes.changed() => if changed.is_err() { return },
+                    () = shutdown.requested() => return,
+                }
+                continue;
+            }
+            if let Some(wait) = spacing.pause() {
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = shutdown.requested() => return,
+                }
+            }
+            let started = Instant::now();
+            self.built.store(Arc::new(build(&self.store, &self.page)));
+            spacing.built(started, started.elapsed());
+        }
+    }
+}
+
+/// The page of the store as it is now, in both forms.
+fn build(store: &Store, page: &Page) -> Built {
+    let generation = store.generation();
+    let html = render(page, &store.accounts(), SystemTime::now());
+    let mut gzip = GzEncoder::new(Vec::with_capacity(html.len() / 4), Compression::fast());
+    // Writing to a Vec cannot fail.
+    let _ = gzip.write_all(html.as_bytes());
+    let gzip = gzip.finish().unwrap_or_default();
+    Built {
+        generation,
+        plain: Bytes::from(html),
+        gzip: Bytes::from(gzip),
+    }
+}
+
+/// The page for these accounts, built at `now`.
+pub fn render(page: &Page, accounts: &[Arc<AccountState>], now: SystemTime) -> String {
+    let mut sorted: Vec<&Arc<AccountState>> = accounts.iter().collect();
     // Failing first (most consecutive failures first), then waiting, then up; by name within.
-    sorted.sort_by(|(a_name, a), (b_name, b)| {
+    sorted.sort_by(|a, b| {
         rank(b)
             .cmp(&rank(a))
-            .then(b.consecutive_failures.cmp(&a.consecutive_failures))
-            .then(a_name.cmp(b_name))
+            .then(failures(b).cmp(&failures(a)))
+            .then(a.name.cmp(&b.name))
     });
-    let failing = accounts
-        .iter()
-        .filter(|(_, s)| s.attempts > 0 && !s.up)
-        .count();
+    let failing = accounts.iter().filter(|a| a.failing()).count();
+    let waiting = accounts.iter().filter(|a| !a.polled()).count();
     let mut rows = String::new();
-    for (name, snapshot) in sorted {
+    for account in sorted.iter().take(MAX_ROWS) {
         let _ = write!(
             rows,
-            "<tr class=\"{class}\"><td>{name}</td><td>{status}</td><td>{success}</td>\
-             <td>{categories}</td><td>{failures}</td><td>{error}</td><td>{next}</td></tr>",
-            class = if snapshot.attempts > 0 && !snapshot.up {
-                "down"
-            } else {
-                "ok"
-            },
-            name = escape(name),
-            status = status(snapshot),
-            success = snapshot
-                .last_success
-                .map_or_else(|| "never".to_owned(), |at| ago(at, now)),
-            categories = snapshot.categories.as_ref().map_or_else(
+            "<tr class=\"{class}\"><td>{name}</td><td>{status}</td><td>{collectors}</td>\
+             <td>{categories}</td><td>{failures}</td><td>{error}</td></tr>",
+            class = if account.failing() { "down" } else { "ok" },
+            name = escape(&account.name),
+            status = status(account),
+            collectors = collectors(account),
+            categories = account.categories.as_ref().map_or_else(
                 || "none (never polled successfully, or stale)".to_owned(),
                 |c| c.list.len().to_string(),
             ),
-            failures = snapshot.consecutive_failures,
-            error = escape(snapshot.last_error.as_deref().unwrap_or("none")),
-            next = snapshot
-                .next_poll
-                .map_or_else(|| "not scheduled".to_owned(), |at| until(at, now)),
+            failures = failures(account),
+            error = escape(last_error(account).unwrap_or("none")),
         );
     }
+    let rest = sorted.len().saturating_sub(MAX_ROWS);
+    let more = if rest > 0 {
+        let shown_failing = sorted.iter().take(MAX_ROWS).filter(|a| a.failing()).count();
+        format!(
+            "<p>And {rest} more accounts, not listed: {} failing, {} waiting for their first \
+             poll, {} up.</p>",
+            failing - shown_failing,
+            sorted.iter().skip(MAX_ROWS).filter(|a| !a.polled()).count(),
+            sorted
+                .iter()
+                .skip(MAX_ROWS)
+                .filter(|a| a.polled() && !a.failing())
+                .count(),
+        )
+    } else {
+        String::new()
+    };
     let banner = if page.demo {
         "<p class=\"demo\"><strong>Demo mode.</strong> The exporter polls its built-in SmartLead \
          stand-in, which answers some polls with 429 or 500 and one category with an odd \
@@ -75,49 +182,81 @@ pub fn render(page: &Page, accounts: &[(String, Arc<Snapshot>)], now: SystemTime
          <ul><li><a href=\"{path}\">Metrics</a></li>\
          <li><a href=\"/-/healthy\">/-/healthy</a></li>\
          <li><a href=\"/-/ready\">/-/ready</a></li></ul>\
-         <h2>Accounts</h2><p>{total} accounts, {failing} failing.</p>\
-         <table><tr><th>Account</th><th>Status</th><th>Last success</th><th>Categories</th>\
-         <th>Consecutive failures</th><th>Last error</th><th>Next poll</th></tr>{rows}</table>\
+         <h2>Accounts</h2><p>{total} accounts, {failing} failing, {waiting} waiting for their \
+         first poll. As of {now}.</p>\
+         <table><tr><th>Account</th><th>Status</th><th>Collectors</th><th>Categories</th>\
+         <th>Consecutive failures</th><th>Last error</th></tr>{rows}</table>{more}\
          </body></html>\n",
         version = escape(crate::VERSION),
         path = escape(&page.telemetry_path),
         total = accounts.len(),
+        now = humantime::format_rfc3339_seconds(now),
     )
 }
 
 /// Sort key: failing 2, waiting for the first poll 1, up 0.
-fn rank(snapshot: &Snapshot) -> u8 {
-    match (snapshot.attempts, snapshot.up) {
-        (0, _) => 1,
-        (_, false) => 2,
-        (_, true) => 0,
+fn rank(account: &AccountState) -> u8 {
+    if account.failing() {
+        2
+    } else if !account.polled() {
+        1
+    } else {
+        0
     }
 }
 
-fn status(snapshot: &Snapshot) -> &'static str {
-    match (snapshot.attempts, snapshot.up) {
-        (0, _) => "waiting for the first poll",
-        (_, true) => "up: the latest poll succeeded",
-        (_, false) => "down: the latest poll failed",
+/// Failed runs in a row, over the account's collectors.
+fn failures(account: &AccountState) -> u32 {
+    account
+        .enabled()
+        .map(|(_, c)| c.consecutive_failures)
+        .max()
+        .unwrap_or(0)
+}
+
+fn last_error(account: &AccountState) -> Option<&str> {
+    account
+        .enabled()
+        .filter(|(_, c)| c.attempts > 0 && !c.success)
+        .find_map(|(_, c)| c.last_error.as_deref())
+}
+
+fn status(account: &AccountState) -> &'static str {
+    if account.failing() {
+        "down: the latest poll failed"
+    } else if !account.polled() {
+        "waiting for the first poll"
+    } else {
+        "up: the latest poll succeeded"
     }
 }
 
-fn ago(at: SystemTime, now: SystemTime) -> String {
-    let secs = now.duration_since(at).unwrap_or_default().as_secs();
-    format!(
-        "{} ({} ago)",
-        humantime::format_rfc3339_seconds(at),
-        humantime::format_duration(Duration::from_secs(secs))
-    )
-}
-
-fn until(at: SystemTime, now: SystemTime) -> String {
-    let secs = at.duration_since(now).unwrap_or_default().as_secs();
-    format!(
-        "{} (in {})",
-        humantime::format_rfc3339_seconds(at),
-        humantime::format_duration(Duration::from_secs(secs))
-    )
+/// Each enabled collector in a line: its outcome, last success and next run.
+fn collectors(account: &AccountState) -> String {
+    let mut text = String::new();
+    for (collector, state) in account.enabled() {
+        let outcome = match (state.attempts, state.success) {
+            (0, _) => "waiting",
+            (_, true) => "ok",
+            (_, false) => "failing",
+        };
+        let _ = write!(
+            text,
+            "{}{}: {outcome}, every {}, last success {}, next run {}",
+            if text.is_empty() { "" } else { "<br>" },
+            collector.name(),
+            humantime::format_duration(state.interval),
+            state.last_success.map_or_else(
+                || "never".to_owned(),
+                |at| humantime::format_rfc3339_seconds(at).to_string()
+            ),
+            state.next_run.map_or_else(
+                || "not scheduled".to_owned(),
+                |at| humantime::format_rfc3339_seconds(at).to_string()
+            ),
+        );
+    }
+    text
 }
 
 /// Escapes text for HTML; upstream error messages end up on the page.
@@ -139,6 +278,8 @@ pub fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::Collector;
+    use std::time::Duration;
 
     #[test]
     fn html_is_escaped() {
@@ -148,39 +289,90 @@ mod tests {
         );
     }
 
+    fn account(name: &str, attempts: u64, success: bool, failures: u32) -> Arc<AccountState> {
+        let mut state = AccountState::new(name);
+        let categories = state.collector_mut(Collector::Categories);
+        categories.enabled = true;
+        categories.interval = Duration::from_secs(60);
+        categories.attempts = attempts;
+        categories.success = success;
+        categories.consecutive_failures = failures;
+        if !success && attempts > 0 {
+            categories.last_error = Some("SmartLead answered 401 <b>".into());
+        }
+        Arc::new(state)
+    }
+
+    fn page(demo: bool) -> Page {
+        Page {
+            telemetry_path: "/metrics".into(),
+            demo,
+        }
+    }
+
     #[test]
-    fn failing_accounts_come_first_and_next_poll_says_how_long() {
+    fn failing_accounts_come_first_and_each_collector_says_when_it_runs() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let up = Snapshot {
-            up: true,
-            attempts: 3,
-            next_poll: Some(now + Duration::from_secs(42)),
-            ..Snapshot::default()
-        };
-        let down = Snapshot {
-            up: false,
-            attempts: 3,
-            consecutive_failures: 2,
-            last_error: Some("SmartLead answered 401 <b>".into()),
-            ..Snapshot::default()
-        };
-        let page = render(
-            &Page {
-                telemetry_path: "/metrics".into(),
-                demo: true,
-            },
-            &[
-                ("acme".into(), Arc::new(up)),
-                ("globex".into(), Arc::new(down)),
-            ],
+        let mut up = (*account("acme", 3, true, 0)).clone();
+        up.collector_mut(Collector::Categories).next_run = Some(now + Duration::from_secs(42));
+        let html = render(
+            &page(true),
+            &[Arc::new(up), account("globex", 3, false, 2)],
             now,
         );
-        let globex = page.find("<td>globex</td>").unwrap();
-        let acme = page.find("<td>acme</td>").unwrap();
+        let globex = html.find("<td>globex</td>").unwrap();
+        let acme = html.find("<td>acme</td>").unwrap();
         assert!(globex < acme);
-        assert!(page.contains("(in 42s)"), "{page}");
-        assert!(page.contains("401 &lt;b&gt;"));
-        assert!(page.contains("Demo mode."));
-        assert!(page.contains("2 accounts, 1 failing."));
+        assert!(
+            html.contains(
+                "categories: ok, every 1m, last success never, next run 2027-01-15T08:00:42Z"
+            ),
+            "{html}"
+        );
+        assert!(html.contains("401 &lt;b&gt;"));
+        assert!(html.contains("Demo mode."));
+        assert!(html.contains("2 accounts, 1 failing, 0 waiting"));
+    }
+
+    #[test]
+    fn many_accounts_are_summarised_failing_first() {
+        let mut accounts: Vec<Arc<AccountState>> = (0..1000)
+            .map(|n| account(&format!("up-{n:04}"), 1, true, 0))
+            .collect();
+        accounts.push(account("zz-failing", 5, false, 5));
+        accounts.push(account("zz-waiting", 0, false, 0));
+        let html = render(&page(false), &accounts, SystemTime::now());
+        assert_eq!(html.matches("<tr class=").count(), MAX_ROWS);
+        let failing = html.find("<td>zz-failing</td>").unwrap();
+        let waiting = html.find("<td>zz-waiting</td>").unwrap();
+        let first_up = html.find("<td>up-0000</td>").unwrap();
+        assert!(failing < waiting && waiting < first_up);
+        assert!(
+            html.contains("And 702 more accounts, not listed: 0 failing, 0 waiting for their first poll, 702 up."),
+            "{}",
+            &html[html.len() - 300..]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_page_is_rebuilt_when_the_state_changes_and_served_compressed() {
+        let store = Arc::new(Store::new());
+        let landing = Arc::new(Landing::new(Arc::clone(&store), page(false)));
+        let (trigger, shutdown) = crate::shutdown::channel();
+        let task = tokio::spawn(Arc::clone(&landing).run(shutdown));
+        store.register((*account("acme", 1, true, 0)).clone());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !String::from_utf8_lossy(&landing.get(false)).contains("<td>acme</td>") {
+            assert!(Instant::now() < deadline, "the change was never built");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut html = String::new();
+        use std::io::Read as _;
+        flate2::read::GzDecoder::new(&landing.get(true)[..])
+            .read_to_string(&mut html)
+            .unwrap();
+        assert_eq!(html.as_bytes(), &landing.get(false)[..]);
+        trigger.fire();
+        task.await.unwrap();
     }
 }

@@ -7,18 +7,18 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::task::JoinSet;
 use tracing::{debug, error, info, warn};
 
 use smartlead_exporter::accounts::{Account, AccountsFile};
+use smartlead_exporter::collect::{self, Supervisor};
 use smartlead_exporter::config::{Accounts, Cli, CliExit, Config, API_KEY_ENV};
-use smartlead_exporter::landing::Page;
-use smartlead_exporter::metrics::{BuildInfo, Metrics};
+use smartlead_exporter::exposition::{BuildInfo, Encoder};
+use smartlead_exporter::landing::{Landing, Page};
 use smartlead_exporter::reload::{self, Cause, Reloader};
 use smartlead_exporter::shutdown::Signal;
 use smartlead_exporter::smartlead::client::{http_client, HttpConfig, POOL_IDLE_TIMEOUT};
 use smartlead_exporter::smartlead::key::KeySource;
-use smartlead_exporter::supervisor::{poller_for, Supervisor};
+use smartlead_exporter::state::Store;
 use smartlead_exporter::watch::FileWatch;
 use smartlead_exporter::web_config::{WebConfig, WebSecurity};
 use smartlead_exporter::{allocator, demo, logging, server, shutdown};
@@ -155,8 +155,9 @@ async fn run(
             return ExitCode::FAILURE;
         }
     };
-    let metrics = match Metrics::new(&BuildInfo::current()) {
-        Ok(metrics) => Arc::new(metrics),
+    let store = Arc::new(Store::new());
+    let exposition = match Encoder::new(Arc::clone(&store), BuildInfo::current()) {
+        Ok(encoder) => Arc::new(encoder),
         Err(e) => {
             error!(error = %e, "cannot start");
             return ExitCode::FAILURE;
@@ -171,7 +172,7 @@ async fn run(
                 path.clone(),
                 config.defaults.clone(),
                 config.shard,
-                Arc::clone(&metrics),
+                Arc::clone(&store),
             );
             match file_reloader.load() {
                 Ok(file) => {
@@ -217,8 +218,14 @@ async fn run(
         },
         _ => initial,
     };
+    let (mut supervisor, mut ended) = Supervisor::new(
+        http,
+        Arc::clone(&store),
+        polling.clone(),
+        config.concurrency,
+    );
     let Some(listener) = listener else {
-        return once(initial, http, &metrics, config.concurrency, &polling).await;
+        return once(&mut supervisor, &store, &exposition, initial).await;
     };
     let address = listener
         .local_addr()
@@ -227,26 +234,26 @@ async fn run(
         address = %address, telemetry_path = %config.telemetry_path, accounts = initial.len(),
         shard = config.shard.index, total_shards = config.shard.total, "listening");
 
-    let (mut supervisor, mut ended) = Supervisor::new(
-        http,
-        Arc::clone(&metrics),
-        polling.clone(),
-        config.concurrency,
-    );
     let polled = initial.len();
     supervisor.apply(initial);
-    metrics.set_shard_accounts(config.shard.index, config.shard.total, polled);
+    store.set_shard_accounts(config.shard.index, config.shard.total, polled);
+    store.set_reload(true);
     // Every account is listed, not ready, from the first scrape on.
-    metrics.rebuild();
-
-    let (trigger, shutdown) = shutdown::channel();
-    let server = tokio::spawn(server::serve(
-        listener,
-        Arc::clone(&metrics),
+    exposition.rebuild();
+    let landing = Arc::new(Landing::new(
+        Arc::clone(&store),
         Page {
             telemetry_path: config.telemetry_path.clone(),
             demo: matches!(config.accounts, Accounts::Demo { .. }),
         },
+    ));
+
+    let (trigger, shutdown) = shutdown::channel();
+    let server = tokio::spawn(server::serve(
+        listener,
+        Arc::clone(&exposition),
+        Arc::clone(&landing),
+        config.telemetry_path.clone(),
         web.clone(),
         shutdown.clone(),
     ));
@@ -254,7 +261,8 @@ async fn run(
     if let Some(web) = &web {
         tokio::spawn(Arc::clone(web).watch(shutdown.clone()));
     }
-    let encoder = polling.spawn(Arc::clone(&metrics).run_encoder(shutdown));
+    let encoder = polling.spawn(Arc::clone(&exposition).run(shutdown.clone()));
+    let landing = polling.spawn(Arc::clone(&landing).run(shutdown));
     let mut watch = match &config.accounts {
         Accounts::File(path) => Some(FileWatch::new(vec![path.clone()])),
         _ => None,
@@ -293,7 +301,7 @@ async fn run(
             }
             name = ended.recv() => {
                 error!(account = name.as_deref().unwrap_or("?"),
-                    "a poller stopped unexpectedly; exiting");
+                    "a collector stopped unexpectedly; exiting");
                 break ExitCode::FAILURE;
             }
         }
@@ -302,6 +310,7 @@ async fn run(
     let stopped = tokio::time::timeout(SHUTDOWN_DEADLINE, async {
         supervisor.stop_all().await;
         let _ = encoder.await;
+        let _ = landing.await;
         let _ = server.await;
     })
     .await;
@@ -357,42 +366,18 @@ async fn demo_account(name: &str, config: &Config) -> Option<Account> {
     }
 }
 
-/// `--once`: every account polled once, the exposition on stdout; exit 0 only if every poll
-/// succeeded.
+/// `--once`: every account's collectors run once, the exposition on stdout; exit 0 only if
+/// every run succeeded.
 async fn once(
+    supervisor: &mut Supervisor,
+    store: &Store,
+    exposition: &Encoder,
     accounts: Vec<Account>,
-    http: reqwest::Client,
-    metrics: &Arc<Metrics>,
-    concurrency: usize,
-    polling: &tokio::runtime::Handle,
 ) -> ExitCode {
-    let permits = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
-    let mut polls = JoinSet::new();
-    for account in accounts {
-        let mut poller = match poller_for(&http, &account, &permits) {
-            Ok(poller) => poller,
-            Err(e) => {
-                error!(account = %account.name, error = %e, "cannot start");
-                return ExitCode::FAILURE;
-            }
-        };
-        let metrics = Arc::clone(metrics);
-        polls.spawn_on(
-            async move {
-                let attempt = poller.poll_once().await;
-                metrics.publish(&account.name, Some(&attempt), poller.snapshot());
-                attempt.failure.is_none()
-            },
-            polling,
-        );
-    }
-    let mut all_succeeded = true;
-    while let Some(done) = polls.join_next().await {
-        all_succeeded &= done.unwrap_or(false);
-    }
+    let all_succeeded = collect::once(supervisor, store, accounts).await;
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = stdout
-        .write_all(&metrics.exposition(false))
+        .write_all(&exposition.exposition(false))
         .and_then(|()| stdout.flush())
     {
         error!(error = %e, "cannot write the exposition to stdout");

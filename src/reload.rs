@@ -10,8 +10,8 @@ use std::sync::Arc;
 use tracing::{error, info};
 
 use crate::accounts::{self, AccountsError, AccountsFile, Settings, Shard};
-use crate::metrics::Metrics;
-use crate::supervisor::Supervisor;
+use crate::collect::Supervisor;
+use crate::state::Store;
 
 /// Why a reload happened, for the log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,19 +35,19 @@ pub struct Reloader {
     /// The content last read, good or bad: a change event with the same content is ignored,
     /// so a bad file is reported once, not at every unrelated event in its directory.
     last_seen: Option<String>,
-    /// Where the gauges go.
-    metrics: Arc<Metrics>,
+    /// Where the reload and shard facts go.
+    store: Arc<Store>,
 }
 
 impl Reloader {
     /// A reloader for `path`; nothing is read until [`Reloader::load`].
-    pub fn new(path: PathBuf, defaults: Settings, shard: Shard, metrics: Arc<Metrics>) -> Self {
+    pub fn new(path: PathBuf, defaults: Settings, shard: Shard, store: Arc<Store>) -> Self {
         Self {
             path,
             defaults,
             shard,
             last_seen: None,
-            metrics,
+            store,
         }
     }
 
@@ -83,16 +83,16 @@ impl Reloader {
                 let owned = file.owned_by(self.shard);
                 let polled = owned.len();
                 let changes = supervisor.apply(owned);
-                self.metrics.set_reload(true);
-                self.metrics
+                self.store.set_reload(true);
+                self.store
                     .set_shard_accounts(self.shard.index, self.shard.total, polled);
                 info!(file = %self.path.display(), ?cause, accounts = file.accounts.len(),
                     polled, added = changes.added.len(), removed = changes.removed.len(),
-                    restarted = changes.restarted.len(), "configuration reloaded");
+                    changed = changes.changed.len(), "configuration reloaded");
                 true
             }
             Err(e) => {
-                self.metrics.set_reload(false);
+                self.store.set_reload(false);
                 error!(error = %e, ?cause,
                     "configuration reload refused; the previous configuration keeps running");
                 false

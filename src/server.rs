@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use bytes::buf::Chain;
 use bytes::{Buf, Bytes};
@@ -32,7 +32,8 @@ use tracing::{debug, info, warn};
 
 use crate::accept_encoding::wants_gzip;
 use crate::conn_limit::{Guarded, Registry, Tracked};
-use crate::metrics::{Exposition, Metrics, CONTENT_TYPE as EXPOSITION_TYPE};
+use crate::exposition::{Encoder, Scrape, CONTENT_TYPE as EXPOSITION_TYPE};
+use crate::landing::Landing;
 use crate::shutdown::Shutdown;
 use crate::web_config::WebSecurity;
 
@@ -73,12 +74,12 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// What the request handler needs.
 #[derive(Debug)]
 struct App {
-    /// The encoded exposition and the latest snapshot.
-    metrics: Arc<Metrics>,
+    /// The exposition, built and cached.
+    exposition: Arc<Encoder>,
+    /// The landing page, built and cached.
+    landing: Arc<Landing>,
     /// `--web.telemetry-path`.
     telemetry_path: String,
-    /// What the landing page shows besides the accounts.
-    page: crate::landing::Page,
 }
 
 /// Serves until shutdown, then gives in-flight requests [`SHUTDOWN_GRACE`] to finish.
@@ -87,15 +88,16 @@ struct App {
 /// [`raise_fd_limit`] at start-up, before this.
 pub async fn serve(
     listener: TcpListener,
-    metrics: Arc<Metrics>,
-    page: crate::landing::Page,
+    exposition: Arc<Encoder>,
+    landing: Arc<Landing>,
+    telemetry_path: String,
     web: Option<Arc<WebSecurity>>,
     mut shutdown: Shutdown,
 ) {
     let app = Arc::new(App {
-        metrics,
-        telemetry_path: page.telemetry_path.clone(),
-        page,
+        exposition,
+        landing,
+        telemetry_path,
     });
     let max_connections = connection_cap(fd_limit());
     debug!(max_connections, "serving");
@@ -312,8 +314,8 @@ impl Chunks {
     }
 }
 
-impl From<Exposition> for Chunks {
-    fn from(exposition: Exposition) -> Self {
+impl From<Scrape> for Chunks {
+    fn from(exposition: Scrape) -> Self {
         Self::two(exposition.head, exposition.tail)
     }
 }
@@ -371,9 +373,10 @@ fn handle<B>(app: &App, request: &Request<B>) -> Response<Chunks> {
         return response;
     }
     let path = request.uri().path();
+    let gzip = || wants_gzip(request.headers().get_all(ACCEPT_ENCODING));
     if path == app.telemetry_path {
-        let gzip = wants_gzip(request.headers().get_all(ACCEPT_ENCODING));
-        let mut response = Response::new(Chunks::from(app.metrics.scrape(gzip)));
+        let gzip = gzip();
+        let mut response = Response::new(Chunks::from(app.exposition.scrape(gzip)));
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(EXPOSITION_TYPE));
         headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
@@ -384,18 +387,22 @@ fn handle<B>(app: &App, request: &Request<B>) -> Response<Chunks> {
     }
     match path {
         "/" => {
-            let page =
-                crate::landing::render(&app.page, &app.metrics.snapshots(), SystemTime::now());
-            let mut response = Response::new(Chunks::one(Bytes::from(page)));
-            response.headers_mut().insert(
+            let gzip = gzip();
+            let mut response = Response::new(Chunks::one(app.landing.get(gzip)));
+            let headers = response.headers_mut();
+            headers.insert(
                 CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
             );
+            headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+            if gzip {
+                headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
             response
         }
         "/-/healthy" => text(StatusCode::OK, "Healthy.\n"),
         "/-/ready" => {
-            if app.metrics.ready() {
+            if app.exposition.ready() {
                 text(StatusCode::OK, "Ready.\n")
             } else {
                 text(

@@ -12,28 +12,20 @@
 //! Regenerate the file only for an intended change of the exposition:
 //! `SMARTLEAD_GOLDEN_WRITE=1 cargo test --test golden`.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use smartlead_exporter::metrics::{BuildInfo, Metrics};
+use smartlead_exporter::exposition::{BuildInfo, Encoder};
+use smartlead_exporter::settings::Collector;
 use smartlead_exporter::smartlead::client::{Exchange, FailureReason, RateLimit};
 use smartlead_exporter::smartlead::model::{Category, Sentiment};
-use smartlead_exporter::snapshot::{Attempt, Categories, Snapshot};
+use smartlead_exporter::smartlead::Endpoint;
+use smartlead_exporter::state::{AccountState, Categories, Store};
 
 const GOLDEN: &str = "tests/golden/exposition.txt";
 
 fn at(seconds: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(seconds)
-}
-
-fn attempt(status: Option<u16>, millis: Option<u64>, failure: Option<FailureReason>) -> Attempt {
-    Attempt {
-        exchange: Exchange {
-            status,
-            elapsed: millis.map(Duration::from_millis),
-            ..Exchange::default()
-        },
-        failure,
-    }
 }
 
 fn category(id: u64, name: &str, sentiment: Sentiment, created: Option<f64>) -> Category {
@@ -45,135 +37,116 @@ fn category(id: u64, name: &str, sentiment: Sentiment, created: Option<f64>) -> 
     }
 }
 
-/// Publishes the fixed state into `metrics`, as the pollers would.
-fn publish_fixed_state(metrics: &Metrics) {
+/// An account of the categories collector alone, at `interval`, after `calls` (status,
+/// milliseconds, failure), the last of which set its outcome.
+fn account(
+    name: &str,
+    interval: u64,
+    calls: &[(Option<u16>, Option<u64>, Option<FailureReason>)],
+) -> AccountState {
+    let mut state = AccountState::new(name);
+    let counters = &mut state.api[Endpoint::FetchCategories.index()];
+    for &(status, millis, failure) in calls {
+        let exchange = Exchange {
+            status,
+            elapsed: millis.map(Duration::from_millis),
+            ..Exchange::default()
+        };
+        counters.record(&exchange, failure);
+    }
+    counters.active = true;
+    let categories = state.collector_mut(Collector::Categories);
+    categories.enabled = true;
+    categories.interval = Duration::from_secs(interval);
+    categories.attempts = calls.len() as u64;
+    if let Some(&(_, millis, failure)) = calls.last() {
+        categories.success = failure.is_none();
+        categories.last_duration = millis.map(Duration::from_millis);
+    }
+    categories.consecutive_failures = calls
+        .iter()
+        .rev()
+        .take_while(|(_, _, failure)| failure.is_some())
+        .count() as u32;
+    state
+}
+
+/// Puts the fixed state into `store`, as the collectors would.
+fn publish_fixed_state(store: &Store) {
     // acme: a 429, then two good polls; rate-limit headers on the latest.
-    let acme = Snapshot {
-        categories: Some(Categories {
-            list: vec![
-                category(1, "Interested", Sentiment::Positive, Some(1_661_817_600.0)),
-                category(
-                    2,
-                    "Meeting Request",
-                    Sentiment::Positive,
-                    Some(1_661_817_600.0),
-                ),
-                category(
-                    3,
-                    "Not Interested",
-                    Sentiment::Negative,
-                    Some(1_661_817_600.0),
-                ),
-                category(6, "Out Of Office", Sentiment::None, Some(1_661_817_600.0)),
-                category(
-                    789,
-                    "Say \"hi\"\\\nnow",
-                    Sentiment::Neutral,
-                    Some(1_705_314_600.5),
-                ),
-                category(1451, "Odd one", Sentiment::Other, None),
-            ]
-            .into(),
-            global_max_id: 99,
-        }),
-        up: true,
-        attempts: 3,
-        last_success: Some(at(1_760_000_000)),
-        consecutive_failures: 0,
-        rate_limit: RateLimit {
-            limit: Some(60),
-            remaining: Some(42),
-            reset: None,
-        },
-        last_duration: Some(Duration::from_millis(2_600)),
-        interval: Duration::from_secs(60),
-        ..Snapshot::default()
-    };
-    metrics.publish(
+    let mut acme = account(
         "acme",
-        Some(&attempt(Some(429), Some(30), Some(FailureReason::Status))),
-        &Snapshot {
-            categories: None,
-            up: false,
-            attempts: 1,
-            consecutive_failures: 1,
-            last_duration: Some(Duration::from_millis(30)),
-            interval: Duration::from_secs(60),
-            ..Snapshot::default()
-        },
+        60,
+        &[
+            (Some(429), Some(30), Some(FailureReason::Status)),
+            (Some(200), Some(120), None),
+            (Some(200), Some(2_600), None),
+        ],
     );
-    metrics.publish("acme", Some(&attempt(Some(200), Some(120), None)), &acme);
-    metrics.publish("acme", Some(&attempt(Some(200), Some(2_600), None)), &acme);
+    acme.collector_mut(Collector::Categories).last_success = Some(at(1_760_000_000));
+    acme.categories = Some(Categories {
+        list: vec![
+            category(1, "Interested", Sentiment::Positive, Some(1_661_817_600.0)),
+            category(
+                2,
+                "Meeting Request",
+                Sentiment::Positive,
+                Some(1_661_817_600.0),
+            ),
+            category(
+                3,
+                "Not Interested",
+                Sentiment::Negative,
+                Some(1_661_817_600.0),
+            ),
+            category(6, "Out Of Office", Sentiment::None, Some(1_661_817_600.0)),
+            category(
+                789,
+                "Say \"hi\"\\\nnow",
+                Sentiment::Neutral,
+                Some(1_705_314_600.5),
+            ),
+            category(1451, "Odd one", Sentiment::Other, None),
+        ]
+        .into(),
+        global_max_id: 99,
+    });
+    acme.rate_limit = RateLimit {
+        limit: Some(60),
+        remaining: Some(42),
+        reset: None,
+    };
+    store.register(acme);
 
     // globex: the key is refused, then a timeout; never a success.
-    let mut globex = Snapshot {
-        interval: Duration::from_secs(15),
-        ..Snapshot::default()
-    };
-    for (n, step) in [
-        attempt(Some(401), Some(80), Some(FailureReason::Status)),
-        attempt(Some(401), Some(95), Some(FailureReason::Status)),
-        attempt(None, None, Some(FailureReason::Timeout)),
-    ]
-    .iter()
-    .enumerate()
-    {
-        globex.attempts = n as u64 + 1;
-        globex.consecutive_failures = n as u32 + 1;
-        metrics.publish("globex", Some(step), &globex);
-    }
+    store.register(account(
+        "globex",
+        15,
+        &[
+            (Some(401), Some(80), Some(FailureReason::Status)),
+            (Some(401), Some(95), Some(FailureReason::Status)),
+            (None, None, Some(FailureReason::Timeout)),
+        ],
+    ));
 
-    // initech: one success long ago, then failures until its data went stale.
-    let initech_ok = Snapshot {
-        categories: Some(Categories {
-            list: vec![category(1, "Interested", Sentiment::Positive, None)].into(),
-            global_max_id: 99,
-        }),
-        up: true,
-        attempts: 1,
-        last_success: Some(at(1_750_000_000)),
-        rate_limit: RateLimit {
-            limit: Some(60),
-            remaining: Some(59),
-            reset: None,
-        },
-        last_duration: Some(Duration::from_millis(400)),
-        interval: Duration::from_secs(3600),
-        ..Snapshot::default()
-    };
-    metrics.publish(
+    // initech: one success long ago, then failures until its data went stale: the
+    // categories and the rate-limit headers are withdrawn.
+    let mut initech = account(
         "initech",
-        Some(&attempt(Some(200), Some(400), None)),
-        &initech_ok,
+        3600,
+        &[
+            (Some(200), Some(400), None),
+            (Some(500), Some(12), Some(FailureReason::Status)),
+            (None, None, Some(FailureReason::Transport)),
+            (Some(200), Some(31_000), Some(FailureReason::Decode)),
+            (Some(200), Some(7), Some(FailureReason::TooLarge)),
+        ],
     );
-    let mut failing = Snapshot {
-        up: false,
-        ..initech_ok.clone()
-    };
-    for (n, step) in [
-        attempt(Some(500), Some(12), Some(FailureReason::Status)),
-        attempt(None, None, Some(FailureReason::Transport)),
-        attempt(Some(200), Some(31_000), Some(FailureReason::Decode)),
-        attempt(Some(200), Some(7), Some(FailureReason::TooLarge)),
-    ]
-    .iter()
-    .enumerate()
-    {
-        failing.attempts = n as u64 + 2;
-        failing.last_duration = step.exchange.elapsed;
-        failing.consecutive_failures = n as u32 + 1;
-        metrics.publish("initech", Some(step), &failing);
-    }
-    // Stale: the categories and the rate-limit headers are withdrawn.
-    let stale = Snapshot {
-        categories: None,
-        rate_limit: RateLimit::default(),
-        ..failing
-    };
-    metrics.publish("initech", None, &stale);
+    initech.collector_mut(Collector::Categories).last_success = Some(at(1_750_000_000));
+    store.register(initech);
 
-    metrics.set_shard_accounts(1, 4, 3);
-    metrics.set_reload(false);
+    store.set_shard_accounts(1, 4, 3);
+    store.set_reload(false);
 }
 
 /// The per-build text with what varies between builds replaced by placeholders.
@@ -195,12 +168,17 @@ fn normalised(text: &str) -> String {
     out
 }
 
+fn encoder() -> Encoder {
+    let store = Arc::new(Store::new());
+    publish_fixed_state(&store);
+    Encoder::new(store, BuildInfo::current()).unwrap()
+}
+
 #[test]
 fn the_exposition_of_a_fixed_state_matches_the_golden_file() {
-    let metrics = Metrics::new(&BuildInfo::current()).unwrap();
-    publish_fixed_state(&metrics);
-    metrics.rebuild();
-    let scrape = metrics.scrape(false);
+    let encoder = encoder();
+    encoder.rebuild();
+    let scrape = encoder.scrape(false);
     let text = std::str::from_utf8(&scrape.head).unwrap();
     assert!(
         !text.contains("process_"),
@@ -217,10 +195,9 @@ fn the_exposition_of_a_fixed_state_matches_the_golden_file() {
 #[test]
 fn the_gzip_answer_is_the_same_text() {
     use std::io::Read as _;
-    let metrics = Metrics::new(&BuildInfo::current()).unwrap();
-    publish_fixed_state(&metrics);
-    let plain = metrics.exposition(false);
-    let gzip = metrics.exposition(true);
+    let encoder = encoder();
+    let plain = encoder.exposition(false);
+    let gzip = encoder.exposition(true);
     let mut decoded = Vec::new();
     flate2::read::GzDecoder::new(&gzip[..])
         .read_to_end(&mut decoded)

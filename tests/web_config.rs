@@ -480,20 +480,27 @@ async fn verified_credentials_are_cached() {
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let metrics = Arc::new(
-        smartlead_exporter::metrics::Metrics::new(
-            &smartlead_exporter::metrics::BuildInfo::current(),
+    let store = Arc::new(smartlead_exporter::state::Store::new());
+    let exposition = Arc::new(
+        smartlead_exporter::exposition::Encoder::new(
+            Arc::clone(&store),
+            smartlead_exporter::exposition::BuildInfo::current(),
         )
         .unwrap(),
     );
-    let (trigger, shutdown) = smartlead_exporter::shutdown::channel();
-    let server = tokio::spawn(smartlead_exporter::server::serve(
-        listener,
-        metrics,
+    let landing = Arc::new(smartlead_exporter::landing::Landing::new(
+        store,
         smartlead_exporter::landing::Page {
             telemetry_path: "/metrics".into(),
             demo: false,
         },
+    ));
+    let (trigger, shutdown) = smartlead_exporter::shutdown::channel();
+    let server = tokio::spawn(smartlead_exporter::server::serve(
+        listener,
+        exposition,
+        landing,
+        "/metrics".into(),
         Some(Arc::clone(&web)),
         shutdown,
     ));

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use flate2::{Compress, Compression, Crc, Decompress, FlushCompress, FlushDecompress, Status};
 use tracing::error;
 
-use super::Polled;
+use super::build::Built as Polled;
 
 /// The gzip member header (RFC 1952): deflate, no flags, no time stamp, unknown OS.
 pub(super) const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];

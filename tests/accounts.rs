@@ -590,3 +590,148 @@ fn config_check_validates_the_file_and_its_keys() {
         "{stderr}"
     );
 }
+
+/// SIGHUP to the exporter.
+fn hangup(exporter: &Exporter) {
+    let kill = std::process::Command::new("kill")
+        .args(["-HUP", &exporter.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+}
+
+/// A category list of `n` categories.
+fn many_categories(n: usize) -> String {
+    let mut body = String::with_capacity(n * 100);
+    body.push('[');
+    for id in 1..=n {
+        if id > 1 {
+            body.push(',');
+        }
+        body.push_str(&format!(
+            "{{\"id\":{id},\"name\":\"Category {id}\",\"sentiment_type\":\"positive\",\
+             \"created_at\":\"2024-01-01T00:00:00.000Z\"}}"
+        ));
+    }
+    body.push(']');
+    body
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_removed_while_its_answer_is_parsed_stays_removed() {
+    let stand_in = StandIn::start(vec![Reply::json(200, SEED_EXAMPLE)]).await;
+    stand_in.script_key(
+        "ghost-key",
+        vec![Reply::json(200, &many_categories(150_000))],
+    );
+    let base = stand_in.base_url();
+    let dir = TempDir::new("ghost");
+    let file = |ghost: bool| {
+        let mut text = format!(
+            "defaults:\n  base_url: {base}\n  poll_interval: 10s\n  max_body_size: 64MiB\naccounts:\n  \
+             - name: acme\n    api_key_env: KEY\n"
+        );
+        if ghost {
+            text.push_str("  - name: ghost\n    api_key_env: GHOST_KEY\n");
+        }
+        text
+    };
+    let config = dir.write("accounts.yaml", &file(true));
+    let exporter = start(&config, &[], &[("KEY", "k"), ("GHOST_KEY", "ghost-key")]);
+    // Its answer is on its way: remove the account while the exporter reads and parses it.
+    let deadline = Instant::now() + WAIT;
+    while stand_in.seen_key("ghost-key").is_empty() {
+        assert!(Instant::now() < deadline, "ghost was never polled");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    dir.write("accounts.yaml", &file(false));
+    hangup(&exporter);
+    let deadline = Instant::now() + WAIT;
+    while !exporter
+        .logs()
+        .iter()
+        .any(|l| l.contains("configuration reloaded") && l.contains("removed=1"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no reload: {:#?}",
+            exporter.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Long enough for the answer to have been parsed and any late publish to show.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let text = exporter.metrics().await;
+    assert!(
+        !text.contains("account=\"ghost\""),
+        "the removed account came back"
+    );
+    let (_, _, page) = exporter.get("/").await;
+    assert!(!page.contains("<td>ghost</td>"));
+    assert_eq!(stand_in.seen_key("ghost-key").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_keeps_retry_after_and_does_not_abort_polls_in_flight() {
+    let stand_in = StandIn::start(vec![Reply::json(200, SEED_EXAMPLE)]).await;
+    stand_in.script_key(
+        "limited-key",
+        vec![Reply::json(429, r#"{"message": "Rate limit exceeded"}"#)
+            .with_header("Retry-After", "3600")],
+    );
+    // Each answer takes 500 ms: most reloads below land while a poll is in flight.
+    stand_in.script_key(
+        "steady-key",
+        vec![Reply::Delayed(
+            Duration::from_millis(500),
+            Box::new(Reply::json(200, SEED_EXAMPLE)),
+        )],
+    );
+    let base = stand_in.base_url();
+    let dir = TempDir::new("keep-waits");
+    let file = |timeout: &str| {
+        format!(
+            "defaults:\n  base_url: {base}\n  poll_interval: 2s\n  max_backoff: 2s\n  timeout: {timeout}\n\
+             accounts:\n  - name: limited\n    api_key_env: LIMITED_KEY\n  - name: steady\n    \
+             api_key_env: STEADY_KEY\n"
+        )
+    };
+    let config = dir.write("accounts.yaml", &file("5s"));
+    let mut exporter = start(
+        &config,
+        &[],
+        &[("LIMITED_KEY", "limited-key"), ("STEADY_KEY", "steady-key")],
+    );
+    let deadline = Instant::now() + WAIT;
+    while stand_in.seen_key("limited-key").is_empty() {
+        assert!(Instant::now() < deadline, "limited was never polled");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = Instant::now();
+    // 200 reloads 50 ms apart, each changing every account's settings.
+    for n in 0..200 {
+        dir.write("accounts.yaml", &file(if n % 2 == 0 { "6s" } else { "5s" }));
+        hangup(&exporter);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(
+        stand_in.seen_key("limited-key").len(),
+        1,
+        "Retry-After: 3600 was forgotten by a reload"
+    );
+    let steady = stand_in
+        .seen_key("steady-key")
+        .into_iter()
+        .filter(|&at| at >= started)
+        .count();
+    // One poll every 2 s (plus the 500 ms answer): about five in the ten seconds or more of
+    // reloads, not one or two.
+    let expected = elapsed.as_secs_f64() / 2.5;
+    assert!(
+        steady as f64 >= expected - 1.5,
+        "{steady} polls in {elapsed:?} under reloads"
+    );
+    assert!(exporter.alive());
+}

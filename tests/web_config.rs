@@ -15,7 +15,8 @@ use reqwest::tls::Version;
 use reqwest::StatusCode;
 
 use common::{run, Exporter, WAIT};
-use smartlead_exporter::web_config::{WebConfig, WebSecurity, RELOAD_CHECK_INTERVAL};
+use smartlead_exporter::watch::POLL_INTERVAL as RELOAD_CHECK_INTERVAL;
+use smartlead_exporter::web::{WebConfig, WebSecurity};
 
 /// A certificate authority made for one test.
 struct Ca {
@@ -487,10 +488,10 @@ async fn verified_credentials_are_cached() {
         .unwrap(),
     );
     let (trigger, shutdown) = smartlead_exporter::shutdown::channel();
-    let server = tokio::spawn(smartlead_exporter::server::serve(
+    let server = tokio::spawn(smartlead_exporter::web::serve(
         listener,
         metrics,
-        smartlead_exporter::landing::Page {
+        smartlead_exporter::web::Page {
             telemetry_path: "/metrics".into(),
             demo: false,
         },
@@ -678,23 +679,20 @@ fn bad_files_exit_2_naming_the_file_and_the_field() {
     );
     refused(
         &dir,
-        &format!("{SERVER_TLS}  min_version: TLS10\n"),
-        "TLS10 is not supported",
+        &format!("{SERVER_TLS}  max_version: TLS11\n"),
+        "TLS10 and TLS11 are not supported",
     );
     refused(
         &dir,
-        &format!("{SERVER_TLS}  cipher_suites: [TLS_RSA_WITH_AES_128_CBC_SHA]\n"),
+        &format!(
+            "{SERVER_TLS}  max_version: TLS12\n  cipher_suites: [TLS_RSA_WITH_AES_128_CBC_SHA]\n"
+        ),
         "TLS_RSA_WITH_AES_128_CBC_SHA",
     );
     refused(
         &dir,
         &format!("{SERVER_TLS}  curve_preferences: [CurveP521]\n"),
         "CurveP521",
-    );
-    refused(
-        &dir,
-        &format!("{SERVER_TLS}  client_auth_type: RequireAndVerifyClientCert\n"),
-        "client_ca_file",
     );
     refused(
         &dir,
@@ -738,7 +736,7 @@ async fn supported_cipher_suites_and_curves_are_accepted() {
     write(
         &dir,
         "web.yml",
-        &format!("{SERVER_TLS}  max_version: TLS12\n  cipher_suites:\n    - TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384\n  curve_preferences: [CurveP384]\n"),
+        &format!("{SERVER_TLS}  max_version: TLS12\n  cipher_suites:\n    - TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384\n  curve_preferences: [CurveP384]\nhttp_server_config:\n  http2: false\n"),
     );
     let exporter = start(&dir, &[]);
     let c = client(&exporter, &ca).build().unwrap();

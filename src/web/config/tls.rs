@@ -215,11 +215,13 @@ fn client_verifier(
     }
     let mut roots = RootCertStore::empty();
     let mut hints = Vec::new();
+    let mut anchors = Vec::new();
     if let Some(ca) = &tls.client_ca {
         let (ca_from, ca_pem) = pem("client_ca", ca);
         for cert in CertificateDer::pem_slice_iter(&ca_pem) {
             let cert = cert
                 .map_err(|e| invalid(path, &ca_from, format_args!("not a PEM certificate: {e}")))?;
+            anchors.push(cert.clone());
             roots.add(cert).map_err(|e| {
                 invalid(
                     path,
@@ -253,6 +255,7 @@ fn client_verifier(
     };
     Ok(Arc::new(ClientVerifier {
         webpki,
+        anchors,
         mandatory: tls.client_auth.mandatory(),
         hints,
         allowed_sans: tls.allowed_sans.clone(),
@@ -278,6 +281,10 @@ struct ClientVerifier {
     /// Checks the chain; `None` accepts any certificate (the client still proves it holds the
     /// certificate's key).
     webpki: Option<Arc<dyn ClientCertVerifier>>,
+    /// The client CA certificates as given: a client certificate identical to one of them is
+    /// trusted as it is, as Go trusts a leaf found in its root pool (a self-signed client
+    /// certificate listed as its own CA), which `webpki` refuses as a CA used as an end entity.
+    anchors: Vec<CertificateDer<'static>>,
     /// Whether a client without a certificate is refused.
     mandatory: bool,
     /// The client CAs' names, sent to the client as hints.
@@ -308,7 +315,15 @@ impl ClientCertVerifier for ClientVerifier {
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
         if let Some(webpki) = &self.webpki {
-            webpki.verify_client_cert(end_entity, intermediates, now)?;
+            if let Err(e) = webpki.verify_client_cert(end_entity, intermediates, now) {
+                let listed = self
+                    .anchors
+                    .iter()
+                    .any(|a| a.as_ref() == end_entity.as_ref());
+                if !(listed && valid_at(end_entity, now)) {
+                    return Err(e);
+                }
+            }
         }
         if let Some(allowed) = &self.allowed_sans {
             let sans = certificate_sans(end_entity).ok_or(rustls::Error::InvalidCertificate(
@@ -356,6 +371,16 @@ impl ClientCertVerifier for ClientVerifier {
             .signature_verification_algorithms
             .supported_schemes()
     }
+}
+
+/// Whether the certificate's validity period includes `now`.
+fn valid_at(der: &[u8], now: UnixTime) -> bool {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return false;
+    };
+    let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    let validity = cert.validity();
+    validity.not_before.timestamp() <= now && now <= validity.not_after.timestamp()
 }
 
 /// A certificate's SANs as the exporter-toolkit compares them: DNS names, e-mail addresses,

@@ -2,7 +2,7 @@
 //! in the file format of the Prometheus exporter-toolkit, so that a web config written for any
 //! Go exporter works here unchanged. Split by concern, as the toolkit is:
 //!
-//! - [`schema`]: the file as written, parsed and checked without I/O;
+//! - `file` and [`schema`]: the file as written, parsed and checked without I/O;
 //! - [`tls`]: the rustls configuration, the client certificate verifier, and the handshake;
 //! - [`auth`]: the rate limit, basic auth, its cache and the bound on bcrypt work;
 //! - [`reload`]: the files read (through [`crate::fsread`]), and the config in force kept
@@ -11,6 +11,7 @@
 //! This module joins them: [`WebConfig`] is what one version of the file means, compiled.
 
 pub mod auth;
+mod file;
 pub mod reload;
 pub mod schema;
 pub mod tls;

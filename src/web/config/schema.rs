@@ -8,15 +8,12 @@
 //! CBC cipher suites, the P-521 curve), the rest is used and [`Checked::warnings`] names what
 //! was skipped; the file is refused only when nothing usable remains.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hyper::header::{HeaderName, HeaderValue};
-use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde::Deserialize;
-
+use super::file::{FileConfig, GoDuration, TlsFile, UniqueMap};
 use super::{invalid, WebConfigError};
+use hyper::header::{HeaderName, HeaderValue};
 
 /// The headers `http_server_config.headers` may set, with the values allowed (`None`: any).
 /// The same list as the exporter-toolkit's: every other name is refused.
@@ -34,137 +31,6 @@ const HTTP2_REQUIRED_SUITES: [&str; 2] = [
     "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
     "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
 ];
-
-/// The file as written: the exporter-toolkit's schema, unknown keys refused.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    /// TLS; absent: plain HTTP.
-    #[serde(default)]
-    tls_server_config: Option<TlsFile>,
-    /// HTTP/2 and extra headers.
-    #[serde(default)]
-    http_server_config: HttpFile,
-    /// User name → bcrypt hash; empty: no basic auth.
-    #[serde(default)]
-    basic_auth_users: Option<UniqueMap>,
-    /// Token bucket in front of every request.
-    #[serde(default)]
-    rate_limit: Option<RateLimitFile>,
-}
-
-/// `tls_server_config`, with the exporter-toolkit's field names.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TlsFile {
-    /// Inline certificate chain (PEM).
-    #[serde(default)]
-    cert: String,
-    /// Inline private key (PEM).
-    #[serde(default)]
-    key: String,
-    /// Inline client CA bundle (PEM).
-    #[serde(default)]
-    client_ca: String,
-    /// Certificate chain file, relative to the web config file's directory.
-    #[serde(default)]
-    cert_file: String,
-    /// Private key file.
-    #[serde(default)]
-    key_file: String,
-    /// Client CA bundle file.
-    #[serde(default)]
-    client_ca_file: String,
-    /// Go's `tls.ClientAuthType` names.
-    #[serde(default)]
-    client_auth_type: String,
-    /// TLS 1.2 suites by Go name.
-    #[serde(default)]
-    cipher_suites: Vec<String>,
-    /// Key exchange groups by Go name, in preference order.
-    #[serde(default)]
-    curve_preferences: Vec<String>,
-    /// `TLS10` to `TLS13`.
-    #[serde(default)]
-    min_version: Option<String>,
-    /// `TLS10` to `TLS13`.
-    #[serde(default)]
-    max_version: Option<String>,
-    /// Server's suite order first (default true, as in the toolkit).
-    #[serde(default)]
-    prefer_server_cipher_suites: Option<bool>,
-    /// A client certificate must carry one of these SANs.
-    #[serde(default)]
-    client_allowed_sans: Option<Vec<String>>,
-}
-
-/// `http_server_config`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HttpFile {
-    /// Offer `h2` in ALPN (default true).
-    #[serde(default)]
-    http2: Option<bool>,
-    /// Extra response headers, from [`ALLOWED_HEADERS`].
-    #[serde(default)]
-    headers: UniqueMap,
-}
-
-/// `rate_limit`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RateLimitFile {
-    /// Go duration between two requests; `0` disables the limit.
-    #[serde(default)]
-    interval: Option<GoDuration>,
-    /// Requests allowed at once.
-    #[serde(default)]
-    burst: u32,
-}
-
-/// A Go `time.Duration` as YAML gives it: text (`1s`), or a number of nanoseconds.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum GoDuration {
-    /// Nanoseconds.
-    Nanos(u64),
-    /// `1s`, `500ms`, `1m30s`.
-    Text(String),
-}
-
-/// A YAML mapping of text to text in which a key given twice is an error, as in Go's
-/// `yaml.UnmarshalStrict`; in file order.
-#[derive(Debug, Default)]
-struct UniqueMap(Vec<(String, String)>);
-
-impl<'de> Deserialize<'de> for UniqueMap {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Entries;
-        impl<'de> Visitor<'de> for Entries {
-            type Value = UniqueMap;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a mapping of names to text")
-            }
-
-            fn visit_unit<E: de::Error>(self) -> Result<UniqueMap, E> {
-                Ok(UniqueMap::default())
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UniqueMap, A::Error> {
-                let mut entries: Vec<(String, String)> = Vec::new();
-                while let Some((key, value)) = map.next_entry::<String, String>()? {
-                    if entries.iter().any(|(k, _)| *k == key) {
-                        return Err(de::Error::custom(format_args!("{key:?} is listed twice")));
-                    }
-                    entries.push((key, value));
-                }
-                Ok(UniqueMap(entries))
-            }
-        }
-        deserializer.deserialize_any(Entries)
-    }
-}
 
 /// How the server asks for, and checks, client certificates: Go's `tls.ClientAuthType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -158,6 +158,13 @@ pub struct Cli {
     /// Leave /-/healthy and /-/ready open without basic auth credentials (for kubelet probes).
     #[arg(long = "web.health-unauthenticated")]
     pub health_unauthenticated: bool,
+
+    /// Also serve /-/healthy and /-/ready (nothing else) in plain HTTP, without TLS or basic
+    /// auth, on this address (`:PORT` or `HOST:PORT`): for probes when the web config requires
+    /// client certificates. Off by default.
+    #[arg(long = "web.health-listen-address", value_name = "ADDRESS")]
+    pub health_listen_address: Option<String>,
+
     /// YAML file naming many SmartLead accounts, each with its key file or variable; reloaded
     /// on SIGHUP and when it changes. The flags above become every account's defaults.
     #[arg(long = "config.file", value_name = "FILE")]
@@ -324,6 +331,8 @@ pub struct Config {
     pub web_config_file: Option<std::path::PathBuf>,
     /// `--web.health-unauthenticated`.
     pub health_unauthenticated: bool,
+    /// `--web.health-listen-address`: addresses to try binding, in order.
+    pub health_listen: Option<Vec<SocketAddr>>,
     /// Things that are allowed but probably unwise, to log once logging is up.
     pub warnings: Vec<String>,
 }
@@ -369,7 +378,12 @@ impl Config {
     /// A [`ConfigError`] naming the flag or variable at fault.
     pub fn from_cli(cli: Cli, env_key: Option<OsString>) -> Result<Self, ConfigError> {
         let mut warnings = Vec::new();
-        let listen = parse_listen_address(&cli.listen_address)?;
+        let listen = parse_listen_address("--web.listen-address", &cli.listen_address)?;
+        let health_listen = cli
+            .health_listen_address
+            .as_deref()
+            .map(|text| parse_listen_address("--web.health-listen-address", text))
+            .transpose()?;
         let telemetry_path = validate_telemetry_path(cli.telemetry_path)?;
         let base_url = accounts::parse_base_url(&cli.base_url)
             .map_err(|reason| invalid("--smartlead.base-url", reason))?;
@@ -496,6 +510,7 @@ impl Config {
             once: cli.once,
             web_config_file: cli.web_config_file,
             health_unauthenticated: cli.health_unauthenticated,
+            health_listen,
             warnings,
         })
     }
@@ -517,8 +532,7 @@ fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 /// `:PORT` (every interface), `HOST:PORT` or `[V6]:PORT`.
-fn parse_listen_address(text: &str) -> Result<Vec<SocketAddr>, ConfigError> {
-    let flag = "--web.listen-address";
+fn parse_listen_address(flag: &'static str, text: &str) -> Result<Vec<SocketAddr>, ConfigError> {
     if let Some(port) = text.strip_prefix(':') {
         let port: u16 = port.parse().map_err(|_| {
             invalid(

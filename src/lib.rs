@@ -23,40 +23,29 @@
 //! - [`supervisor`]: one poller per account, spread over the interval, started, stopped and
 //!   restarted as the configuration changes.
 //! - [`reload`]: reloading `--config.file`, an invalid file kept out.
-//! - [`landing`]: the page on `/`, every account's state in words.
-//! - [`accept_encoding`]: whether a request's `Accept-Encoding` asks for gzip, q-values honoured.
-//! - [`conn_limit`]: the connection cap, which connection makes room for a new one, and the
-//!   file-descriptor budget.
-//! - [`web_config`]: `--web.config.file` (exporter-toolkit format): TLS settings, basic auth,
-//!   extra headers, reloaded when the files change.
-//! - [`tls`]: the TLS handshake of an accepted connection, per the web config.
-//! - [`server`]: hyper serving `/metrics`, `/`, `/-/healthy` and `/-/ready`, with connection
-//!   limits and graceful shutdown.
+//! - [`web`]: the HTTP server (`/metrics`, `/`, `/-/healthy`, `/-/ready`), its connection
+//!   limits and timeouts, the landing page, and `--web.config.file` (TLS, basic auth, rate
+//!   limit, extra headers), reloaded when the files change.
 //! - [`demo`]: the SmartLead stand-in behind `--demo`.
 //! - [`allocator`]: glibc tuning that returns a large poll's memory to the system.
 //!
 //! `src/main.rs` only wires these together.
 
-pub mod accept_encoding;
 pub mod accounts;
 pub mod allocator;
 pub mod collect;
 pub mod config;
-pub mod conn_limit;
 pub mod demo;
 pub mod exposition;
 pub mod fsread;
-pub mod landing;
 pub mod logging;
 pub mod reload;
-pub mod server;
 pub mod settings;
 pub mod shutdown;
 pub mod smartlead;
 pub mod state;
-pub mod tls;
 pub mod watch;
-pub mod web_config;
+pub mod web;
 
 /// The exporter's version, as reported by `--version` and `smartlead_exporter_build_info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

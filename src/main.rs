@@ -13,15 +13,14 @@ use smartlead_exporter::accounts::{Account, AccountsFile};
 use smartlead_exporter::collect::{self, Supervisor};
 use smartlead_exporter::config::{Accounts, Cli, CliExit, Config, API_KEY_ENV};
 use smartlead_exporter::exposition::{BuildInfo, Encoder};
-use smartlead_exporter::landing::{Landing, Page};
 use smartlead_exporter::reload::{self, Cause, Reloader};
 use smartlead_exporter::shutdown::Signal;
 use smartlead_exporter::smartlead::client::{http_client, HttpConfig, POOL_IDLE_TIMEOUT};
 use smartlead_exporter::smartlead::key::KeySource;
 use smartlead_exporter::state::Store;
 use smartlead_exporter::watch::FileWatch;
-use smartlead_exporter::web_config::{WebConfig, WebSecurity};
-use smartlead_exporter::{allocator, demo, logging, server, shutdown};
+use smartlead_exporter::web::{self, Landing, Page, WebConfig, WebSecurity};
+use smartlead_exporter::{allocator, demo, logging, shutdown};
 
 /// After SIGTERM or SIGINT, the process exits within this long, whatever is still running.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(4);
@@ -50,8 +49,8 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(e) => return usage_error(&e),
     };
-    // web-config (issue 11): a bad web config file is a usage error, like a bad flag, and
-    // --config.check checks it too.
+    // A bad web config file is a usage error, like a bad flag, and --config.check checks it
+    // too.
     let web_config = match &config.web_config_file {
         None => None,
         Some(path) => match WebConfig::load(path) {
@@ -69,7 +68,7 @@ fn main() -> ExitCode {
     for warning in &config.warnings {
         warn!("{warning}");
     }
-    match server::raise_fd_limit() {
+    match web::raise_fd_limit() {
         Some(limit) if limit.after > limit.before => {
             debug!(
                 from = limit.before,
@@ -80,7 +79,7 @@ fn main() -> ExitCode {
         Some(_) => {}
         None => warn!(
             "cannot read the open-file limit; serving at most {} connections",
-            server::MAX_CONNECTIONS
+            web::MAX_CONNECTIONS
         ),
     }
     let runtimes = tokio::runtime::Builder::new_current_thread()
@@ -199,7 +198,7 @@ async fn run(
     let listener = if config.once {
         None
     } else {
-        match server::bind(&config.listen).await {
+        match web::bind(&config.listen).await {
             Ok(listener) => Some(listener),
             Err(e) => {
                 let addresses: Vec<String> =
@@ -210,6 +209,19 @@ async fn run(
                 ));
             }
         }
+    };
+    let health_listener = match (&config.health_listen, &listener) {
+        (Some(addresses), Some(_)) => match web::bind(addresses).await {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                let addresses: Vec<String> = addresses.iter().map(ToString::to_string).collect();
+                return usage_error(&format!(
+                    "cannot listen on --web.health-listen-address ({}): {e}",
+                    addresses.join(", ")
+                ));
+            }
+        },
+        _ => None,
     };
     let initial = match &config.accounts {
         Accounts::Demo { name } => match demo_account(name, &config).await {
@@ -249,7 +261,17 @@ async fn run(
     ));
 
     let (trigger, shutdown) = shutdown::channel();
-    let server = tokio::spawn(server::serve(
+    if let Some(health_listener) = health_listener {
+        if let Ok(address) = health_listener.local_addr() {
+            info!(address = %address, "serving /-/healthy and /-/ready in plain HTTP");
+        }
+        tokio::spawn(web::serve_health(
+            health_listener,
+            Arc::clone(&exposition),
+            shutdown.clone(),
+        ));
+    }
+    let server = tokio::spawn(web::serve(
         listener,
         Arc::clone(&exposition),
         Arc::clone(&landing),
@@ -257,7 +279,7 @@ async fn run(
         web.clone(),
         shutdown.clone(),
     ));
-    // web-config (issue 11): re-read when the files change (SIGHUP below too).
+    // Reloaded when the files change, and on SIGHUP below.
     if let Some(web) = &web {
         tokio::spawn(Arc::clone(web).watch(shutdown.clone()));
     }
@@ -278,10 +300,8 @@ async fn run(
                     break ExitCode::SUCCESS;
                 }
                 Signal::Reload => {
-                    // web-config (issue 11).
                     if let Some(web) = &web {
-                        let web = Arc::clone(web);
-                        tokio::task::spawn_blocking(move || web.reload());
+                        web.request_reload();
                     }
                     match reloader.as_mut() {
                         Some(reloader) => {

@@ -651,3 +651,350 @@ async fn running_out_of_descriptors_is_logged_once_and_polls_go_on() {
     assert_eq!(exhausted.len(), 1, "{}", logs.join("\n"));
     eprintln!("{failures} failed accepts, logged once: {}", exhausted[0]);
 }
+
+/// A test CA, a server certificate for localhost signed by it, and a web config using them
+/// (plus `extra` YAML), in a fresh directory; returns the directory and the CA's PEM.
+fn tls_web_config(name: &str, extra: &str) -> (std::path::PathBuf, String) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let dir = std::env::temp_dir().join(format!(
+        "smartlead-load-{name}-{}-{}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    std::fs::write(dir.join("server.crt"), cert.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
+    std::fs::write(
+        dir.join("web.yml"),
+        format!("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n{extra}"),
+    )
+    .unwrap();
+    (dir, ca.pem())
+}
+
+/// A TLS client configuration trusting `ca_pem` only, offering `alpn`.
+fn tls_connector(ca_pem: &str, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+/// An HTTP/2 connection over TLS whose client announced `SETTINGS_INITIAL_WINDOW_SIZE=0`, with
+/// one `GET path` sent on it: the server can send the response's headers, never its body.
+/// Holds the connection open while it lives.
+struct ShutWindow {
+    /// The request's response (headers only ever arrive).
+    response: Option<h2::client::ResponseFuture>,
+    /// The response once its headers arrived: kept, since dropping its body would reset the
+    /// stream and free the server from it.
+    head: Option<http::Response<h2::RecvStream>>,
+    /// Keeps the connection's sending half.
+    _send: h2::client::SendRequest<bytes::Bytes>,
+    /// Drives the connection; ends when the server closes it.
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl ShutWindow {
+    async fn open(
+        addr: std::net::SocketAddr,
+        connector: &tokio_rustls::TlsConnector,
+        path: &str,
+    ) -> Option<Self> {
+        let tcp = TcpStream::connect(addr).await.ok()?;
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = connector.connect(name, tcp).await.ok()?;
+        let (send, connection) = h2::client::Builder::new()
+            .initial_window_size(0)
+            .handshake::<_, bytes::Bytes>(tls)
+            .await
+            .ok()?;
+        let driver = tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let mut send = send.ready().await.ok()?;
+        let request = http::Request::get(format!("https://localhost{path}"))
+            .body(())
+            .unwrap();
+        let (response, _) = send.send_request(request, true).ok()?;
+        Some(Self {
+            response: Some(response),
+            head: None,
+            _send: send,
+            driver,
+        })
+    }
+
+    /// The response's status, once its headers arrived.
+    async fn status(&mut self) -> Option<u16> {
+        let response = self.response.take()?;
+        let head = tokio::time::timeout(Duration::from_secs(5), response)
+            .await
+            .ok()?
+            .ok()?;
+        let status = head.status().as_u16();
+        self.head = Some(head);
+        Some(status)
+    }
+}
+
+/// `GET path` over TLS on a new connection (HTTP/2 by ALPN, as Prometheus may), with `auth`
+/// as basic auth; the status, or why there was none.
+async fn fresh_tls_get(
+    addr: std::net::SocketAddr,
+    ca_pem: &str,
+    path: &str,
+    auth: Option<(&str, &str)>,
+) -> Result<u16, String> {
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .no_proxy()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
+        .resolve("localhost", addr)
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut request = client.get(format!("https://localhost:{}{path}", addr.port()));
+    if let Some((user, password)) = auth {
+        request = request.basic_auth(user, Some(password));
+    }
+    let response = request.send().await.map_err(|e| format!("{e:?}"))?;
+    let status = response.status().as_u16();
+    response.bytes().await.map_err(|e| format!("{e:?}"))?;
+    Ok(status)
+}
+
+/// 600 HTTP/2 connections whose client keeps the flow-control window shut, each with one
+/// `GET /metrics` (answered 200, or 401 under basic auth without credentials) that can never
+/// be sent, are held open; fresh scrapes and `/-/healthy` on new connections are answered all
+/// the same, because a response that does not move makes room like an idle connection.
+async fn shut_windows_do_not_stop_fresh_scrapes(extra_yaml: &str, extra_args: &[&str]) {
+    const FLOOD: usize = 600;
+    const FRESH: usize = 20;
+    raise_own_nofile(FLOOD as u64 + 200);
+    let (dir, ca) = tls_web_config("shutwindow", extra_yaml);
+    let flag = format!("--web.config.file={}", dir.join("web.yml").display());
+    let mut args = vec!["--demo", flag.as_str()];
+    args.extend_from_slice(extra_args);
+    let exporter = Exporter::start(&args, &[]);
+    let auth = (!extra_yaml.is_empty()).then_some(("prom", "right"));
+    let connector = tls_connector(&ca, &[b"h2"]);
+    let mut flood = Vec::with_capacity(FLOOD);
+    let mut statuses = std::collections::BTreeMap::new();
+    for _ in 0..FLOOD {
+        if let Some(mut held) = ShutWindow::open(exporter.addr, &connector, "/metrics").await {
+            *statuses.entry(held.status().await).or_insert(0) += 1;
+            flood.push(held);
+        }
+    }
+    let expected = if auth.is_some() { 401 } else { 200 };
+    assert!(
+        statuses.get(&Some(expected)).copied().unwrap_or(0) >= 512,
+        "the flood's requests were not all answered with {expected} headers: {statuses:?}"
+    );
+    let held = flood.iter().filter(|f| !f.driver.is_finished()).count();
+    eprintln!("{held} of {FLOOD} shut-window connections still open; statuses {statuses:?}");
+
+    let mut failures = Vec::new();
+    let mut slowest = Duration::ZERO;
+    for i in 0..FRESH {
+        let path = if i % 2 == 0 { "/metrics" } else { "/-/healthy" };
+        let started = Instant::now();
+        match fresh_tls_get(exporter.addr, &ca, path, auth).await {
+            Ok(200) => {}
+            other => failures.push(format!("{path}: {other:?}")),
+        }
+        slowest = slowest.max(started.elapsed());
+    }
+    eprintln!("slowest fresh request: {slowest:?}");
+    assert!(
+        failures.is_empty(),
+        "{} of {FRESH} fresh requests failed with {held} shut-window connections open: {failures:?}",
+        failures.len()
+    );
+    drop(flood);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shut_http2_windows_do_not_stop_fresh_scrapes_or_probes() {
+    shut_windows_do_not_stop_fresh_scrapes("", &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shut_http2_windows_without_credentials_do_not_stop_fresh_scrapes_or_probes() {
+    let hash = bcrypt::hash("right", 4).unwrap();
+    shut_windows_do_not_stop_fresh_scrapes(
+        &format!("basic_auth_users:\n  prom: {hash}\n"),
+        &["--web.health-unauthenticated"],
+    )
+    .await;
+}
+
+/// A response whose HTTP/2 window stays shut ends once nothing moved for the write timeout
+/// (30 s), though nothing else presses on the connection cap.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_response_behind_a_shut_http2_window_ends_after_the_write_timeout() {
+    let (dir, ca) = tls_web_config("shutwindow-timeout", "");
+    let flag = format!("--web.config.file={}", dir.join("web.yml").display());
+    let exporter = Exporter::start(&["--demo", &flag], &[]);
+    let connector = tls_connector(&ca, &[b"h2"]);
+    let mut held = ShutWindow::open(exporter.addr, &connector, "/metrics")
+        .await
+        .expect("an HTTP/2 connection");
+    assert_eq!(held.status().await, Some(200));
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    assert!(
+        !held.driver.is_finished(),
+        "closed before the write timeout"
+    );
+    let left = Duration::from_secs(40).saturating_sub(started.elapsed());
+    tokio::time::timeout(left, &mut held.driver)
+        .await
+        .expect("the connection was still open 40 s after its response stopped")
+        .unwrap();
+    let closed_after = started.elapsed();
+    assert!(closed_after >= Duration::from_secs(29), "{closed_after:?}");
+}
+
+/// One request on a new plain connection with `authorization` (a full header value); the
+/// status code, or 0 when the connection ended without an answer within `limit`.
+async fn raw_get(
+    addr: std::net::SocketAddr,
+    path: &str,
+    authorization: Option<&str>,
+    limit: Duration,
+) -> u16 {
+    let attempt = async {
+        let mut stream = TcpStream::connect(addr).await.ok()?;
+        let auth = authorization
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: exporter\r\n{auth}Connection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.ok()?;
+        let text = String::from_utf8_lossy(&response);
+        text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
+    };
+    tokio::time::timeout(limit, attempt)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(0)
+}
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+/// At bcrypt cost 10, 200 requests a second with wrong passwords (a new one each, on a new
+/// connection each) for 12 s: a scraper whose password was verified before, and the probes,
+/// are answered every time, within a second; the flood gets 401 or, past the bounded bcrypt
+/// queue, 503 at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_password_flood_never_delays_cached_scrapes_or_probes() {
+    const RATE: u64 = 200;
+    const FLOOD_FOR: Duration = Duration::from_secs(12);
+    raise_own_nofile(4096);
+    let dir = std::env::temp_dir().join(format!(
+        "smartlead-load-bcrypt-{}-{}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hash = bcrypt::hash("right", 10).unwrap();
+    std::fs::write(
+        dir.join("web.yml"),
+        format!("basic_auth_users:\n  prometheus: {hash}\n"),
+    )
+    .unwrap();
+    let flag = format!("--web.config.file={}", dir.join("web.yml").display());
+    let exporter = Exporter::start(&["--demo", &flag, "--web.health-unauthenticated"], &[]);
+    let right = basic("prometheus", "right");
+    // Verified once, before the flood.
+    assert_eq!(
+        raw_get(
+            exporter.addr,
+            "/metrics",
+            Some(&right),
+            Duration::from_secs(5)
+        )
+        .await,
+        200
+    );
+
+    let addr = exporter.addr;
+    let flooding = tokio::spawn(async move {
+        let started = Instant::now();
+        let mut sent = 0u64;
+        let mut answers = tokio::task::JoinSet::new();
+        while started.elapsed() < FLOOD_FOR {
+            let due = Duration::from_millis(sent * 1000 / RATE);
+            tokio::time::sleep(due.saturating_sub(started.elapsed())).await;
+            let wrong = basic("prometheus", &format!("guess-{sent}"));
+            answers.spawn(async move {
+                raw_get(addr, "/metrics", Some(&wrong), Duration::from_secs(20)).await
+            });
+            sent += 1;
+        }
+        let mut statuses = std::collections::BTreeMap::new();
+        while let Some(status) = answers.join_next().await {
+            *statuses.entry(status.unwrap()).or_insert(0u32) += 1;
+        }
+        statuses
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut failures = Vec::new();
+    let mut slowest = Duration::ZERO;
+    let mut asked = 0;
+    while !flooding.is_finished() {
+        for (path, auth) in [("/metrics", Some(right.as_str())), ("/-/healthy", None)] {
+            let started = Instant::now();
+            let status = raw_get(exporter.addr, path, auth, Duration::from_secs(5)).await;
+            let took = started.elapsed();
+            slowest = slowest.max(took);
+            asked += 1;
+            if status != 200 || took > Duration::from_secs(1) {
+                failures.push(format!("{path}: {status} in {took:?}"));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let statuses = flooding.await.unwrap();
+    eprintln!("flood answers {statuses:?}; {asked} cached scrapes and probes, slowest {slowest:?}");
+    assert!(
+        asked >= 30,
+        "only {asked} scrapes and probes during the flood"
+    );
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(
+        statuses.get(&503).copied().unwrap_or(0) > 0 && !statuses.contains_key(&0),
+        "the flood should be refused at once past the queue, never left unanswered: {statuses:?}"
+    );
+}

@@ -15,7 +15,8 @@ use reqwest::tls::Version;
 use reqwest::StatusCode;
 
 use common::{run, Exporter, WAIT};
-use smartlead_exporter::web_config::{WebConfig, WebSecurity, RELOAD_CHECK_INTERVAL};
+use smartlead_exporter::watch::POLL_INTERVAL as RELOAD_CHECK_INTERVAL;
+use smartlead_exporter::web::{WebConfig, WebSecurity};
 
 /// A certificate authority made for one test.
 struct Ca {
@@ -481,25 +482,20 @@ async fn verified_credentials_are_cached() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let store = Arc::new(smartlead_exporter::state::Store::new());
-    let exposition = Arc::new(
-        smartlead_exporter::exposition::Encoder::new(
-            Arc::clone(&store),
-            smartlead_exporter::exposition::BuildInfo::current(),
-        )
-        .unwrap(),
-    );
-    let landing = Arc::new(smartlead_exporter::landing::Landing::new(
-        store,
-        smartlead_exporter::landing::Page {
-            telemetry_path: "/metrics".into(),
-            demo: false,
-        },
-    ));
+    let exposition = smartlead_exporter::exposition::Encoder::new(
+        Arc::clone(&store),
+        smartlead_exporter::exposition::BuildInfo::current(),
+    )
+    .unwrap();
+    let page = smartlead_exporter::web::Page {
+        telemetry_path: "/metrics".into(),
+        demo: false,
+    };
     let (trigger, shutdown) = smartlead_exporter::shutdown::channel();
-    let server = tokio::spawn(smartlead_exporter::server::serve(
+    let server = tokio::spawn(smartlead_exporter::web::serve(
         listener,
-        exposition,
-        landing,
+        Arc::new(exposition),
+        Arc::new(smartlead_exporter::web::Landing::new(store, page)),
         "/metrics".into(),
         Some(Arc::clone(&web)),
         shutdown,
@@ -685,23 +681,20 @@ fn bad_files_exit_2_naming_the_file_and_the_field() {
     );
     refused(
         &dir,
-        &format!("{SERVER_TLS}  min_version: TLS10\n"),
-        "TLS10 is not supported",
+        &format!("{SERVER_TLS}  max_version: TLS11\n"),
+        "TLS10 and TLS11 are not supported",
     );
     refused(
         &dir,
-        &format!("{SERVER_TLS}  cipher_suites: [TLS_RSA_WITH_AES_128_CBC_SHA]\n"),
+        &format!(
+            "{SERVER_TLS}  max_version: TLS12\n  cipher_suites: [TLS_RSA_WITH_AES_128_CBC_SHA]\n"
+        ),
         "TLS_RSA_WITH_AES_128_CBC_SHA",
     );
     refused(
         &dir,
         &format!("{SERVER_TLS}  curve_preferences: [CurveP521]\n"),
         "CurveP521",
-    );
-    refused(
-        &dir,
-        &format!("{SERVER_TLS}  client_auth_type: RequireAndVerifyClientCert\n"),
-        "client_ca_file",
     );
     refused(
         &dir,
@@ -717,6 +710,12 @@ fn bad_files_exit_2_naming_the_file_and_the_field() {
         &dir,
         "http_server_config:\n  headers:\n    Server: me\n",
         "http_server_config.headers.Server",
+    );
+    let hash = bcrypt::hash("pw", 4).unwrap();
+    refused(
+        &dir,
+        &format!("basic_auth_users:\n  alice: {hash}\n  bob: {hash}\n  alice: {hash}\n"),
+        "\"alice\" is listed twice",
     );
     let (code, _, stderr) = run(&["--demo", "--web.config.file=/nonexistent/web.yml"], &[]);
     assert_eq!(code, 2);
@@ -745,7 +744,7 @@ async fn supported_cipher_suites_and_curves_are_accepted() {
     write(
         &dir,
         "web.yml",
-        &format!("{SERVER_TLS}  max_version: TLS12\n  cipher_suites:\n    - TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384\n  curve_preferences: [CurveP384]\n"),
+        &format!("{SERVER_TLS}  max_version: TLS12\n  cipher_suites:\n    - TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384\n  curve_preferences: [CurveP384]\nhttp_server_config:\n  http2: false\n"),
     );
     let exporter = start(&dir, &[]);
     let c = client(&exporter, &ca).build().unwrap();
@@ -753,4 +752,283 @@ async fn supported_cipher_suites_and_curves_are_accepted() {
         get(&c, &url(&exporter, "/metrics")).await.unwrap().status(),
         StatusCode::OK
     );
+}
+
+/// Runs the exporter with `args`; its exit code and stderr, or `None` if it was still running
+/// after `limit` (then it is killed).
+fn run_within(args: &[&str], limit: Duration) -> Option<(i32, String)> {
+    use std::io::Read as _;
+    let mut child = std::process::Command::new(common::BIN)
+        .args(args)
+        .env_clear()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .unwrap();
+            return Some((status.code().unwrap_or(-1), stderr));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn threads(pid: u32) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap()
+}
+
+fn mkfifo(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    assert!(std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap()
+        .success());
+}
+
+/// A certificate file that is a symlink to `/dev/zero` or a FIFO is refused at once at
+/// start-up and by `--config.check`, exit 2 naming the field.
+#[test]
+fn a_device_or_fifo_certificate_is_refused_at_once_at_start_up_and_check() {
+    let dir = dir("fifo-start");
+    let ca = Ca::new("fifo CA");
+    server_files(&dir, &ca);
+    write(&dir, "web.yml", SERVER_TLS);
+    let flag = format!("--web.config.file={}", dir.join("web.yml").display());
+    for (what, field) in [("device", "cert_file"), ("fifo", "key_file")] {
+        server_files(&dir, &ca);
+        match what {
+            "device" => {
+                std::fs::remove_file(dir.join("server.crt")).unwrap();
+                std::os::unix::fs::symlink("/dev/zero", dir.join("server.crt")).unwrap();
+            }
+            _ => mkfifo(&dir.join("server.key")),
+        }
+        for check in [false, true] {
+            let mut args = vec!["--demo", flag.as_str()];
+            if check {
+                args.push("--config.check");
+            }
+            let (code, stderr) = run_within(&args, Duration::from_secs(5)).unwrap_or_else(|| {
+                panic!("a {what} certificate blocked start-up (check: {check})")
+            });
+            assert_eq!(code, 2, "{stderr}");
+            assert!(
+                stderr.contains(&format!("tls_server_config.{field}")),
+                "{stderr}"
+            );
+        }
+    }
+}
+
+/// A certificate replaced by a FIFO while the exporter runs: 50 SIGHUPs neither block later
+/// reloads nor add threads, the old certificate stays in force, and a valid one written later
+/// is picked up.
+#[tokio::test]
+async fn a_fifo_certificate_never_blocks_reloads_nor_grows_threads() {
+    let dir = dir("fifo-reload");
+    let old = Ca::new("fifo old CA");
+    let new = Ca::new("fifo new CA");
+    server_files(&dir, &old);
+    write(&dir, "web.yml", SERVER_TLS);
+    let exporter = start(&dir, &[]);
+    assert_eq!(serving_ca(&exporter, &old, &new).await, Some("old"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = threads(exporter.pid());
+    mkfifo(&dir.join("server.crt"));
+    for _ in 0..50 {
+        let hup = std::process::Command::new("kill")
+            .args(["-HUP", &exporter.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(hup.success());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = threads(exporter.pid());
+    assert!(after <= before + 2, "threads grew from {before} to {after}");
+    assert_eq!(serving_ca(&exporter, &old, &new).await, Some("old"));
+    assert!(
+        exporter.logs().iter().any(|l| l.contains("a FIFO")),
+        "{:?}",
+        exporter.logs()
+    );
+    let (cert, key) = new.issue(&["localhost", "127.0.0.1"], false);
+    std::fs::remove_file(dir.join("server.crt")).unwrap();
+    write(&dir, "server.key", &key);
+    write(&dir, "server.crt", &cert);
+    let deadline = Instant::now() + WAIT;
+    while serving_ca(&exporter, &old, &new).await != Some("new") {
+        assert!(
+            Instant::now() < deadline,
+            "the valid certificate after the FIFO was not loaded: {:?}",
+            exporter.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// With `--web.health-unauthenticated`, the probes are outside `rate_limit` as well as basic
+/// auth; everything else is still limited.
+#[tokio::test]
+async fn probes_are_outside_the_rate_limit_with_health_unauthenticated() {
+    let dir = dir("probes-rate");
+    let hash = bcrypt::hash("pw", 4).unwrap();
+    write(
+        &dir,
+        "web.yml",
+        &format!("rate_limit:\n  interval: 1h\n  burst: 2\nbasic_auth_users:\n  prom: {hash}\n"),
+    );
+    let exporter = start(&dir, &["--web.health-unauthenticated"]);
+    let c = reqwest::Client::builder().no_proxy().build().unwrap();
+    let base = format!("http://{}", exporter.addr);
+    for _ in 0..20 {
+        let healthy = c.get(format!("{base}/-/healthy")).send().await.unwrap();
+        assert_eq!(healthy.status(), StatusCode::OK);
+        let ready = c.get(format!("{base}/-/ready")).send().await.unwrap();
+        assert_ne!(ready.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let r = c
+            .get(format!("{base}/metrics"))
+            .basic_auth("prom", Some("pw"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+}
+
+/// With users of mixed bcrypt costs, an unknown name costs what one of the users costs, not
+/// always the highest: some unknown names answer as fast as a wrong password of the cheap
+/// user, and each takes about the time of one of the costs.
+#[tokio::test]
+async fn with_mixed_costs_an_unknown_name_costs_as_a_listed_user() {
+    let dir = dir("mixed-costs");
+    let cheap = bcrypt::hash("pw", 4).unwrap();
+    let dear = bcrypt::hash("pw", 11).unwrap();
+    write(
+        &dir,
+        "web.yml",
+        &format!("basic_auth_users:\n  cheap: {cheap}\n  dear: {dear}\n"),
+    );
+    let exporter = start(&dir, &[]);
+    let c = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = format!("http://{}/metrics", exporter.addr);
+    let timed = |user: String| {
+        let request = c.get(&url).basic_auth(user, Some("wrong"));
+        async move {
+            let started = Instant::now();
+            let status = request.send().await.unwrap().status();
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            started.elapsed()
+        }
+    };
+    let cheap_wrong = timed("cheap".into()).await.min(timed("cheap".into()).await);
+    let dear_wrong = timed("dear".into()).await;
+    assert!(
+        dear_wrong > cheap_wrong * 10,
+        "cost 11 took {dear_wrong:?}, cost 4 {cheap_wrong:?}"
+    );
+    let threshold = (cheap_wrong + dear_wrong) / 4;
+    let mut fast = 0;
+    for i in 0..16 {
+        if timed(format!("nobody-{i}")).await < threshold {
+            fast += 1;
+        }
+    }
+    eprintln!("cost 4: {cheap_wrong:?}, cost 11: {dear_wrong:?}; {fast} of 16 unknown names fast");
+    assert!(
+        (1..16).contains(&fast),
+        "{fast} of 16 unknown names answered as fast as cost 4 (cost 4 {cheap_wrong:?}, cost 11 {dear_wrong:?})"
+    );
+}
+
+/// `--web.health-listen-address` serves `/-/healthy` and `/-/ready` in plain HTTP, without
+/// the client certificate the main listener requires, and nothing else.
+#[tokio::test]
+async fn the_health_listener_serves_only_the_probes_in_plain_http() {
+    let dir = dir("health-listener");
+    let ca = Ca::new("health listener CA");
+    server_files(&dir, &ca);
+    write(
+        &dir,
+        "web.yml",
+        &format!("{SERVER_TLS}  client_ca_file: ca.crt\n  client_auth_type: RequireAndVerifyClientCert\n"),
+    );
+    let exporter = start(&dir, &["--web.health-listen-address=127.0.0.1:0"]);
+    let deadline = Instant::now() + WAIT;
+    let line = loop {
+        let logged = exporter
+            .logs()
+            .into_iter()
+            .find(|l| l.contains("serving /-/healthy and /-/ready in plain HTTP"));
+        if let Some(line) = logged {
+            break line;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the health listener's address is not logged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let health: std::net::SocketAddr = line
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("address="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let plain = reqwest::Client::builder().no_proxy().build().unwrap();
+    let get = |path: &str| plain.get(format!("http://{health}{path}")).send();
+    assert_eq!(get("/-/healthy").await.unwrap().status(), StatusCode::OK);
+    let deadline = Instant::now() + WAIT;
+    while get("/-/ready").await.unwrap().status() != StatusCode::OK {
+        assert!(Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for path in ["/metrics", "/", "/-/other"] {
+        assert_eq!(
+            get(path).await.unwrap().status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    // The main listener still wants a client certificate.
+    let without = client(&exporter, &ca).build().unwrap();
+    assert!(get_url(&without, &url(&exporter, "/-/healthy"))
+        .await
+        .is_err());
+    // A bad address is a usage error naming the flag.
+    let flag = format!("--web.config.file={}", dir.join("web.yml").display());
+    let (code, _, stderr) = run(
+        &["--demo", &flag, "--web.health-listen-address=nowhere"],
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--web.health-listen-address"), "{stderr}");
+}
+
+async fn get_url(client: &reqwest::Client, url: &str) -> Result<reqwest::Response, reqwest::Error> {
+    get(client, url).await
 }

@@ -1,51 +1,46 @@
-//! The HTTP server: the exposition on the telemetry path, a landing page on `/`,
-//! `/-/healthy` and `/-/ready`; 404 for other paths, 405 for methods other than GET and HEAD.
+//! The HTTP server: the accept loop, each connection's task, and the limits that keep slow,
+//! idle or stuck clients from holding it. What is answered is in [`super::handler`].
 //!
-//! A scrape never waits for a poll: it sends the buffers the last poll encoded, as they are
-//! ([`Chunks`]), without copying them together. Slow or idle clients cannot hold the server:
-//! headers must arrive within [`HEADER_READ_TIMEOUT`] (which also closes idle keep-alive
-//! connections), a response is cut only when no byte of it moves for [`IO_TIMEOUT`], and past
-//! the connection cap the connection that has waited longest without a complete request is
-//! closed, never a new one refused nor a response cut ([`crate::conn_limit`]). Running out of
-//! file descriptors is logged once per streak and backs `accept` off.
+//! A scrape never waits for a poll: it sends the buffers the last poll encoded, as they are.
+//! Slow or idle clients cannot hold the server: headers must arrive within
+//! [`HEADER_READ_TIMEOUT`] (which also closes idle HTTP/1 keep-alive connections; an HTTP/2
+//! connection with no response under way is closed after as long), a connection whose
+//! response has not moved for [`IO_TIMEOUT`] is closed whatever the protocol (a reader that
+//! stopped reading, an HTTP/2 client that keeps its flow-control window shut), and past the
+//! connection cap the quietest connection is closed, never a new one refused nor a moving
+//! response cut ([`super::conn_limit`]). Running out of file descriptors is logged once per
+//! streak and backs `accept` off.
 
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::buf::Chain;
-use bytes::{Buf, Bytes};
-use hyper::body::{Body, Frame, SizeHint};
-use hyper::header::{HeaderValue, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, VARY};
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio_io_timeout::TimeoutStream;
 use tracing::{debug, info, warn};
 
-use crate::accept_encoding::wants_gzip;
-use crate::conn_limit::{Guarded, Registry, Tracked};
-use crate::exposition::{Encoder, Scrape, CONTENT_TYPE as EXPOSITION_TYPE};
-use crate::landing::Landing;
+use super::config::{tls, WebSecurity};
+use super::conn_limit::{connection_cap, fd_limit, Conn, Guarded, Registry, Tracked};
+use super::handler::{respond, App, Routes};
+use super::landing::Landing;
+use crate::exposition::Encoder;
 use crate::shutdown::Shutdown;
-use crate::web_config::WebSecurity;
-
-pub use crate::conn_limit::{connection_cap, fd_limit, raise_fd_limit, FdLimit, MAX_CONNECTIONS};
 
 /// A client must send its request headers within this long after connecting or after its
-/// previous response; this also closes idle keep-alive connections.
+/// previous response; this also closes idle keep-alive connections (HTTP/1 through hyper,
+/// HTTP/2 through the connection's watchdog).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A response is cut when none of its bytes could be written for this long: a slow reader
-/// that keeps reading is served to the end, however long that takes. (Reads need no such
-/// limit: request headers have [`HEADER_READ_TIMEOUT`], and request bodies are not read.)
+/// A connection is closed when a response of it has not moved for this long: no byte written
+/// (HTTP/1), no frame taken by the protocol (HTTP/2, whose flow control a client can keep
+/// shut). A slow reader that keeps reading is served to the end, however long that takes.
+/// (Reads need no such limit: request headers have [`HEADER_READ_TIMEOUT`], and request bodies
+/// are not read.)
 pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// On shutdown, in-flight requests get this long to finish.
@@ -71,39 +66,61 @@ pub const LISTEN_BACKLOG: u32 = 4096;
 /// Request headers larger than this are refused.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-/// What the request handler needs.
-#[derive(Debug)]
-struct App {
-    /// The exposition, built and cached.
-    exposition: Arc<Encoder>,
-    /// The landing page, built and cached.
-    landing: Arc<Landing>,
-    /// `--web.telemetry-path`.
-    telemetry_path: String,
-}
+/// Requests one HTTP/2 connection may have under way at once. A scraper sends one at a time;
+/// more only multiply what one connection can hold.
+pub const MAX_H2_STREAMS: u32 = 16;
 
-/// Serves until shutdown, then gives in-flight requests [`SHUTDOWN_GRACE`] to finish.
+/// Connections the health listener (`--web.health-listen-address`) serves at once: the
+/// kubelet's probes need one or two.
+pub const MAX_HEALTH_CONNECTIONS: usize = 64;
+
+/// Serves the exposition, the landing page and the probes until shutdown, then gives
+/// in-flight requests [`SHUTDOWN_GRACE`] to finish. `web`, the web config, adds TLS, basic
+/// auth, a rate limit and extra headers.
 ///
 /// The connection cap is [`connection_cap`] of the open-file limit now in force: call
-/// [`raise_fd_limit`] at start-up, before this.
+/// [`super::raise_fd_limit`] at start-up, before this.
 pub async fn serve(
     listener: TcpListener,
     exposition: Arc<Encoder>,
     landing: Arc<Landing>,
     telemetry_path: String,
     web: Option<Arc<WebSecurity>>,
+    shutdown: Shutdown,
+) {
+    let app = App {
+        exposition,
+        routes: Routes::All {
+            telemetry_path,
+            landing,
+        },
+    };
+    run(listener, app, web, connection_cap(fd_limit()), shutdown).await;
+}
+
+/// Serves `/-/healthy` and `/-/ready` only, in plain HTTP without the web config (no TLS, no
+/// basic auth, no rate limit; every other path is 404), until shutdown: for probes that cannot
+/// present a client certificate (`--web.health-listen-address`).
+pub async fn serve_health(listener: TcpListener, exposition: Arc<Encoder>, shutdown: Shutdown) {
+    let app = App {
+        exposition,
+        routes: Routes::Probes,
+    };
+    run(listener, app, None, MAX_HEALTH_CONNECTIONS, shutdown).await;
+}
+
+async fn run(
+    listener: TcpListener,
+    app: App,
+    web: Option<Arc<WebSecurity>>,
+    max_connections: usize,
     mut shutdown: Shutdown,
 ) {
-    let app = Arc::new(App {
-        exposition,
-        landing,
-        telemetry_path,
-    });
-    let max_connections = connection_cap(fd_limit());
+    let app = Arc::new(app);
     debug!(max_connections, "serving");
     let registry = Arc::new(Registry::new(max_connections));
     let graceful = GracefulShutdown::new();
-    // web-config (issue 11): one builder per protocol, HTTP/2 only after ALPN chose it.
+    // One builder per protocol, HTTP/2 only after ALPN chose it.
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -114,6 +131,7 @@ pub async fn serve(
     builder
         .http2()
         .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_H2_STREAMS)
         .max_header_list_size(u32::try_from(MAX_HEADER_BYTES).unwrap_or(u32::MAX));
     let http1_builder = Arc::new(builder.clone().http1_only());
     let h2_builder = Arc::new(builder.http2_only());
@@ -145,7 +163,7 @@ pub async fn serve(
             debug!(
                 closed,
                 open = registry.len(),
-                "closed the connections waiting longest to make room"
+                "closed the quietest connections to make room"
             );
             // Let the closed connections' tasks run and release their descriptors before the
             // next accept needs one.
@@ -153,19 +171,17 @@ pub async fn serve(
         }
         let _ = stream.set_nodelay(true);
         let conn = Arc::clone(slot.conn());
-        let mut stream = TimeoutStream::new(Tracked::new(stream, Arc::clone(&conn)));
-        stream.set_write_timeout(Some(IO_TIMEOUT));
-        // web-config (issue 11): TLS handshake (when configured), then basic auth and extra
-        // headers per request (`respond`).
+        let stream = Tracked::new(stream, Arc::clone(&conn));
         let app = Arc::clone(&app);
         let web = web.clone();
         let watcher = graceful.watcher();
         let (http1_builder, h2_builder) = (Arc::clone(&http1_builder), Arc::clone(&h2_builder));
         tokio::spawn(async move {
+            // TLS handshake (when configured), then basic auth and extra headers per request.
             let acceptor = web.as_ref().and_then(|web| web.tls_acceptor());
-            let stream = tokio::select! {
-                handshake = crate::tls::accept(acceptor, Box::pin(stream)) => match handshake {
-                    Ok(stream) => stream,
+            let (stream, h2) = tokio::select! {
+                handshake = tls::accept(acceptor, stream) => match handshake {
+                    Ok(accepted) => accepted,
                     Err(e) => {
                         debug!(%peer, error = %e, "TLS handshake failed");
                         return;
@@ -176,17 +192,19 @@ pub async fn serve(
                     return;
                 }
             };
-            let builder = if stream.is_h2() {
+            let builder = if h2 {
+                conn.speaks_h2();
                 h2_builder
             } else {
                 http1_builder
             };
+            let service_conn = Arc::clone(&conn);
             let service = service_fn(move |request| {
-                conn.request_started();
-                let (app, web, conn) = (Arc::clone(&app), web.clone(), Arc::clone(&conn));
+                let in_flight = service_conn.request_started();
+                let (app, web) = (Arc::clone(&app), web.clone());
                 async move {
                     let response = respond(&app, web.as_deref(), &request).await;
-                    Ok::<_, Infallible>(response.map(|body| Guarded::new(body, conn)))
+                    Ok::<_, Infallible>(response.map(|body| Guarded::new(body, in_flight)))
                 }
             });
             let connection = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
@@ -195,7 +213,10 @@ pub async fn serve(
                     debug!(%peer, error = %e, "connection ended with an error");
                 },
                 () = slot.conn().evicted() => {
-                    debug!(%peer, "closed a connection waiting for a request, to make room");
+                    debug!(%peer, "closed a quiet connection to make room");
+                }
+                reason = watchdog(&conn, h2) => {
+                    debug!(%peer, reason, "closed a connection");
                 }
             }
             drop(slot);
@@ -207,6 +228,34 @@ pub async fn serve(
         .is_err()
     {
         info!("closing connections still open after the shutdown grace period");
+    }
+}
+
+/// Resolves when the connection must be closed: a response of it has not moved for
+/// [`IO_TIMEOUT`], or (HTTP/2, whose idle connections hyper does not time out) it has had no
+/// response under way for [`HEADER_READ_TIMEOUT`]. Wakes once per timeout, not per write.
+async fn watchdog(conn: &Conn, h2: bool) -> &'static str {
+    loop {
+        let Some((busy, quiet)) = conn.quiet_for(Instant::now()) else {
+            // Evicted: the eviction branch ends the connection.
+            return std::future::pending().await;
+        };
+        let (limit, reason) = match (busy, h2) {
+            (true, _) => (
+                IO_TIMEOUT,
+                "no byte of a response moved for the write timeout",
+            ),
+            (false, true) => (HEADER_READ_TIMEOUT, "idle HTTP/2 connection"),
+            (false, false) => {
+                // Idle HTTP/1 connections are hyper's (HEADER_READ_TIMEOUT); look again later.
+                tokio::time::sleep(IO_TIMEOUT).await;
+                continue;
+            }
+        };
+        if quiet >= limit {
+            return reason;
+        }
+        tokio::time::sleep(limit - quiet).await;
     }
 }
 
@@ -289,140 +338,6 @@ impl AcceptFailures {
         debug!(error = %error, in_a_row = self.in_a_row, closed, pause = ?pause, "accept failed");
         pause
     }
-}
-
-/// A response body of up to two buffers with an exact `Content-Length`: the exposition's
-/// per-poll part and its `process_*` part go out as they are, where joining them would copy
-/// the whole exposition on every scrape. Both go in one frame, so that hyper writes the
-/// headers and the whole body with one `writev`: one TCP push, one wake-up of the scraper.
-#[derive(Debug, Default)]
-pub struct Chunks {
-    /// Still to send, in order; taken (left empty) when sent.
-    parts: Option<Chain<Bytes, Bytes>>,
-}
-
-impl Chunks {
-    /// One buffer.
-    pub fn one(bytes: Bytes) -> Self {
-        Self::two(bytes, Bytes::new())
-    }
-
-    fn two(first: Bytes, second: Bytes) -> Self {
-        Self {
-            parts: (!first.is_empty() || !second.is_empty()).then(|| first.chain(second)),
-        }
-    }
-}
-
-impl From<Scrape> for Chunks {
-    fn from(exposition: Scrape) -> Self {
-        Self::two(exposition.head, exposition.tail)
-    }
-}
-
-impl Body for Chunks {
-    type Data = Chain<Bytes, Bytes>;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Infallible>>> {
-        Poll::Ready(self.parts.take().map(|parts| Ok(Frame::data(parts))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.parts.is_none()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.parts.as_ref().map_or(0, |p| p.remaining() as u64))
-    }
-}
-
-/// web-config (issue 11): the rate limit and basic auth first, then the page, then the extra
-/// headers on whatever the answer is.
-async fn respond<B>(
-    app: &App,
-    web: Option<&WebSecurity>,
-    request: &Request<B>,
-) -> Response<Chunks> {
-    let Some(web) = web else {
-        return handle(app, request);
-    };
-    let mut response = match web.authorize(request).await {
-        Some(refusal) => {
-            refusal.into_response(|text| Chunks::one(Bytes::from_static(text.as_bytes())))
-        }
-        None => handle(app, request),
-    };
-    web.add_headers(response.headers_mut());
-    response
-}
-
-/// Routes one request.
-fn handle<B>(app: &App, request: &Request<B>) -> Response<Chunks> {
-    if request.method() != Method::GET && request.method() != Method::HEAD {
-        let mut response = text(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Method not allowed: use GET or HEAD.\n",
-        );
-        response
-            .headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return response;
-    }
-    let path = request.uri().path();
-    let gzip = || wants_gzip(request.headers().get_all(ACCEPT_ENCODING));
-    if path == app.telemetry_path {
-        let gzip = gzip();
-        let mut response = Response::new(Chunks::from(app.exposition.scrape(gzip)));
-        let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(EXPOSITION_TYPE));
-        headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
-        if gzip {
-            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        }
-        return response;
-    }
-    match path {
-        "/" => {
-            let gzip = gzip();
-            let mut response = Response::new(Chunks::one(app.landing.get(gzip)));
-            let headers = response.headers_mut();
-            headers.insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            );
-            headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
-            if gzip {
-                headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-            }
-            response
-        }
-        "/-/healthy" => text(StatusCode::OK, "Healthy.\n"),
-        "/-/ready" => {
-            if app.exposition.ready() {
-                text(StatusCode::OK, "Ready.\n")
-            } else {
-                text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Not ready: the first poll of every SmartLead account has not finished.\n",
-                )
-            }
-        }
-        _ => text(StatusCode::NOT_FOUND, "Not found.\n"),
-    }
-}
-
-fn text(status: StatusCode, body: &'static str) -> Response<Chunks> {
-    let mut response = Response::new(Chunks::one(Bytes::from_static(body.as_bytes())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
 }
 
 /// Binds the listen address, for `main` to report a clear error when it is taken.

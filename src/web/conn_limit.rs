@@ -1,47 +1,54 @@
 //! The server's connections as a whole: how many may be open, which one is closed when a new
-//! one needs room, and the process's budget of file descriptors.
+//! one needs room, when a connection has gone quiet for too long, and the process's budget of
+//! file descriptors.
 //!
 //! Every accepted connection is registered in a [`Registry`] and is in one of two states:
 //!
-//! - **waiting**: it has not sent a complete request since it was accepted, or since its last
-//!   response was handed to the kernel. Slowloris clients, silent clients and idle keep-alive
-//!   connections are all waiting; the registry remembers since when.
-//! - **busy**: its request was read and its response is still being written.
+//! - **waiting**: no response of it is under way: it has not sent a complete request since it
+//!   was accepted, or since its last response was handed to the kernel. Slowloris clients,
+//!   silent clients and idle keep-alive connections are all waiting; the registry remembers
+//!   since when.
+//! - **busy**: a request was read and its response is not yet completely written. The registry
+//!   remembers when the response last made progress: a body frame taken by the protocol (for
+//!   HTTP/2, that is when the client's flow-control window lets it) or, on HTTP/1, bytes
+//!   written to the socket.
 //!
 //! When a new connection would make more than the cap, the registry closes the connection that
-//! has been waiting longest ([`Registry::admit`]). A busy connection is never closed to make
-//! room: that would cut a response in the middle. A new connection is always accepted, so a
-//! flood of idle clients cannot keep Prometheus in the listen backlog; if every other
-//! connection is busy, the newcomer itself is the one closed.
+//! has been quiet longest ([`Registry::admit`]): a waiting one, or a busy one whose response
+//! has not moved for [`STALLED_AFTER`] (a client that stopped reading, or that keeps an HTTP/2
+//! window shut, is as idle as one that sends nothing). A response that is moving is never cut
+//! to make room. A new connection is always accepted, so a flood of idle clients cannot keep
+//! Prometheus in the listen backlog; if every other connection is busy and moving, the
+//! newcomer itself is the one closed.
 //!
-//! Idle keep-alive connections count as waiting (since their last response): Prometheus keeps
-//! one per target and reconnects at once when it finds it closed, so closing it costs one
-//! handshake, never a failed scrape.
+//! The server also asks [`Conn::quiet_for`] to end a connection whose response has not moved
+//! for the write timeout, whatever the protocol.
 //!
 //! The cap is [`MAX_CONNECTIONS`], or fewer when the open-file limit leaves less than that
 //! after [`FD_RESERVE`] ([`connection_cap`]); [`raise_fd_limit`] first lifts the soft limit to
 //! the hard one, as Go's runtime does. If `accept` still runs out of descriptors (the limit was
 //! lowered under the running process, say), [`Registry::exhausted`] lowers the cap below what
-//! is open and closes the longest-waiting connections, so that the SmartLead client finds
-//! descriptors free. See `docs/design-server.md`.
+//! is open and closes the quietest connections, so that the SmartLead client finds descriptors
+//! free. See `docs/design-server.md`.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use hyper::body::{Body, Frame, SizeHint};
+use rlimit::Resource;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 
 /// Connections served at once, at most. A connection that sent part of a request holds hyper's
 /// read buffer and its task (see `docs/design-server.md` for the measured cost), so this
 /// bounds what idle clients can make the server hold; Prometheus needs one or two. Past the
-/// cap the connection waiting longest is closed, not the new one.
+/// cap the quietest connection is closed, not the new one.
 pub const MAX_CONNECTIONS: usize = 512;
 
 /// File descriptors kept out of the connection cap for everything else: standard streams,
@@ -55,14 +62,19 @@ pub const FD_RESERVE: usize = 128;
 pub const MIN_CONNECTIONS: usize = 16;
 
 /// When `accept` runs out of descriptors, the cap drops to this many below the connections
-/// then open, and that many of the longest-waiting connections are closed: descriptors for
-/// the SmartLead client and for the next `accept`.
+/// then open, and that many of the quietest connections are closed: descriptors for the
+/// SmartLead client and for the next `accept`.
 pub const EXHAUSTION_HEADROOM: usize = 16;
 
 /// A cap lowered by running out of descriptors goes back to the configured one after this
 /// long without running out again (the limit may have been raised, or the other use of
 /// descriptors passed).
 pub const EXHAUSTED_CAP_KEPT: Duration = Duration::from_secs(60);
+
+/// A busy connection whose response has not moved for this long may be closed to make room,
+/// like a waiting one. A scrape being written moves many times a second; this only spares
+/// responses that have just started from being cut while the connection is still new.
+pub const STALLED_AFTER: Duration = Duration::from_millis(500);
 
 /// The open-file limit before and after [`raise_fd_limit`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,41 +87,21 @@ pub struct FdLimit {
 
 /// The soft `RLIMIT_NOFILE` in force, if it can be read.
 pub fn fd_limit() -> Option<u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one `rlimit` into the struct it is given, which lives here.
-    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(limit.rlim_cur)
+    Resource::NOFILE.get().ok().map(|(soft, _)| soft)
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit, as Go's runtime does at start-up, so
 /// that idle clients run into the connection cap long before the process runs out of
 /// descriptors. Call once at start-up. `None` where the limit cannot be read.
 pub fn raise_fd_limit() -> Option<FdLimit> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+    let (before, hard) = Resource::NOFILE.get().ok()?;
+    // A refusal leaves the limit as it was.
+    let after = if before < hard && Resource::NOFILE.set(hard, hard).is_ok() {
+        hard
+    } else {
+        before
     };
-    // SAFETY: getrlimit writes one `rlimit` into the struct it is given, which lives here.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return None;
-    }
-    let before = limit.rlim_cur;
-    if limit.rlim_cur < limit.rlim_max {
-        let raised = libc::rlimit {
-            rlim_cur: limit.rlim_max,
-            rlim_max: limit.rlim_max,
-        };
-        // SAFETY: setrlimit reads the struct it is given; a refusal leaves the limit as it was.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            limit.rlim_cur = limit.rlim_max;
-        }
-    }
-    Some(FdLimit {
-        before,
-        after: limit.rlim_cur,
-    })
+    Some(FdLimit { before, after })
 }
 
 /// The connection cap for a soft open-file limit of `fd_limit` (unknown: `None`):
@@ -124,23 +116,35 @@ pub fn connection_cap(fd_limit: Option<u64>) -> usize {
     available.clamp(MIN_CONNECTIONS, MAX_CONNECTIONS.max(MIN_CONNECTIONS))
 }
 
-/// [`Conn::state`] of a connection writing a response.
-const BUSY: u64 = u64::MAX;
 /// [`Conn::state`] of a connection the registry closed.
-const EVICTED: u64 = u64::MAX - 1;
+const EVICTED: u64 = u64::MAX;
+/// The bit of [`Conn::state`] set while a response is under way.
+const BUSY: u64 = 1 << 63;
+/// The bits of [`Conn::state`] holding a time, in nanoseconds after the registry's epoch.
+const TIME: u64 = BUSY - 1;
 
 /// One connection's entry, shared by its task, its socket wrapper ([`Tracked`]), its
-/// response bodies ([`Guarded`]) and the [`Registry`].
+/// responses ([`InFlight`], [`Guarded`]) and the [`Registry`].
 #[derive(Debug)]
 pub struct Conn {
     /// Its number in the registry.
     id: u64,
-    /// [`BUSY`], [`EVICTED`], or waiting since this many nanoseconds after the registry's
-    /// epoch; atomic so that the per-request updates take no lock.
+    /// [`EVICTED`], or a time (the [`TIME`] bits) with the [`BUSY`] bit: waiting since that
+    /// time, or busy with a response that last moved then. Atomic so that the per-request and
+    /// per-write updates take no lock, and so that eviction can tell, by compare-and-swap,
+    /// that nothing moved since it looked.
     state: AtomicU64,
-    /// Set when the response's body was handed to hyper; the next completed flush then marks
-    /// the connection waiting: only then is every byte of the response with the kernel.
-    body_done: AtomicBool,
+    /// Responses under way: requests read whose response body hyper has not taken whole.
+    /// HTTP/2 serves several at once.
+    in_flight: AtomicU32,
+    /// Set when the last response under way was handed over; the next completed flush then
+    /// marks the connection waiting: only then is every byte of it with the kernel (HTTP/1) or
+    /// the protocol (HTTP/2).
+    idle_on_flush: AtomicBool,
+    /// Whether bytes written to the socket count as progress: true for HTTP/1, where they are
+    /// the response; false for HTTP/2, whose control frames (pings, settings) move even when
+    /// every response is stuck.
+    writes_count: AtomicBool,
     /// Fired by the registry to close the connection; the task drops it at once.
     evict: Notify,
     /// The registry's epoch, to turn `state` into a time.
@@ -148,42 +152,91 @@ pub struct Conn {
 }
 
 impl Conn {
-    fn waiting_since(&self, at: Instant) -> u64 {
-        // Far below BUSY and EVICTED: the nanoseconds of 584 years.
+    fn stamp(&self, at: Instant) -> u64 {
+        // Far below BUSY: the nanoseconds of 292 years.
         u64::try_from(at.saturating_duration_since(self.epoch).as_nanos())
-            .unwrap_or(EVICTED - 1)
-            .min(EVICTED - 1)
+            .unwrap_or(TIME)
+            .min(TIME)
     }
 
-    /// A complete request arrived: from now on the connection is not closed to make room.
-    pub fn request_started(&self) {
-        self.body_done.store(false, Ordering::Release);
+    /// A complete request arrived: the connection is busy until its response is written. The
+    /// response is under way as long as the returned [`InFlight`] lives; move it into the
+    /// response body ([`Guarded`]).
+    pub fn request_started(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let now = BUSY | self.stamp(Instant::now());
         let _ = self
             .state
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
-                (state != EVICTED).then_some(BUSY)
+                (state != EVICTED).then_some(now)
+            });
+        InFlight {
+            conn: Arc::clone(self),
+        }
+    }
+
+    /// The response under way moved: a body frame was taken, or (HTTP/1) bytes were written.
+    fn progress(&self) {
+        let now = BUSY | self.stamp(Instant::now());
+        let _ = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+                (state != EVICTED && state & BUSY != 0 && state != now).then_some(now)
             });
     }
 
-    /// The response body was handed over (hyper drops it after taking its last frame).
-    fn body_done(&self) {
-        self.body_done.store(true, Ordering::Release);
+    /// From now on, writes to the socket are not progress: the connection speaks HTTP/2.
+    pub fn speaks_h2(&self) {
+        self.writes_count.store(false, Ordering::Release);
     }
 
-    /// The socket was flushed: if the response body was handed over before, the response is
-    /// complete and the connection waits for the next request from now.
+    /// The socket was flushed: if the last response under way was handed over before, the
+    /// connection waits for the next request from now.
     fn flushed(&self) {
-        if self.body_done.swap(false, Ordering::AcqRel) {
-            let now = self.waiting_since(Instant::now());
-            let _ = self
-                .state
-                .compare_exchange(BUSY, now, Ordering::AcqRel, Ordering::Acquire);
+        if !self.idle_on_flush.swap(false, Ordering::AcqRel) {
+            return;
         }
+        let state = self.state.load(Ordering::Acquire);
+        if state == EVICTED || self.in_flight.load(Ordering::Acquire) != 0 {
+            return;
+        }
+        // A request that started meanwhile changed the state: then this fails, as it should.
+        let now = self.stamp(Instant::now());
+        let _ = self
+            .state
+            .compare_exchange(state, now, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// Whether a response is under way, and how long the connection has been quiet: since its
+    /// response last moved, or since it began waiting. `None` once the registry closed it.
+    pub fn quiet_for(&self, now: Instant) -> Option<(bool, Duration)> {
+        let state = self.state.load(Ordering::Acquire);
+        if state == EVICTED {
+            return None;
+        }
+        let since = self.epoch + Duration::from_nanos(state & TIME);
+        Some((state & BUSY != 0, now.saturating_duration_since(since)))
     }
 
     /// Resolves when the registry closes this connection to make room.
     pub fn evicted(&self) -> impl Future<Output = ()> + '_ {
         self.evict.notified()
+    }
+}
+
+/// A response under way on a [`Conn`]; dropping it (with the body that holds it, once hyper
+/// has taken all of the body, or with the request if the client gave up) ends it.
+#[derive(Debug)]
+pub struct InFlight {
+    /// Whose response it is.
+    conn: Arc<Conn>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.conn.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.conn.idle_on_flush.store(true, Ordering::Release);
+        }
     }
 }
 
@@ -212,7 +265,7 @@ impl Drop for Slot {
 /// The open connections, and the cap on them.
 #[derive(Debug)]
 pub struct Registry {
-    /// Time zero of the waiting times.
+    /// Time zero of the connections' times.
     epoch: Instant,
     /// The entries and the cap; held only to add, remove or pick connections.
     inner: Mutex<Inner>,
@@ -243,24 +296,30 @@ impl Inner {
         }
     }
 
-    /// Closes the longest-waiting connections until at most `cap` are open, or none waits;
+    /// Closes the quietest connections until at most `cap` are open, or none may be closed;
     /// returns how many were closed.
-    fn evict_down_to(&mut self, cap: usize) -> usize {
+    fn evict_down_to(&mut self, cap: usize, stalled_before: u64) -> usize {
         let mut evicted = 0;
         while self.open.len() > cap {
-            let oldest = self
+            // Waiting connections by waiting time, and busy ones whose response has not moved
+            // since `stalled_before`, by the time it last moved: the quietest first.
+            let quietest = self
                 .open
                 .values()
                 .filter_map(|conn| {
                     let state = conn.state.load(Ordering::Acquire);
-                    (state < EVICTED).then_some((state, conn.id))
+                    let time = state & TIME;
+                    let closable = state != EVICTED && (state & BUSY == 0 || time < stalled_before);
+                    closable.then_some((time, state, conn.id))
                 })
                 .min();
-            let Some((state, id)) = oldest else { break };
+            let Some((_, state, id)) = quietest else {
+                break;
+            };
             let Some(conn) = self.open.get(&id) else {
                 break;
             };
-            // It may have become busy since it was read: then pick again.
+            // It may have moved since it was read: then pick again.
             if conn
                 .state
                 .compare_exchange(state, EVICTED, Ordering::AcqRel, Ordering::Acquire)
@@ -294,8 +353,19 @@ impl Registry {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Registers a connection just accepted, waiting from now, and closes the longest-waiting
-    /// ones beyond the cap: the newcomer itself only if every other connection is busy.
+    /// The time before which a busy connection's last progress makes it closable.
+    fn stalled_before(&self, now: Instant) -> u64 {
+        u64::try_from(
+            now.saturating_duration_since(self.epoch)
+                .saturating_sub(STALLED_AFTER)
+                .as_nanos(),
+        )
+        .unwrap_or(TIME)
+        .min(TIME)
+    }
+
+    /// Registers a connection just accepted, waiting from now, and closes the quietest ones
+    /// beyond the cap: the newcomer itself only if every other connection is busy and moving.
     /// Returns its slot and how many connections were closed.
     pub fn admit(self: &Arc<Self>) -> (Slot, usize) {
         let now = Instant::now();
@@ -305,14 +375,16 @@ impl Registry {
         let conn = Arc::new(Conn {
             id,
             state: AtomicU64::new(0),
-            body_done: AtomicBool::new(false),
+            in_flight: AtomicU32::new(0),
+            idle_on_flush: AtomicBool::new(false),
+            writes_count: AtomicBool::new(true),
             evict: Notify::new(),
             epoch: self.epoch,
         });
-        conn.state.store(conn.waiting_since(now), Ordering::Release);
+        conn.state.store(conn.stamp(now), Ordering::Release);
         inner.open.insert(id, Arc::clone(&conn));
         let cap = inner.cap(now);
-        let evicted = inner.evict_down_to(cap);
+        let evicted = inner.evict_down_to(cap, self.stalled_before(now));
         drop(inner);
         let slot = Slot {
             conn,
@@ -322,8 +394,8 @@ impl Registry {
     }
 
     /// `accept` ran out of descriptors: lowers the cap to [`EXHAUSTION_HEADROOM`] below the
-    /// connections open (for [`EXHAUSTED_CAP_KEPT`]) and closes the longest-waiting ones down
-    /// to it. Returns how many were closed.
+    /// connections open (for [`EXHAUSTED_CAP_KEPT`]) and closes the quietest ones down to it.
+    /// Returns how many were closed.
     pub fn exhausted(&self) -> usize {
         let now = Instant::now();
         let mut inner = self.lock();
@@ -334,7 +406,7 @@ impl Registry {
             .min(inner.cap(now))
             .max(1);
         inner.lowered = Some((cap, now));
-        inner.evict_down_to(cap)
+        inner.evict_down_to(cap, self.stalled_before(now))
     }
 
     /// Connections open now.
@@ -353,12 +425,13 @@ impl Registry {
     }
 }
 
-/// A connection's socket, telling its [`Conn`] when a flush completes (the end of a response).
+/// A connection's socket, telling its [`Conn`] when bytes are written (progress, on HTTP/1)
+/// and when a flush completes (the end of a response).
 #[derive(Debug)]
 pub struct Tracked<S> {
     /// The socket.
     inner: S,
-    /// Whose response completes on flush.
+    /// Whose socket it is.
     conn: Arc<Conn>,
 }
 
@@ -366,6 +439,14 @@ impl<S> Tracked<S> {
     /// Wraps `inner`, the socket of `conn`.
     pub fn new(inner: S, conn: Arc<Conn>) -> Self {
         Self { inner, conn }
+    }
+
+    fn wrote(&self, written: &Poll<io::Result<usize>>) {
+        if matches!(written, Poll::Ready(Ok(n)) if *n > 0)
+            && self.conn.writes_count.load(Ordering::Acquire)
+        {
+            self.conn.progress();
+        }
     }
 }
 
@@ -385,7 +466,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let written = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.wrote(&written);
+        written
     }
 
     fn poll_write_vectored(
@@ -393,7 +476,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let written = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.wrote(&written);
+        written
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -413,25 +498,20 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     }
 }
 
-/// A response body that tells its [`Conn`] when hyper has taken all of it (on drop).
+/// A response body that tells its [`Conn`] when hyper takes a frame of it (progress) and,
+/// through the [`InFlight`] it holds, when hyper has taken all of it (on drop).
 #[derive(Debug)]
 pub struct Guarded<B> {
     /// The body.
     body: B,
-    /// Whose response it is.
-    conn: Arc<Conn>,
+    /// The response it belongs to.
+    in_flight: InFlight,
 }
 
 impl<B> Guarded<B> {
-    /// Wraps `body`, a response on `conn`.
-    pub fn new(body: B, conn: Arc<Conn>) -> Self {
-        Self { body, conn }
-    }
-}
-
-impl<B> Drop for Guarded<B> {
-    fn drop(&mut self) {
-        self.conn.body_done();
+    /// Wraps `body`, the response of `in_flight`.
+    pub fn new(body: B, in_flight: InFlight) -> Self {
+        Self { body, in_flight }
     }
 }
 
@@ -443,7 +523,11 @@ impl<B: Body + Unpin> Body for Guarded<B> {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
+        let frame = Pin::new(&mut self.body).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(_))) = frame {
+            self.in_flight.conn.progress();
+        }
+        frame
     }
 
     fn is_end_stream(&self) -> bool {
@@ -467,6 +551,10 @@ mod tests {
         slot.conn.state.load(Ordering::Acquire) == EVICTED
     }
 
+    fn busy(slot: &Slot) -> bool {
+        slot.conn.state.load(Ordering::Acquire) & BUSY != 0
+    }
+
     #[test]
     fn the_cap_leaves_the_reserve_under_the_fd_limit() {
         assert_eq!(connection_cap(None), MAX_CONNECTIONS);
@@ -487,32 +575,61 @@ mod tests {
     }
 
     #[test]
-    fn a_busy_connection_is_never_closed_and_the_newcomer_goes_when_all_are_busy() {
+    fn a_moving_response_is_never_closed_and_the_newcomer_goes_when_all_are_busy() {
         let registry = Arc::new(Registry::new(2));
         let a = admit(&registry);
         let b = admit(&registry);
-        a.conn.request_started();
+        let _a_response = a.conn.request_started();
         let c = admit(&registry);
         assert!(!evicted(&a) && evicted(&b) && !evicted(&c));
-        c.conn.request_started();
+        let _c_response = c.conn.request_started();
         let d = admit(&registry);
         assert!(!evicted(&a) && !evicted(&c) && evicted(&d));
+    }
+
+    #[test]
+    fn a_response_that_stopped_moving_makes_room_like_a_waiting_connection() {
+        let registry = Arc::new(Registry::new(2));
+        let stuck = admit(&registry);
+        let moving = admit(&registry);
+        let _stuck_response = stuck.conn.request_started();
+        let _moving_response = moving.conn.request_started();
+        std::thread::sleep(STALLED_AFTER + Duration::from_millis(50));
+        moving.conn.progress();
+        let newcomer = admit(&registry);
+        assert!(evicted(&stuck) && !evicted(&moving) && !evicted(&newcomer));
+        let (busy_now, quiet) = moving.conn.quiet_for(Instant::now()).unwrap();
+        assert!(busy_now && quiet < STALLED_AFTER, "{quiet:?}");
     }
 
     #[test]
     fn a_response_ends_on_the_flush_after_its_body_was_taken() {
         let registry = Arc::new(Registry::new(1));
         let a = admit(&registry);
-        a.conn.request_started();
+        let response = a.conn.request_started();
         a.conn.flushed(); // the head was flushed, the body not yet taken
-        assert_eq!(a.conn.state.load(Ordering::Acquire), BUSY);
-        drop(Guarded::new((), Arc::clone(&a.conn)));
-        assert_eq!(a.conn.state.load(Ordering::Acquire), BUSY);
+        assert!(busy(&a));
+        drop(Guarded::new((), response));
+        assert!(busy(&a));
         a.conn.flushed();
-        assert!(a.conn.state.load(Ordering::Acquire) < EVICTED);
+        assert!(!busy(&a) && !evicted(&a));
         // Waiting again (keep-alive): the next newcomer may close it.
         let _b = admit(&registry);
         assert!(evicted(&a));
+    }
+
+    #[test]
+    fn with_two_responses_under_way_the_connection_waits_only_after_both() {
+        let registry = Arc::new(Registry::new(4));
+        let a = admit(&registry);
+        let first = a.conn.request_started();
+        let second = a.conn.request_started();
+        drop(first);
+        a.conn.flushed();
+        assert!(busy(&a));
+        drop(second);
+        a.conn.flushed();
+        assert!(!busy(&a));
     }
 
     #[test]
@@ -540,13 +657,8 @@ mod tests {
     #[test]
     fn raising_the_fd_limit_reaches_the_hard_limit() {
         let limit = raise_fd_limit().expect("getrlimit works on Linux");
-        let mut now = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit writes into the local struct.
-        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut now) }, 0);
-        assert_eq!(limit.after, now.rlim_cur);
-        assert_eq!(now.rlim_cur, now.rlim_max);
+        let (soft, hard) = Resource::NOFILE.get().unwrap();
+        assert_eq!(limit.after, soft);
+        assert_eq!(soft, hard);
     }
 }

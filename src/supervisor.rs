@@ -17,9 +17,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{error, info};
 
-use crate::accounts::{stable_hash, Account};
 use crate::metrics::Metrics;
 use crate::poller::{Poller, PollerConfig};
+use crate::settings::{stable_hash, Account};
 use crate::shutdown::{self, Trigger};
 use crate::smartlead::client::{Client, ClientConfig};
 
@@ -157,7 +157,12 @@ impl Supervisor {
     ) -> Result<Running, crate::smartlead::client::ClientError> {
         let settings = &account.settings;
         let mut poller = poller_for(&self.http, account, &self.permits)?;
-        let first = next_slot(self.epoch, Instant::now(), settings.poll_interval, fraction);
+        let first = next_slot(
+            self.epoch,
+            Instant::now(),
+            settings.poll_interval(),
+            fraction,
+        );
         if added {
             self.metrics
                 .publish(&account.name, None, poller.waiting(first));
@@ -226,7 +231,7 @@ pub fn poller_for(
         account.initial_key.clone(),
         PollerConfig {
             account: account.name.clone(),
-            interval: settings.poll_interval,
+            interval: settings.poll_interval(),
             max_backoff: settings.max_backoff,
             stale_after: settings.stale_after,
             global_max_id: settings.global_max_id,

@@ -443,3 +443,113 @@ pub async fn demo_account(name: &str, defaults: &Settings) -> Option<Account> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, CliExit};
+
+    fn config(args: &[&str], key: Option<&str>) -> Result<Config, String> {
+        let mut argv = vec!["smartlead_exporter"];
+        argv.extend_from_slice(args);
+        let cli = match Cli::parse_args(argv) {
+            Ok(cli) => cli,
+            Err(CliExit::Usage(message)) => return Err(message),
+            Err(CliExit::Print(e)) => panic!("printed instead of parsed: {e}"),
+        };
+        Flags::from_cli(cli, key.map(OsString::from))
+            .and_then(Config::load)
+            .map_err(|e| e.to_string())
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("startup-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn the_key_file_is_read_at_start() {
+        let err = config(&["--smartlead.api-key-file=/nonexistent/key"], None).unwrap_err();
+        assert!(
+            err.contains("/nonexistent/key") && err.contains("--smartlead.api-key-file"),
+            "{err}"
+        );
+        let dir = temp_dir("key");
+        let path = dir.join("key");
+        std::fs::write(&path, "sk-1\n").unwrap();
+        let c = config(
+            &[&format!("--smartlead.api-key-file={}", path.display())],
+            None,
+        )
+        .unwrap();
+        let Accounts::Single(account) = c.accounts else {
+            panic!("one account")
+        };
+        assert_eq!(account.initial_key.expose(), "sk-1");
+        assert!(matches!(account.key_source, KeySource::File(_)));
+        assert_eq!(c.listen.len(), 2);
+    }
+
+    #[test]
+    fn ca_file_must_be_a_readable_pem_bundle() {
+        let dir = temp_dir("ca-file");
+        let missing = dir.join("missing.pem");
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "no certificate here\n").unwrap();
+        let garbage = dir.join("garbage.pem");
+        std::fs::write(
+            &garbage,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let fifo = dir.join("fifo.pem");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        for (path, why) in [
+            (&missing, "cannot read"),
+            (&empty, "no \"BEGIN CERTIFICATE\" block"),
+            (&garbage, "certificate 1"),
+            (&fifo, "a FIFO, not a regular file"),
+        ] {
+            let flag = format!("--smartlead.ca-file={}", path.display());
+            let err = config(&[&flag], Some("k")).unwrap_err();
+            assert!(err.contains("--smartlead.ca-file"), "{err}");
+            assert!(err.contains(&path.display().to_string()), "{err}");
+            assert!(err.contains(why), "{why}: {err}");
+        }
+        assert!(config(&[], Some("k")).unwrap().ca_certificates.is_empty());
+    }
+
+    #[test]
+    fn key_files_must_lie_under_the_key_dir_once_resolved() {
+        let dir = temp_dir("key-dir");
+        let keys = dir.join("keys");
+        std::fs::create_dir_all(keys.join("a")).unwrap();
+        std::fs::write(keys.join("a/key"), "k").unwrap();
+        std::fs::write(dir.join("other"), "k").unwrap();
+        std::os::unix::fs::symlink(dir.join("other"), keys.join("link")).unwrap();
+        let resolved = std::fs::canonicalize(&keys).unwrap();
+        assert_eq!(check_under(&keys.join("a/key"), &resolved), Ok(()));
+        assert!(check_under(&keys.join("link"), &resolved).is_err());
+        assert!(check_under(&keys.join("a/../../other"), &resolved).is_err());
+        // A file that cannot be resolved is left to the read, which names the problem.
+        assert_eq!(check_under(&keys.join("missing"), &resolved), Ok(()));
+        let err = config(
+            &[
+                "--demo",
+                &format!("--smartlead.key-dir={}", keys.join("a/key").display()),
+            ],
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("--smartlead.key-dir") && err.contains("not a directory"),
+            "{err}"
+        );
+    }
+}

@@ -3,6 +3,7 @@
 //! account and the field. Nothing here reads a file or the environment: [`crate::startup`]
 //! reads the file and the keys it names.
 
+mod guard;
 mod yaml;
 
 use std::collections::HashSet;
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::settings::Settings;
 
-pub use yaml::{MAX_DEPTH, MAX_NODES};
+pub use guard::{MAX_DEPTH, MAX_NODES};
 
 /// At most this many accounts in one file: the exporter is measured up to 500, and the limit
 /// keeps a mistaken generator from starting a million collectors.
@@ -112,7 +113,7 @@ pub fn parse(path: &Path, text: &str, base: &Base) -> Result<Vec<AccountSpec>, A
         path: path.to_owned(),
         message,
     };
-    yaml::guard(text).map_err(parse_error)?;
+    guard::guard(text).map_err(parse_error)?;
     let current = std::cell::RefCell::new(None);
     let raw = yaml::parse(text, &current).map_err(|e| match current.take() {
         Some(account) => parse_error(format!("account {account:?}: {e}")),

@@ -1,9 +1,5 @@
-//! The accounts file's YAML, from text to what it says, in two passes.
-//!
-//! [`guard`] walks the text with a pull parser whose cost is linear in the text and stops at
-//! the first alias, at a nesting deeper than [`MAX_DEPTH`] or past [`MAX_NODES`] nodes. Only
-//! then does `serde_yaml_ng`, which loads every event (aliases expanded) before it hands out
-//! the first one, see the text; its cost is then bounded by the text's size.
+//! The accounts file's YAML, from text to what it says, once [`super::guard`] has let it
+//! through.
 //!
 //! The serde visitors are written by hand rather than derived, so that an unknown key gets a
 //! "did you mean" and an error inside an account can name it: the visitor records the name
@@ -17,20 +13,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::Url;
-use saphyr_parser::{Event, Parser};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::Deserializer as _;
 
 use crate::settings::{self, Collector, CollectorSettings, Settings};
-
-/// The deepest nesting accepted. The file needs four levels (the top, `accounts:`, an account,
-/// `collectors:`, a collector); anything deeper is a mistake, and a deep flow sequence is what
-/// makes a YAML scanner slow.
-pub const MAX_DEPTH: usize = 16;
-
-/// The most YAML nodes (scalars, sequences, mappings) in one file: a hundred per account at
-/// the most accounts, more than a file that sets everything for each needs.
-pub const MAX_NODES: usize = 100 * super::MAX_ACCOUNTS;
 
 /// The top-level keys.
 const TOP_KEYS: &[&str] = &["defaults", "accounts"];
@@ -61,64 +47,6 @@ const COLLECTOR_KEYS: &[&str] = &["enabled", "interval"];
 
 /// The collector names, the keys of `collectors:`.
 const COLLECTOR_NAMES: &[&str] = &["categories", "replies", "campaigns", "mailboxes"];
-
-/// Refuses, before any parser loads it whole, a text with an alias, a nesting deeper than
-/// [`MAX_DEPTH`], more than [`MAX_NODES`] nodes, or a syntax error.
-///
-/// # Errors
-/// What is wrong, and where (line and column).
-pub fn guard(text: &str) -> Result<(), String> {
-    let mut depth = 0usize;
-    let mut nodes = 0usize;
-    for next in Parser::new_from_str(text) {
-        let (event, span) = next.map_err(|e| {
-            format!(
-                "line {} column {}: not valid YAML: {}",
-                e.marker().line(),
-                e.marker().col() + 1,
-                e.info()
-            )
-        })?;
-        let at = || format!("line {} column {}", span.start.line(), span.start.col() + 1);
-        match event {
-            Event::Alias(_) => {
-                return Err(format!(
-                    "{}: YAML aliases (*name) are not accepted in the accounts file, since a \
-                     few of them can expand a small file to gigabytes; write the value out, \
-                     or put what accounts share under `defaults:`",
-                    at()
-                ))
-            }
-            Event::SequenceStart(..) | Event::MappingStart(..) => {
-                depth += 1;
-                if depth > MAX_DEPTH {
-                    return Err(format!(
-                        "{}: nested more than {MAX_DEPTH} levels deep; the accounts file needs \
-                         five",
-                        at()
-                    ));
-                }
-            }
-            Event::SequenceEnd | Event::MappingEnd => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-        if matches!(
-            event,
-            Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..)
-        ) {
-            nodes += 1;
-            if nodes > MAX_NODES {
-                return Err(format!(
-                    "{}: more than {MAX_NODES} YAML values; that is more than {} accounts can \
-                     need",
-                    at(),
-                    super::MAX_ACCOUNTS
-                ));
-            }
-        }
-    }
-    Ok(())
-}
 
 /// The file as written.
 #[derive(Debug, Default)]
@@ -577,44 +505,5 @@ impl<'de, T, F: Fn(&str) -> Result<T, String>> Visitor<'de> for TextVisitor<T, F
 
     fn visit_f64<E: de::Error>(self, n: f64) -> Result<T, E> {
         self.visit_str(&n.to_string())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Instant;
-
-    #[test]
-    fn the_guard_passes_a_plain_file_and_stops_early_on_hostile_ones() {
-        let plain = "defaults:\n  collectors: {campaigns: {enabled: true, interval: 5m}}\n\
-                     accounts:\n  - name: a\n    api_key_env: A\n    campaign_statuses: [ACTIVE]\n";
-        assert_eq!(guard(plain), Ok(()));
-        let cases = [
-            ("a: &x [1]\nb: *x\n", "line 2 column 4", "aliases"),
-            (
-                &format!("accounts: {}", "[".repeat(160_000))[..],
-                "line 1",
-                "recursion limit",
-            ),
-            (
-                &format!("accounts:\n{}", "  - ".repeat(40_000))[..],
-                "line 2",
-                "nested",
-            ),
-            ("accounts: [\n", "line 2", "not valid YAML"),
-        ];
-        for (text, at, what) in cases {
-            let started = Instant::now();
-            let error = guard(text).unwrap_err();
-            assert!(
-                started.elapsed().as_millis() < 100,
-                "{what}: {:?}",
-                started.elapsed()
-            );
-            assert!(error.contains(at) && error.contains(what), "{error}");
-        }
-        let many = format!("accounts: [{}]", "1,".repeat(MAX_NODES + 1));
-        assert!(guard(&many).unwrap_err().contains("more than"));
     }
 }

@@ -46,7 +46,12 @@ const SETTINGS_KEYS: &[&str] = ACCOUNT_KEYS.split_at(3).1;
 const COLLECTOR_KEYS: &[&str] = &["enabled", "interval"];
 
 /// The collector names, the keys of `collectors:`.
-const COLLECTOR_NAMES: &[&str] = &["categories", "replies", "campaigns", "mailboxes"];
+const COLLECTOR_NAMES: &[&str] = &[
+    Collector::ALL[0].name(),
+    Collector::ALL[1].name(),
+    Collector::ALL[2].name(),
+    Collector::ALL[3].name(),
+];
 
 /// The file as written.
 #[derive(Debug, Default)]
@@ -218,7 +223,7 @@ fn set<T, E: de::Error>(slot: &mut Option<T>, key: &str, value: T) -> Result<(),
 }
 
 /// Parses `text` as the accounts file; `current` holds the name of the account being read
-/// when an error stops it (see [`parse`]).
+/// when an error stops it, so that the error can name it.
 pub fn parse(
     text: &str,
     current: &RefCell<Option<String>>,

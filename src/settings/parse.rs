@@ -25,7 +25,7 @@ pub fn show_size(bytes: u64) -> String {
 }
 
 /// Parses a duration (`30s`, `5m`, `1h30m`); values too large for any bound are refused by
-/// [`Settings::validate`], never overflow.
+/// [`super::Settings::validate`], never overflow.
 ///
 /// # Errors
 /// The parser's message with examples.

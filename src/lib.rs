@@ -5,9 +5,12 @@
 //!
 //! Data flows one way, and each module uses only the ones listed before it:
 //!
-//! - [`accounts`]: the accounts to poll (one from the flags, many from `--config.file`), their
-//!   settings and bounds, validation, and the sharding filter.
-//! - [`config`]: command-line flags and environment, validated; every bad value exits 2.
+//! - [`settings`]: the settings every account has, their bounds and parsers (shared by the
+//!   flags and the accounts file), the collectors, the account and the sharding filter.
+//! - [`cli`]: command-line flags, parsed and validated; every bad value exits 2.
+//! - [`accounts`]: the accounts file (`--config.file`), parsed and validated from its text.
+//! - [`startup`]: the I/O of start-up: keys, the CA bundle, the listen address, the accounts
+//!   file and its keys, `--config.check`, the demo account.
 //! - [`logging`]: the `tracing` subscriber (`--log.level`, `--log.format`), on stderr.
 //! - [`shutdown`]: the one signal every task listens to (SIGTERM, SIGINT), and SIGHUP.
 //! - [`fsread`]: reads a file the user names without blocking or reading past a limit.
@@ -33,8 +36,8 @@
 
 pub mod accounts;
 pub mod allocator;
+pub mod cli;
 pub mod collect;
-pub mod config;
 pub mod demo;
 pub mod exposition;
 pub mod fsread;
@@ -43,6 +46,7 @@ pub mod reload;
 pub mod settings;
 pub mod shutdown;
 pub mod smartlead;
+pub mod startup;
 pub mod state;
 pub mod watch;
 pub mod web;

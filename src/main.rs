@@ -9,18 +9,17 @@ use std::time::Duration;
 
 use tracing::{debug, error, info, warn};
 
-use smartlead_exporter::accounts::{Account, AccountsFile};
+use smartlead_exporter::cli::{Cli, CliExit, Flags, API_KEY_ENV};
 use smartlead_exporter::collect::{self, Supervisor};
-use smartlead_exporter::config::{Accounts, Cli, CliExit, Config, API_KEY_ENV};
 use smartlead_exporter::exposition::{BuildInfo, Encoder};
-use smartlead_exporter::reload::{self, Cause, Reloader};
+use smartlead_exporter::reload::{Cause, Reloader};
+use smartlead_exporter::settings::Account;
 use smartlead_exporter::shutdown::Signal;
-use smartlead_exporter::smartlead::client::{http_client, HttpConfig, POOL_IDLE_TIMEOUT};
-use smartlead_exporter::smartlead::key::KeySource;
+use smartlead_exporter::startup::{self, usage_error, Accounts, Config};
 use smartlead_exporter::state::Store;
 use smartlead_exporter::watch::FileWatch;
 use smartlead_exporter::web::{self, Landing, Page, WebConfig, WebSecurity};
-use smartlead_exporter::{allocator, demo, logging, shutdown};
+use smartlead_exporter::{allocator, logging, shutdown};
 
 /// After SIGTERM or SIGINT, the process exits within this long, whatever is still running.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(4);
@@ -32,9 +31,6 @@ const POLLER_THREADS: usize = 1;
 /// On exit, tasks still running on either runtime get this long before they are dropped.
 const RUNTIME_SHUTDOWN: Duration = Duration::from_millis(100);
 
-/// Exit status for a configuration that cannot run.
-const EXIT_USAGE: u8 = 2;
-
 fn main() -> ExitCode {
     allocator::configure();
     let cli = match Cli::parse_args(std::env::args_os()) {
@@ -45,7 +41,7 @@ fn main() -> ExitCode {
         }
         Err(CliExit::Usage(message)) => return usage_error(&message),
     };
-    let config = match Config::from_cli(cli, std::env::var_os(API_KEY_ENV)) {
+    let config = match Flags::from_cli(cli, std::env::var_os(API_KEY_ENV)).and_then(Config::load) {
         Ok(config) => config,
         Err(e) => return usage_error(&e),
     };
@@ -59,7 +55,7 @@ fn main() -> ExitCode {
         },
     };
     if config.check {
-        return check(&config);
+        return startup::check(&config);
     }
     if let Err(e) = logging::init(config.log_level, config.log_format) {
         eprintln!("smartlead_exporter: error: cannot set up logging: {e}");
@@ -113,34 +109,6 @@ fn main() -> ExitCode {
     code
 }
 
-/// Prints a configuration error the one way every such error is printed, and exits 2.
-fn usage_error(error: &dyn std::fmt::Display) -> ExitCode {
-    eprintln!("smartlead_exporter: error: {error}");
-    ExitCode::from(EXIT_USAGE)
-}
-
-/// `--config.check`: the flags are valid (and the key readable) by now; check the accounts
-/// file too, and say what would run.
-fn check(config: &Config) -> ExitCode {
-    let what = match &config.accounts {
-        Accounts::File(path) => match AccountsFile::load(path, &config.defaults, &reload::env) {
-            Ok(file) => format!(
-                "--config.file {}: {} accounts, {} polled by shard {} of {}",
-                path.display(),
-                file.accounts.len(),
-                file.owned_by(config.shard).len(),
-                config.shard.index,
-                config.shard.total
-            ),
-            Err(e) => return usage_error(&e),
-        },
-        Accounts::Single(account) => format!("one account, {:?}", account.name),
-        Accounts::Demo { name } => format!("demo mode, account {name:?}"),
-    };
-    println!("smartlead_exporter: configuration OK: {what}");
-    ExitCode::SUCCESS
-}
-
 /// Runs on the serving runtime; pollers and the encoder are spawned on `polling`.
 async fn run(
     config: Config,
@@ -166,14 +134,10 @@ async fn run(
     let initial: Vec<Account> = match &config.accounts {
         Accounts::Single(account) => vec![account.as_ref().clone()],
         Accounts::Demo { .. } => Vec::new(),
-        Accounts::File(path) => {
-            let mut file_reloader = Reloader::new(
-                path.clone(),
-                config.defaults.clone(),
-                config.shard,
-                Arc::clone(&store),
-            );
-            match file_reloader.load() {
+        Accounts::File(source) => {
+            let mut file_reloader =
+                Reloader::new(source.as_ref().clone(), config.shard, Arc::clone(&store));
+            match file_reloader.load().await {
                 Ok(file) => {
                     reloader = Some(file_reloader);
                     file.owned_by(config.shard)
@@ -182,10 +146,7 @@ async fn run(
             }
         }
     };
-    let http = match http_client(&HttpConfig {
-        pool_connections: keeps_connections(&initial, &config),
-        ca_file: config.ca_file.clone(),
-    }) {
+    let http = match startup::http_client(&config, &initial) {
         Ok(http) => http,
         Err(e) => {
             error!(error = %e, "cannot start");
@@ -224,7 +185,7 @@ async fn run(
         _ => None,
     };
     let initial = match &config.accounts {
-        Accounts::Demo { name } => match demo_account(name, &config).await {
+        Accounts::Demo { name } => match startup::demo_account(name, &config.defaults).await {
             Some(account) => vec![account],
             None => return ExitCode::FAILURE,
         },
@@ -286,7 +247,7 @@ async fn run(
     let encoder = polling.spawn(Arc::clone(&exposition).run(shutdown.clone()));
     let landing = polling.spawn(Arc::clone(&landing).run(shutdown));
     let mut watch = match &config.accounts {
-        Accounts::File(path) => Some(FileWatch::new(vec![path.clone()])),
+        Accounts::File(source) => Some(FileWatch::new(vec![source.path.clone()])),
         _ => None,
     };
 
@@ -305,7 +266,7 @@ async fn run(
                     }
                     match reloader.as_mut() {
                         Some(reloader) => {
-                            reloader.reload(Cause::Signal, &mut supervisor);
+                            reloader.reload(Cause::Signal, &mut supervisor).await;
                         }
                         None if web.is_some() => {}
                         None => info!(signal = "SIGHUP", "reloading: key files are re-read \
@@ -316,7 +277,7 @@ async fn run(
             },
             () = changed(watch.as_mut()) => {
                 if let Some(reloader) = reloader.as_mut() {
-                    reloader.reload(Cause::FileChanged, &mut supervisor);
+                    reloader.reload(Cause::FileChanged, &mut supervisor).await;
                 }
             }
             name = ended.recv() => {
@@ -345,44 +306,6 @@ async fn changed(watch: Option<&mut FileWatch>) {
     match watch {
         Some(watch) => watch.changed().await,
         None => std::future::pending().await,
-    }
-}
-
-/// Whether idle upstream connections are worth keeping: only if some call comes, on average,
-/// before [`POOL_IDLE_TIMEOUT`] would close them.
-fn keeps_connections(accounts: &[Account], config: &Config) -> bool {
-    let per_idle: f64 = if accounts.is_empty() {
-        POOL_IDLE_TIMEOUT.as_secs_f64() / config.defaults.poll_interval.as_secs_f64()
-    } else {
-        accounts
-            .iter()
-            .map(|a| POOL_IDLE_TIMEOUT.as_secs_f64() / a.settings.poll_interval.as_secs_f64())
-            .sum()
-    };
-    per_idle > 1.0
-}
-
-/// Starts the demo stand-in and returns its account.
-async fn demo_account(name: &str, config: &Config) -> Option<Account> {
-    match demo::start().await {
-        Ok(upstream) => {
-            info!(base_url = %upstream.base_url,
-                "demo mode: polling the embedded SmartLead stand-in, which answers some polls \
-                 with 429 or 500 and one category with an odd sentiment on purpose; the \
-                 warnings about them are expected");
-            let mut settings = config.defaults.clone();
-            settings.base_url = upstream.base_url;
-            Some(Account {
-                name: name.to_owned(),
-                key_source: KeySource::Fixed(upstream.key.clone()),
-                initial_key: upstream.key,
-                settings,
-            })
-        }
-        Err(e) => {
-            error!(error = %e, "cannot start the demo SmartLead stand-in");
-            None
-        }
     }
 }
 

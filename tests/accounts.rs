@@ -58,9 +58,12 @@ fn accounts_in(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The stand-in's host, which every account's `base_url` names.
+const ALLOWED: &str = "--smartlead.allowed-hosts=127.0.0.1";
+
 fn start(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Exporter {
     let flag = format!("--config.file={}", config.display());
-    let mut all = vec![flag.as_str()];
+    let mut all = vec![flag.as_str(), ALLOWED];
     all.extend_from_slice(args);
     Exporter::start(&all, env)
 }
@@ -527,14 +530,22 @@ async fn once_polls_every_account_and_fails_if_any_failed() {
     );
     let env = [("GOOD", "good-key"), ("BAD", "bad-key")];
     let (code, stdout, _) = run(
-        &["--once", &format!("--config.file={}", both.display())],
+        &[
+            "--once",
+            ALLOWED,
+            &format!("--config.file={}", both.display()),
+        ],
         &env,
     );
     assert_eq!(code, 1);
     assert_eq!(value(&stdout, &series("smartlead_up", "good")), Some(1.0));
     assert_eq!(value(&stdout, &series("smartlead_up", "bad")), Some(0.0));
     let (code, stdout, _) = run(
-        &["--once", &format!("--config.file={}", good.display())],
+        &[
+            "--once",
+            ALLOWED,
+            &format!("--config.file={}", good.display()),
+        ],
         &env,
     );
     assert_eq!(code, 0);

@@ -15,7 +15,7 @@ use tracing::{debug, error, info, warn};
 
 use super::job::{Job, RunError};
 use super::schedule::{next_delay, stale_after, MAX_SERVER_WAIT};
-use crate::accounts::Account;
+use crate::settings::Account;
 use crate::settings::Collector;
 use crate::shutdown::Shutdown;
 use crate::smartlead::client::{

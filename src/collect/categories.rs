@@ -7,7 +7,7 @@ use tracing::{debug, warn};
 
 use super::account::AccountRun;
 use super::job::RunError;
-use crate::accounts::Account;
+use crate::settings::Account;
 use crate::smartlead::client::Exchange;
 use crate::smartlead::model::{Catalog, MAX_CATEGORY_NAME_BYTES};
 use crate::smartlead::Endpoint;

@@ -1,7 +1,7 @@
 //! What each collector does in one run, behind one type, so that the schedule in
 //! `account.rs` is the same for all.
 
-use crate::accounts::Account;
+use crate::settings::Account;
 use crate::settings::Collector;
 use crate::smartlead::client::{ClientError, Exchange, FailureReason, FetchError};
 use crate::smartlead::Endpoint;

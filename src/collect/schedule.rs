@@ -90,7 +90,7 @@ pub(crate) fn stale_after(stale_after: Duration, interval: Duration) -> Duration
 pub(crate) fn offsets<'a>(names: impl IntoIterator<Item = &'a str>) -> HashMap<&'a str, f64> {
     let mut ranked: Vec<(u64, &str)> = names
         .into_iter()
-        .map(|name| (crate::accounts::stable_hash(name), name))
+        .map(|name| (crate::settings::stable_hash(name), name))
         .collect();
     ranked.sort_unstable();
     let n = ranked.len().max(1) as f64;

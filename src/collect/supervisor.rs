@@ -19,7 +19,7 @@ use tracing::info;
 use super::account::{run_collector, AccountRun};
 use super::job::Job;
 use super::schedule::{next_slot, offsets};
-use crate::accounts::Account;
+use crate::settings::Account;
 use crate::settings::Collector;
 use crate::shutdown::{self, Trigger};
 use crate::state::{AccountState, Store};

@@ -10,7 +10,6 @@
 //! Building is two steps, so that many accounts share one connection pool and one TLS
 //! configuration: [`http_client`] once, then [`Client::new`] per account.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, RETRY_AFTER};
@@ -127,64 +126,6 @@ pub enum ClientError {
     /// The TLS backend or the connector could not be initialised.
     #[error("cannot build the HTTP client: {0}")]
     Build(String),
-    /// The `--smartlead.ca-file` bundle is unreadable or holds no usable certificate.
-    #[error(transparent)]
-    CaBundle(#[from] CaBundleError),
-}
-
-/// Why a `--smartlead.ca-file` bundle cannot be used. The message names the file.
-#[derive(Debug, thiserror::Error)]
-pub enum CaBundleError {
-    /// The file cannot be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The file is not a PEM bundle of certificates, or one of them is not a usable CA.
-    #[error("{path} is not a PEM bundle of CA certificates: {reason}")]
-    Invalid {
-        /// The file.
-        path: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-}
-
-/// Reads a PEM bundle of CA certificates (`--smartlead.ca-file`), which are trusted in
-/// addition to the public roots compiled in: a TLS-inspecting corporate proxy re-signs
-/// SmartLead's certificate with its own CA.
-///
-/// # Errors
-/// [`CaBundleError`] when the file cannot be read, holds no `CERTIFICATE` block, or a block is
-/// not a certificate that can serve as a trust anchor.
-pub fn load_ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, CaBundleError> {
-    let shown = path.display().to_string();
-    let invalid = |reason: String| CaBundleError::Invalid {
-        path: shown.clone(),
-        reason,
-    };
-    let pem = std::fs::read(path).map_err(|source| CaBundleError::Read {
-        path: shown.clone(),
-        source,
-    })?;
-    let certs =
-        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| invalid(describe(&e, None)))?;
-    if certs.is_empty() {
-        return Err(invalid("it holds no \"BEGIN CERTIFICATE\" block".into()));
-    }
-    // reqwest parses each certificate only when a client is built: build one per certificate
-    // now, so that a bad one is refused at start-up with its position in the file.
-    for (n, cert) in certs.iter().enumerate() {
-        reqwest::Client::builder()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(cert.clone())
-            .build()
-            .map_err(|e| invalid(format!("certificate {}: {}", n + 1, describe(&e, None))))?;
-    }
-    Ok(certs)
 }
 
 /// What the shared HTTP client needs from the configuration: settings common to every
@@ -195,9 +136,9 @@ pub struct HttpConfig {
     /// polls more often than [`POOL_IDLE_TIMEOUT`] closes them; otherwise a kept connection
     /// could never be reused, and closing it later would be a wake-up for nothing.
     pub pool_connections: bool,
-    /// A PEM bundle of CA certificates trusted besides the built-in roots
-    /// (`--smartlead.ca-file`), for TLS-intercepting proxies.
-    pub ca_file: Option<PathBuf>,
+    /// CA certificates trusted besides the built-in roots (`--smartlead.ca-file`, loaded
+    /// once at start-up), for TLS-intercepting proxies.
+    pub ca_certificates: Vec<reqwest::Certificate>,
 }
 
 /// Builds the HTTP client shared by every account: rustls with the public roots compiled in
@@ -206,16 +147,13 @@ pub struct HttpConfig {
 /// Deadlines are per request (see [`ClientConfig::timeout`]), so accounts can differ.
 ///
 /// # Errors
-/// [`ClientError::CaBundle`] when the bundle cannot be used, [`ClientError::Build`] when the
-/// TLS backend cannot be initialised.
+/// [`ClientError::Build`] when the TLS backend cannot be initialised.
 pub fn http_client(config: &HttpConfig) -> Result<reqwest::Client, ClientError> {
     let mut headers = HeaderMap::new();
     headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
     let mut builder = reqwest::Client::builder();
-    if let Some(path) = &config.ca_file {
-        for cert in load_ca_bundle(path)? {
-            builder = builder.add_root_certificate(cert);
-        }
+    for cert in &config.ca_certificates {
+        builder = builder.add_root_certificate(cert.clone());
     }
     builder
         .user_agent(crate::USER_AGENT)
@@ -462,7 +400,7 @@ fn status_message(status: StatusCode, detail: Option<&str>) -> String {
 }
 
 /// An error and its sources, as one line: `context: outer: inner: ...`.
-fn describe(error: &dyn std::error::Error, context: Option<&str>) -> String {
+pub(crate) fn describe(error: &dyn std::error::Error, context: Option<&str>) -> String {
     let mut text = context.map(str::to_owned).unwrap_or_default();
     let mut current: Option<&dyn std::error::Error> = Some(error);
     let mut last = String::new();

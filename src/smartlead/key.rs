@@ -15,6 +15,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use secrecy::{ExposeSecret as _, SecretString};
+
 use crate::fsread::ReadError;
 
 /// What `Debug` and `Display` print instead of a key, and what replaces it in upstream text.
@@ -28,9 +30,17 @@ pub const MAX_KEY_FILE_BYTES: u64 = 4096;
 /// redaction, whose table grows with the key.
 pub const MAX_KEY_BYTES: usize = 4096;
 
-/// A SmartLead API key. Never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
+/// A SmartLead API key. Never printed; its memory is wiped when dropped.
+#[derive(Clone)]
+pub struct ApiKey(SecretString);
+
+impl PartialEq for ApiKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Eq for ApiKey {}
 
 impl ApiKey {
     /// Wraps a key, trimming the whitespace that files and shells add around it.
@@ -52,12 +62,12 @@ impl ApiKey {
         if key.len() > MAX_KEY_BYTES {
             return Err(KeyError::Malformed("it is longer than 4096 bytes"));
         }
-        Ok(Self(key.to_owned()))
+        Ok(Self(SecretString::from(key)))
     }
 
     /// The secret itself. Only the client's URL builder and the [`Redactor`] call it.
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 }
 

@@ -25,6 +25,13 @@ pub const WAIT: Duration = Duration::from_secs(15);
 /// The seed document's example response, verbatim.
 pub const SEED_EXAMPLE: &str = include_str!("../fixtures/seed-example.json");
 
+/// The largest API budget the flags accept, given to every exporter a test starts (unless the
+/// test sets one): the stand-in is not SmartLead, and tests poll it every second.
+pub const STAND_IN_BUDGET: [&str; 2] = [
+    "--smartlead.max-calls-per-minute=300",
+    "--smartlead.max-calls-per-hour=18000",
+];
+
 /// What the stand-in does with one request.
 #[derive(Debug, Clone)]
 pub enum Reply {
@@ -405,8 +412,14 @@ impl Exporter {
         customize: impl FnOnce(&mut Command),
     ) -> Self {
         let mut command = Command::new(BIN);
+        command.arg("--web.listen-address=127.0.0.1:0");
+        if !args
+            .iter()
+            .any(|a| a.starts_with("--smartlead.max-calls-per-"))
+        {
+            command.args(STAND_IN_BUDGET);
+        }
         command
-            .arg("--web.listen-address=127.0.0.1:0")
             .args(args)
             .env_clear()
             .envs(env.iter().copied())

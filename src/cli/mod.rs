@@ -1,20 +1,24 @@
-//! Command-line flags and environment, and their validation.
+//! Command-line flags, parsed and validated; nothing here reads a file or resolves a name
+//! ([`crate::startup`] does that).
 //!
 //! Flags follow the Prometheus exporters' habits (`--web.*`, `--log.*`, one namespace per
-//! component). Every invalid value is refused at start-up with a message that names the flag
-//! and says why; `main` prints it and exits with status 2. The API key is never a flag value:
-//! it comes from `SMARTLEAD_API_KEY` or from a file.
+//! component). Every invalid value is refused with a message that names the flag and says
+//! why; `main` prints it and exits with status 2. The API key is never a flag value: it comes
+//! from `SMARTLEAD_API_KEY` or from a file.
 
 use std::ffi::OsString;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use crate::settings::{
+    self, Collector, Field, Settings, Shard, DEFAULT_CALLS_PER_HOUR, DEFAULT_CALLS_PER_MINUTE,
+};
 
-use crate::accounts::{self, Account, Settings, Shard};
-use crate::smartlead::client::load_ca_bundle;
-use crate::smartlead::key::{ApiKey, KeyError, KeySource};
+mod args;
+
+use crate::smartlead::key::{ApiKey, KeyError};
+pub use args::{Cli, CliExit, LogFormat, LogLevel, Statuses};
 
 /// The default port, registered for this exporter on the Prometheus wiki's port list.
 pub const DEFAULT_PORT: u16 = 10072;
@@ -22,12 +26,16 @@ pub const DEFAULT_PORT: u16 = 10072;
 /// Polls closer than this are warned about: the key's budget is shared by everything using it.
 pub const GENTLE_POLL_INTERVAL: Duration = Duration::from_secs(30);
 
-/// The poll interval when `--poll.interval` is not given.
-pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(60);
-
-/// The poll interval under `--demo` when `--poll.interval` is not given, so that the
+/// The categories interval under `--demo` when `--poll.interval` is not given, so that the
 /// dashboards fill quickly.
 pub const DEMO_POLL_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The per-minute budget under `--demo` when none is given: the stand-in's own limit.
+pub const DEMO_CALLS_PER_MINUTE: u32 = 60;
+
+/// The hourly budget under `--demo` when none is given: the stand-in's per-minute limit, all
+/// hour long (it has no hourly one).
+pub const DEMO_CALLS_PER_HOUR: u32 = 3600;
 
 /// The environment variable holding the key.
 pub const API_KEY_ENV: &str = "SMARTLEAD_API_KEY";
@@ -45,294 +53,78 @@ pub const MAX_POLL_CONCURRENCY: usize = 1024;
 /// The most shards: more replicas than this would each poll a handful of accounts.
 pub const MAX_SHARDS: u32 = 1024;
 
-/// The flags, as clap parses them.
-#[derive(Debug, Parser)]
-#[command(
-    name = "smartlead_exporter",
-    version,
-    about = "Prometheus exporter for SmartLead lead categories, API latency and errors.",
-    after_help = "The API key is read from the SMARTLEAD_API_KEY environment variable or from \
-                  the file named by --smartlead.api-key-file (re-read before every poll); it is \
-                  never accepted as a flag value."
-)]
-pub struct Cli {
-    /// Address to serve on: `:PORT` for every interface, or `HOST:PORT`.
-    #[arg(
-        long = "web.listen-address",
-        value_name = "ADDRESS",
-        default_value = ":10072"
-    )]
-    pub listen_address: String,
-
-    /// Path under which to expose metrics.
-    #[arg(
-        long = "web.telemetry-path",
-        value_name = "PATH",
-        default_value = "/metrics"
-    )]
-    pub telemetry_path: String,
-
-    /// SmartLead API root; the exporter calls {base}/leads/fetch-categories.
-    #[arg(
-        long = "smartlead.base-url",
-        env = "SMARTLEAD_BASE_URL",
-        value_name = "URL",
-        default_value = "https://server.smartlead.ai/api/v1"
-    )]
-    pub base_url: String,
-
-    /// File holding the API key, re-read before every poll (a rotated Kubernetes Secret takes
-    /// effect without a restart). Alternative to the SMARTLEAD_API_KEY environment variable.
-    #[arg(
-        long = "smartlead.api-key-file",
-        env = "SMARTLEAD_API_KEY_FILE",
-        value_name = "FILE"
-    )]
-    pub api_key_file: Option<PathBuf>,
-
-    /// PEM bundle of CA certificates trusted in addition to the public roots compiled in,
-    /// for a TLS-inspecting proxy between the exporter and SmartLead.
-    #[arg(long = "smartlead.ca-file", value_name = "FILE")]
-    pub ca_file: Option<PathBuf>,
-
-    /// Value of the `account` label [default: default, or demo with --demo].
-    #[arg(long = "smartlead.account", value_name = "NAME")]
-    pub account: Option<String>,
-
-    /// Limit on one whole request to SmartLead, body included; 1ms to 10m.
-    #[arg(long = "smartlead.timeout", value_name = "DURATION", default_value = "10s",
-          value_parser = parse_duration)]
-    pub timeout: Duration,
-
-    /// Largest answer accepted from SmartLead (B, KiB, MiB, GiB, or KB, MB...); 1KiB to 1GiB.
-    #[arg(long = "smartlead.max-body-size", value_name = "SIZE", default_value = "16MiB",
-          value_parser = parse_size)]
-    pub max_body_size: u64,
-
-    /// Time between polls [default: 60s, or 5s with --demo]; 1s to 24h.
-    #[arg(long = "poll.interval", value_name = "DURATION", value_parser = parse_duration)]
-    pub poll_interval: Option<Duration>,
-
-    /// Longest delay between polls while they keep failing (exponential backoff with jitter);
-    /// at least --poll.interval, at most 24h.
-    #[arg(long = "poll.max-backoff", value_name = "DURATION", default_value = "10m",
-          value_parser = parse_duration)]
-    pub max_backoff: Duration,
-
-    /// Category ids up to this are origin="global", larger ones origin="user".
-    #[arg(
-        long = "categories.global-max-id",
-        value_name = "ID",
-        default_value_t = 99
-    )]
-    pub global_max_id: u64,
-
-    /// After this long without a successful poll, category series are withdrawn; longer than
-    /// --poll.interval, at most 7d.
-    #[arg(long = "metrics.stale-after", value_name = "DURATION", default_value = "5m",
-          value_parser = parse_duration)]
-    pub stale_after: Duration,
-
-    /// Only log messages with the given severity or above.
-    #[arg(long = "log.level", value_name = "LEVEL", value_enum, default_value_t = LogLevel::Info)]
-    pub log_level: LogLevel,
-
-    /// Output format of log messages, on stderr.
-    #[arg(long = "log.format", value_name = "FORMAT", value_enum, default_value_t = LogFormat::Logfmt)]
-    pub log_format: LogFormat,
-
-    /// Run against an embedded SmartLead stand-in on loopback; no key needed.
-    #[arg(long = "demo")]
-    pub demo: bool,
-
-    /// Poll once, print the exposition to stdout, exit 0 if the poll succeeded, 1 if not.
-    /// With --config.file: every account once, exit 0 only if every poll succeeded.
-    #[arg(long = "once")]
-    pub once: bool,
-
-    /// Web config file (exporter-toolkit format): TLS, mutual TLS, basic auth, extra headers.
-    /// Reloaded when it or the certificates it names change, and on SIGHUP.
-    #[arg(long = "web.config.file", value_name = "FILE")]
-    pub web_config_file: Option<std::path::PathBuf>,
-
-    /// Leave /-/healthy and /-/ready open without basic auth credentials (for kubelet probes).
-    #[arg(long = "web.health-unauthenticated")]
-    pub health_unauthenticated: bool,
-
-    /// Also serve /-/healthy and /-/ready (nothing else) in plain HTTP, without TLS or basic
-    /// auth, on this address (`:PORT` or `HOST:PORT`): for probes when the web config requires
-    /// client certificates. Off by default.
-    #[arg(long = "web.health-listen-address", value_name = "ADDRESS")]
-    pub health_listen_address: Option<String>,
-
-    /// YAML file naming many SmartLead accounts, each with its key file or variable; reloaded
-    /// on SIGHUP and when it changes. The flags above become every account's defaults.
-    #[arg(long = "config.file", value_name = "FILE")]
-    pub config_file: Option<PathBuf>,
-
-    /// Validate the flags, --config.file and the keys it names, then exit 0, or 2 naming the
-    /// problem; nothing is polled.
-    #[arg(long = "config.check")]
-    pub config_check: bool,
-
-    /// Requests to SmartLead in flight at once, over every account (1 to 1024).
-    #[arg(long = "poll.concurrency", value_name = "N", default_value_t = DEFAULT_POLL_CONCURRENCY)]
-    pub poll_concurrency: usize,
-
-    /// This process's shard: it polls the accounts whose name hashes to it modulo
-    /// --total-shards.
-    #[arg(long = "shard", value_name = "N", default_value_t = 0)]
-    pub shard: u32,
-
-    /// How many shards split the accounts of --config.file (1 to 1024).
-    #[arg(long = "total-shards", value_name = "M", default_value_t = 1)]
-    pub total_shards: u32,
+/// `--web.listen-address`, parsed; a host name is resolved at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    /// Addresses to try binding, in order (`:PORT` tries IPv6-any, then IPv4-any).
+    Addresses(Vec<SocketAddr>),
+    /// `HOST:PORT` with a host name.
+    Name(String),
 }
 
-/// The flag that people try for the key, and which does not exist on purpose.
-const API_KEY_FLAG: &str = "--smartlead.api-key";
-
-/// Why the command line does not lead to a run.
-#[derive(Debug)]
-pub enum CliExit {
-    /// `--help` or `--version`: print it (clap's own rendering) and exit 0.
-    Print(clap::Error),
-    /// A bad command line: the message (without the `smartlead_exporter: error: ` prefix
-    /// every configuration error gets), for exit status 2.
-    Usage(String),
-}
-
-impl Cli {
-    /// Parses `args` (the program name first), turning clap's errors into one-line messages in
-    /// the style of every other configuration error. An unknown argument is never repeated
-    /// with its value, since it may be a key given the wrong way.
-    ///
-    /// # Errors
-    /// [`CliExit::Print`] for `--help` and `--version`, [`CliExit::Usage`] for the rest.
-    pub fn parse_args<I, T>(args: I) -> Result<Self, CliExit>
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<OsString> + Clone,
-    {
-        Self::try_parse_from(args).map_err(|e| match e.kind() {
-            clap::error::ErrorKind::DisplayHelp
-            | clap::error::ErrorKind::DisplayVersion
-            | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => CliExit::Print(e),
-            _ => CliExit::Usage(usage_message(&e)),
-        })
-    }
-}
-
-/// One line for a clap error: what is wrong, clap's tip if it has one, and where to look.
-fn usage_message(e: &clap::Error) -> String {
-    use clap::error::{ContextKind, ContextValue, ErrorKind};
-    if e.kind() == ErrorKind::UnknownArgument {
-        let given = match e.get(ContextKind::InvalidArg) {
-            Some(ContextValue::String(arg)) => arg.as_str(),
-            _ => "",
-        };
-        let name = given.split_once('=').map_or(given, |(name, _)| name);
-        if name == API_KEY_FLAG {
-            return format!(
-                "{API_KEY_FLAG} does not exist: the API key is never taken as a flag, because \
-                 flags show in `ps` and in shell history; set the {API_KEY_ENV} environment \
-                 variable, or name a file holding the key with --smartlead.api-key-file"
-            );
-        }
-        if !name.starts_with('-') {
-            return "unexpected argument (not repeated here, in case it is a key): every \
-                    setting is a flag such as --poll.interval=60s (see --help)"
-                .to_owned();
-        }
-        let suggestion = match e.get(ContextKind::SuggestedArg) {
-            Some(ContextValue::String(s)) => format!("; did you mean {s}?"),
-            _ => String::new(),
-        };
-        return format!("unknown flag {name}{suggestion} (see --help)");
-    }
-    let rendered = e.render().to_string();
-    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
-    let first = lines.next().unwrap_or("invalid command line");
-    let mut message = first.strip_prefix("error: ").unwrap_or(first).to_owned();
-    for tip in lines.filter(|l| l.starts_with("tip:")) {
-        message.push_str("; ");
-        message.push_str(tip);
-    }
-    message.push_str(" (see --help)");
-    message
-}
-
-/// `--log.level`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogLevel {
-    /// Failures only.
-    Error,
-    /// Failures and oddities in SmartLead's answers.
-    Warn,
-    /// Start, stop and recoveries.
-    Info,
-    /// Every poll.
-    Debug,
-    /// Everything, dependencies included.
-    Trace,
-}
-
-/// `--log.format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// `key=value` pairs, as the Go exporters write.
-    Logfmt,
-    /// One JSON object per line.
-    Json,
+/// Where the one account of the flags gets its key.
+#[derive(Debug, Clone)]
+pub enum KeyFlag {
+    /// `SMARTLEAD_API_KEY`, checked to be one plausible key.
+    Env(ApiKey),
+    /// `--smartlead.api-key-file`, read at start-up and before every poll.
+    File(PathBuf),
 }
 
 /// Which accounts to poll.
 #[derive(Debug, Clone)]
-pub enum Accounts {
-    /// One account from the flags and `SMARTLEAD_API_KEY` or `--smartlead.api-key-file`.
-    Single(Box<Account>),
-    /// One account against the embedded stand-in, started by `main`, which fills in the base
-    /// URL and the key.
+pub enum Mode {
+    /// One account from the flags.
+    Single {
+        /// The `account` label.
+        name: String,
+        /// Its key.
+        key: KeyFlag,
+    },
+    /// One account against the embedded stand-in, which supplies the base URL and the key.
     Demo {
         /// The `account` label.
         name: String,
     },
-    /// The accounts of `--config.file`, loaded (and reloaded) by `main`.
+    /// The accounts of `--config.file`.
     File(PathBuf),
 }
 
-/// The validated configuration.
+/// The flags, validated.
 #[derive(Debug, Clone)]
-pub struct Config {
-    /// Addresses to try binding, in order (`:PORT` tries IPv6-any, then IPv4-any).
-    pub listen: Vec<SocketAddr>,
+pub struct Flags {
+    /// `--web.listen-address`.
+    pub listen: Listen,
     /// The path of the exposition.
     pub telemetry_path: String,
     /// The accounts, or where to find them.
-    pub accounts: Accounts,
+    pub mode: Mode,
     /// Every account's settings unless the accounts file says otherwise.
     pub defaults: Settings,
+    /// `--smartlead.allowed-hosts`: the hosts an account's `base_url` may name.
+    pub allowed_hosts: Vec<String>,
+    /// `--smartlead.key-dir`, as given (resolved at start-up).
+    pub key_dir: Option<PathBuf>,
     /// Which accounts of the file this process polls.
     pub shard: Shard,
     /// `--poll.concurrency`.
     pub concurrency: usize,
     /// `--config.check`.
     pub check: bool,
-    /// `--smartlead.ca-file`: extra CAs for a TLS-inspecting proxy, shared by every account;
-    /// checked to be a usable PEM bundle at start-up, and loaded by the HTTP client from here.
+    /// `--once`.
+    pub once: bool,
+    /// `--smartlead.ca-file`.
     pub ca_file: Option<PathBuf>,
     /// `--log.level`.
     pub log_level: LogLevel,
     /// `--log.format`.
     pub log_format: LogFormat,
-    /// `--once`.
-    pub once: bool,
     /// `--web.config.file`.
-    pub web_config_file: Option<std::path::PathBuf>,
+    pub web_config_file: Option<PathBuf>,
     /// `--web.health-unauthenticated`.
     pub health_unauthenticated: bool,
-    /// `--web.health-listen-address`: addresses to try binding, in order.
-    pub health_listen: Option<Vec<SocketAddr>>,
+    /// `--web.health-listen-address`.
+    pub health_listen: Option<Listen>,
     /// Things that are allowed but probably unwise, to log once logging is up.
     pub warnings: Vec<String>,
 }
@@ -344,7 +136,7 @@ pub enum ConfigError {
     #[error("invalid value for {flag}: {reason}")]
     Invalid {
         /// The flag, e.g. `--poll.interval`.
-        flag: &'static str,
+        flag: String,
         /// Why, with the value.
         reason: String,
     },
@@ -371,8 +163,16 @@ pub enum ConfigError {
     },
 }
 
-impl Config {
-    /// Validates parsed flags, reading `SMARTLEAD_API_KEY` from `env_key`.
+/// A [`ConfigError::Invalid`].
+pub fn invalid(flag: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        flag: flag.into(),
+        reason: reason.into(),
+    }
+}
+
+impl Flags {
+    /// Validates parsed flags; `env_key` is `SMARTLEAD_API_KEY`'s value.
     ///
     /// # Errors
     /// A [`ConfigError`] naming the flag or variable at fault.
@@ -384,36 +184,54 @@ impl Config {
             .as_deref()
             .map(|text| parse_listen_address("--web.health-listen-address", text))
             .transpose()?;
-        let telemetry_path = validate_telemetry_path(cli.telemetry_path)?;
-        let base_url = accounts::parse_base_url(&cli.base_url)
+        let telemetry_path = validate_telemetry_path(cli.telemetry_path.clone())?;
+        let base_url = settings::parse_base_url(&cli.base_url)
             .map_err(|reason| invalid("--smartlead.base-url", reason))?;
-        if let Some(path) = &cli.ca_file {
-            load_ca_bundle(path).map_err(|e| invalid("--smartlead.ca-file", e.to_string()))?;
-        }
-        let poll_interval = cli.poll_interval.unwrap_or(if cli.demo {
-            DEMO_POLL_INTERVAL
+        let poll_interval = categories_interval(&cli)?;
+        let (per_minute, per_hour) = if cli.demo {
+            (DEMO_CALLS_PER_MINUTE, DEMO_CALLS_PER_HOUR)
         } else {
-            DEFAULT_POLL_INTERVAL
-        });
+            (DEFAULT_CALLS_PER_MINUTE, DEFAULT_CALLS_PER_HOUR)
+        };
         let defaults = Settings {
             base_url,
-            poll_interval,
             timeout: cli.timeout,
             max_body_size: cli.max_body_size,
             max_backoff: cli.max_backoff,
             stale_after: cli.stale_after,
             global_max_id: cli.global_max_id,
+            collectors: cli.collectors(poll_interval),
+            campaign_statuses: cli.campaign_statuses.0.clone(),
+            max_calls_per_minute: cli.max_calls_per_minute.unwrap_or(per_minute),
+            max_calls_per_hour: cli.max_calls_per_hour.unwrap_or(per_hour),
         };
-        defaults
-            .validate()
-            .map_err(|e| invalid(e.field.flag(), e.reason))?;
+        defaults.validate().map_err(|e| {
+            let flag = match e.field {
+                Field::Interval(Collector::Categories) if cli.poll_interval.is_none() => {
+                    "--collector.categories.interval".to_owned()
+                }
+                field => field.flag(),
+            };
+            invalid(flag, e.reason)
+        })?;
         if poll_interval < GENTLE_POLL_INTERVAL && !cli.demo {
             warnings.push(format!(
                 "--poll.interval={} is below 30s: SmartLead's rate budget is shared by \
                  everything that uses the key",
-                humantime::format_duration(poll_interval)
+                settings::show_duration(poll_interval)
             ));
         }
+        let allowed_hosts = match &cli.allowed_hosts {
+            Some(hosts) => settings::parse_hosts(hosts)
+                .map_err(|reason| invalid("--smartlead.allowed-hosts", reason))?,
+            None => defaults
+                .base_url
+                .host_str()
+                .map(str::to_owned)
+                .into_iter()
+                .collect(),
+        };
+        let shard = parse_shard(&cli)?;
         if cli.poll_concurrency == 0 || cli.poll_concurrency > MAX_POLL_CONCURRENCY {
             return Err(invalid(
                 "--poll.concurrency",
@@ -423,91 +241,25 @@ impl Config {
                 ),
             ));
         }
-        if cli.total_shards == 0 || cli.total_shards > MAX_SHARDS {
-            return Err(invalid(
-                "--total-shards",
-                format!(
-                    "{} is out of range: from 1 to {MAX_SHARDS}",
-                    cli.total_shards
-                ),
-            ));
+        let mode = parse_mode(&cli, env_key, shard)?;
+        if matches!(mode, Mode::Single { .. }) {
+            settings::check_host(&defaults.base_url, &allowed_hosts)
+                .map_err(|reason| invalid("--smartlead.base-url", reason))?;
         }
-        if cli.shard >= cli.total_shards {
-            return Err(invalid(
-                "--shard",
-                format!(
-                    "{} is not below --total-shards ({}); shards count from 0",
-                    cli.shard, cli.total_shards
-                ),
-            ));
-        }
-        let shard = Shard {
-            index: cli.shard,
-            total: cli.total_shards,
-        };
-
-        let accounts = if let Some(path) = cli.config_file {
-            let conflict = if cli.demo {
-                Some("--demo")
-            } else if cli.account.is_some() {
-                Some("--smartlead.account")
-            } else if cli.api_key_file.is_some() {
-                Some("--smartlead.api-key-file")
-            } else if env_key.as_ref().is_some_and(|k| !k.is_empty()) {
-                Some(API_KEY_ENV)
-            } else {
-                None
-            };
-            if let Some(other) = conflict {
-                return Err(invalid(
-                    "--config.file",
-                    format!(
-                        "{other} is for one account without --config.file; with it, every \
-                         account and its key is named in the file"
-                    ),
-                ));
-            }
-            Accounts::File(path)
-        } else {
-            if shard.total > 1 {
-                return Err(invalid(
-                    "--total-shards",
-                    "sharding splits the accounts of --config.file; without it there is one",
-                ));
-            }
-            let name = match cli.account {
-                Some(account) => {
-                    accounts::check_name(&account)
-                        .map_err(|reason| invalid("--smartlead.account", reason))?;
-                    account
-                }
-                None if cli.demo => DEMO_ACCOUNT.to_owned(),
-                None => "default".to_owned(),
-            };
-            if cli.demo {
-                Accounts::Demo { name }
-            } else {
-                let (key_source, initial_key) = key_source(env_key, cli.api_key_file)?;
-                Accounts::Single(Box::new(Account {
-                    name,
-                    key_source,
-                    initial_key,
-                    settings: defaults.clone(),
-                }))
-            }
-        };
         Ok(Self {
             listen,
             telemetry_path,
-            accounts,
+            mode,
             defaults,
+            allowed_hosts,
+            key_dir: cli.key_dir,
             shard,
             concurrency: cli.poll_concurrency,
             check: cli.config_check,
+            once: cli.once,
             ca_file: cli.ca_file,
             log_level: cli.log_level,
             log_format: cli.log_format,
-            once: cli.once,
             web_config_file: cli.web_config_file,
             health_unauthenticated: cli.health_unauthenticated,
             health_listen,
@@ -516,23 +268,114 @@ impl Config {
     }
 }
 
-fn invalid(flag: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        flag,
-        reason: reason.into(),
+/// `--poll.interval` or `--collector.categories.interval`, the same setting.
+fn categories_interval(cli: &Cli) -> Result<Duration, ConfigError> {
+    match (cli.poll_interval, cli.categories_interval) {
+        (Some(poll), Some(categories)) if poll != categories => Err(invalid(
+            "--collector.categories.interval",
+            format!(
+                "{} differs from --poll.interval ({}): both set the categories collector's \
+                 interval; give one",
+                settings::show_duration(categories),
+                settings::show_duration(poll)
+            ),
+        )),
+        (Some(interval), _) | (None, Some(interval)) => Ok(interval),
+        (None, None) if cli.demo => Ok(DEMO_POLL_INTERVAL),
+        (None, None) => Ok(Collector::Categories.default_interval()),
     }
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    accounts::parse_duration(text)
+/// `--shard` and `--total-shards`.
+fn parse_shard(cli: &Cli) -> Result<Shard, ConfigError> {
+    if cli.total_shards == 0 || cli.total_shards > MAX_SHARDS {
+        return Err(invalid(
+            "--total-shards",
+            format!(
+                "{} is out of range: from 1 to {MAX_SHARDS}",
+                cli.total_shards
+            ),
+        ));
+    }
+    if cli.shard >= cli.total_shards {
+        return Err(invalid(
+            "--shard",
+            format!(
+                "{} is not below --total-shards ({}); shards count from 0",
+                cli.shard, cli.total_shards
+            ),
+        ));
+    }
+    Ok(Shard {
+        index: cli.shard,
+        total: cli.total_shards,
+    })
 }
 
-fn parse_size(text: &str) -> Result<u64, String> {
-    accounts::parse_size(text)
+/// One account from the flags, the demo, or the accounts file, and the flags that go with each.
+fn parse_mode(cli: &Cli, env_key: Option<OsString>, shard: Shard) -> Result<Mode, ConfigError> {
+    let env_key = env_key.filter(|k| !k.is_empty());
+    if let Some(path) = &cli.config_file {
+        let conflict = if cli.demo {
+            Some("--demo")
+        } else if cli.account.is_some() {
+            Some("--smartlead.account")
+        } else if cli.api_key_file.is_some() {
+            Some("--smartlead.api-key-file")
+        } else if env_key.is_some() {
+            Some(API_KEY_ENV)
+        } else {
+            None
+        };
+        if let Some(other) = conflict {
+            return Err(invalid(
+                "--config.file",
+                format!(
+                    "{other} is for one account without --config.file; with it, every \
+                     account and its key is named in the file"
+                ),
+            ));
+        }
+        return Ok(Mode::File(path.clone()));
+    }
+    if shard.total > 1 {
+        return Err(invalid(
+            "--total-shards",
+            "sharding splits the accounts of --config.file; without it there is one",
+        ));
+    }
+    let name = match &cli.account {
+        Some(account) => {
+            settings::check_name(account)
+                .map_err(|reason| invalid("--smartlead.account", reason))?;
+            account.clone()
+        }
+        None if cli.demo => DEMO_ACCOUNT.to_owned(),
+        None => "default".to_owned(),
+    };
+    if cli.demo {
+        return Ok(Mode::Demo { name });
+    }
+    let key = match (env_key, &cli.api_key_file) {
+        (Some(_), Some(_)) => return Err(ConfigError::TwoKeys),
+        (None, None) => return Err(ConfigError::MissingKey),
+        (Some(raw), None) => {
+            let raw = raw.into_string().map_err(|_| ConfigError::Key {
+                source: KeyError::Empty,
+                hint: "SMARTLEAD_API_KEY must be valid UTF-8",
+            })?;
+            KeyFlag::Env(ApiKey::new(&raw).map_err(|source| ConfigError::Key {
+                source,
+                hint: "set SMARTLEAD_API_KEY to the key from SmartLead's settings",
+            })?)
+        }
+        (None, Some(path)) => KeyFlag::File(path.clone()),
+    };
+    Ok(Mode::Single { name, key })
 }
 
 /// `:PORT` (every interface), `HOST:PORT` or `[V6]:PORT`.
-fn parse_listen_address(flag: &'static str, text: &str) -> Result<Vec<SocketAddr>, ConfigError> {
+fn parse_listen_address(flag: &'static str, text: &str) -> Result<Listen, ConfigError> {
     if let Some(port) = text.strip_prefix(':') {
         let port: u16 = port.parse().map_err(|_| {
             invalid(
@@ -540,13 +383,13 @@ fn parse_listen_address(flag: &'static str, text: &str) -> Result<Vec<SocketAddr
                 format!("{text:?}: the port must be a number from 0 to 65535"),
             )
         })?;
-        return Ok(vec![
+        return Ok(Listen::Addresses(vec![
             SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
             SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
-        ]);
+        ]));
     }
     if let Ok(address) = text.parse::<SocketAddr>() {
-        return Ok(vec![address]);
+        return Ok(Listen::Addresses(vec![address]));
     }
     if !text.contains(':') {
         return Err(invalid(
@@ -554,14 +397,7 @@ fn parse_listen_address(flag: &'static str, text: &str) -> Result<Vec<SocketAddr
             format!("{text:?} has no port: use HOST:PORT or :PORT (e.g. :{DEFAULT_PORT})"),
         ));
     }
-    let addresses: Vec<SocketAddr> = text
-        .to_socket_addrs()
-        .map_err(|e| invalid(flag, format!("{text:?}: {e}")))?
-        .collect();
-    if addresses.is_empty() {
-        return Err(invalid(flag, format!("{text:?} resolves to no address")));
-    }
-    Ok(addresses)
+    Ok(Listen::Name(text.to_owned()))
 }
 
 fn validate_telemetry_path(path: String) -> Result<String, ConfigError> {
@@ -581,44 +417,15 @@ fn validate_telemetry_path(path: String) -> Result<String, ConfigError> {
     Ok(path)
 }
 
-fn key_source(
-    env_key: Option<OsString>,
-    file: Option<PathBuf>,
-) -> Result<(KeySource, ApiKey), ConfigError> {
-    let env_key = env_key.filter(|k| !k.is_empty());
-    match (env_key, file) {
-        (Some(_), Some(_)) => Err(ConfigError::TwoKeys),
-        (None, None) => Err(ConfigError::MissingKey),
-        (Some(raw), None) => {
-            let raw = raw.into_string().map_err(|_| ConfigError::Key {
-                source: KeyError::Empty,
-                hint: "SMARTLEAD_API_KEY must be valid UTF-8",
-            })?;
-            let key = ApiKey::new(&raw).map_err(|source| ConfigError::Key {
-                source,
-                hint: "set SMARTLEAD_API_KEY to the key from SmartLead's settings",
-            })?;
-            Ok((KeySource::Fixed(key.clone()), key))
-        }
-        (None, Some(path)) => {
-            let source = KeySource::File(path);
-            let key = source.load().map_err(|source| ConfigError::Key {
-                source,
-                hint: "check --smartlead.api-key-file",
-            })?;
-            Ok((source, key))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::{
-        MAX_BACKOFF, MAX_BODY_SIZE, MAX_POLL_INTERVAL, MAX_STALE_AFTER, MAX_TIMEOUT, MIN_BODY_SIZE,
+    use crate::settings::{
+        parse_duration, parse_size, MAX_BACKOFF, MAX_BODY_SIZE, MAX_INTERVAL, MAX_STALE_AFTER,
+        MAX_TIMEOUT, MIN_BODY_SIZE,
     };
 
-    fn config(args: &[&str], key: Option<&str>) -> Result<Config, String> {
+    fn config(args: &[&str], key: Option<&str>) -> Result<Flags, String> {
         let mut argv = vec!["smartlead_exporter"];
         argv.extend_from_slice(args);
         let cli = match Cli::parse_args(argv) {
@@ -626,7 +433,7 @@ mod tests {
             Err(CliExit::Usage(message)) => return Err(message),
             Err(CliExit::Print(e)) => panic!("printed instead of parsed: {e}"),
         };
-        Config::from_cli(cli, key.map(OsString::from)).map_err(|e| e.to_string())
+        Flags::from_cli(cli, key.map(OsString::from)).map_err(|e| e.to_string())
     }
 
     fn usage(args: &[&str]) -> String {
@@ -641,13 +448,29 @@ mod tests {
     #[test]
     fn defaults_match_the_documented_contract() {
         let c = config(&[], Some("k")).unwrap();
-        assert_eq!(c.listen.len(), 2);
-        assert_eq!(c.listen[1], "0.0.0.0:10072".parse().unwrap());
+        let Listen::Addresses(listen) = &c.listen else {
+            panic!("{:?}", c.listen)
+        };
+        assert_eq!(listen.len(), 2);
+        assert_eq!(listen[1], "0.0.0.0:10072".parse().unwrap());
         assert_eq!(c.telemetry_path, "/metrics");
         let d = &c.defaults;
         assert_eq!(d.timeout, Duration::from_secs(10));
         assert_eq!(d.max_body_size, 16 * 1024 * 1024);
-        assert_eq!(d.poll_interval, Duration::from_secs(60));
+        assert_eq!(d.poll_interval(), Duration::from_secs(60));
+        let intervals: Vec<(bool, u64)> = d
+            .collectors
+            .iter()
+            .map(|c| (c.enabled, c.interval.as_secs()))
+            .collect();
+        assert_eq!(
+            intervals,
+            [(true, 60), (true, 900), (true, 300), (true, 300)]
+        );
+        assert_eq!(d.campaign_statuses, ["ACTIVE", "PAUSED"]);
+        assert_eq!((d.max_calls_per_minute, d.max_calls_per_hour), (20, 500));
+        assert_eq!(c.allowed_hosts, ["server.smartlead.ai"]);
+        assert_eq!(c.key_dir, None);
         assert_eq!(d.max_backoff, Duration::from_secs(600));
         assert_eq!(d.global_max_id, 99);
         assert_eq!(d.stale_after, Duration::from_secs(300));
@@ -657,10 +480,13 @@ mod tests {
         assert_eq!(c.concurrency, 16);
         assert_eq!(c.shard, Shard::default());
         assert!(c.warnings.is_empty());
-        match c.accounts {
-            Accounts::Single(account) => {
-                assert_eq!(account.name, "default");
-                assert_eq!(account.settings, c.defaults);
+        match c.mode {
+            Mode::Single {
+                name,
+                key: KeyFlag::Env(key),
+            } => {
+                assert_eq!(name, "default");
+                assert_eq!(key.expose(), "k");
             }
             other => panic!("{other:?}"),
         }
@@ -669,15 +495,16 @@ mod tests {
     #[test]
     fn demo_needs_no_key_and_polls_every_5s() {
         let c = config(&["--demo"], None).unwrap();
-        assert!(matches!(&c.accounts, Accounts::Demo { name } if name == "demo"));
-        assert_eq!(c.defaults.poll_interval, Duration::from_secs(5));
+        assert!(matches!(&c.mode, Mode::Demo { name } if name == "demo"));
+        assert_eq!(c.defaults.poll_interval(), Duration::from_secs(5));
+        assert_eq!(c.defaults.max_calls_per_minute, DEMO_CALLS_PER_MINUTE);
         let c = config(
             &["--demo", "--smartlead.account=acme", "--poll.interval=2s"],
             None,
         )
         .unwrap();
-        assert!(matches!(&c.accounts, Accounts::Demo { name } if name == "acme"));
-        assert_eq!(c.defaults.poll_interval, Duration::from_secs(2));
+        assert!(matches!(&c.mode, Mode::Demo { name } if name == "acme"));
+        assert_eq!(c.defaults.poll_interval(), Duration::from_secs(2));
     }
 
     #[test]
@@ -693,12 +520,15 @@ mod tests {
     }
 
     #[test]
-    fn key_file_must_be_readable_and_not_both_sources() {
-        let err = config(&["--smartlead.api-key-file=/nonexistent/key"], None).unwrap_err();
-        assert!(
-            err.contains("/nonexistent/key") && err.contains("--smartlead.api-key-file"),
-            "{err}"
-        );
+    fn key_file_and_variable_are_not_both_given() {
+        let c = config(&["--smartlead.api-key-file=/nonexistent/key"], None).unwrap();
+        assert!(matches!(
+            c.mode,
+            Mode::Single {
+                key: KeyFlag::File(_),
+                ..
+            }
+        ));
         let err = config(&["--smartlead.api-key-file=/etc/hostname"], Some("k")).unwrap_err();
         assert!(err.contains("both"), "{err}");
     }
@@ -710,7 +540,11 @@ mod tests {
             err.contains("--poll.interval") && err.contains("minimum of 1s"),
             "{err}"
         );
-        let c = config(&["--poll.interval=10s"], Some("k")).unwrap();
+        let budget = [
+            "--smartlead.max-calls-per-minute=60",
+            "--smartlead.max-calls-per-hour=3600",
+        ];
+        let c = config(&["--poll.interval=10s", budget[0], budget[1]], Some("k")).unwrap();
         assert_eq!(c.warnings.len(), 1);
         assert!(c.warnings[0].contains("below 30s"));
         let err = config(&["--poll.interval=2m", "--poll.max-backoff=1m"], Some("k")).unwrap_err();
@@ -741,13 +575,13 @@ mod tests {
             config(&["--web.listen-address=127.0.0.1:9"], Some("k"))
                 .unwrap()
                 .listen,
-            vec!["127.0.0.1:9".parse().unwrap()]
+            Listen::Addresses(vec!["127.0.0.1:9".parse().unwrap()])
         );
         assert_eq!(
             config(&["--web.listen-address=[::1]:9"], Some("k"))
                 .unwrap()
                 .listen,
-            vec!["[::1]:9".parse().unwrap()]
+            Listen::Addresses(vec!["[::1]:9".parse().unwrap()])
         );
         for bad in [":http", "10072", ":70000"] {
             let err = config(&[&format!("--web.listen-address={bad}")], Some("k")).unwrap_err();
@@ -780,7 +614,7 @@ mod tests {
             None,
         )
         .unwrap();
-        assert!(matches!(&c.accounts, Accounts::File(p) if p.as_os_str() == "/etc/accounts.yaml"));
+        assert!(matches!(&c.mode, Mode::File(p) if p.as_os_str() == "/etc/accounts.yaml"));
         assert_eq!(c.shard, Shard { index: 2, total: 3 });
         assert_eq!(c.concurrency, 4);
         for (args, key, flag) in [
@@ -836,34 +670,6 @@ mod tests {
             let err = config(args, key).unwrap_err();
             assert!(err.contains(flag), "{args:?}: {err}");
         }
-    }
-
-    #[test]
-    fn ca_file_must_be_a_readable_pem_bundle() {
-        let dir = std::env::temp_dir().join(format!("ca-file-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let missing = dir.join("missing.pem");
-        let empty = dir.join("empty.pem");
-        std::fs::write(&empty, "no certificate here\n").unwrap();
-        let garbage = dir.join("garbage.pem");
-        std::fs::write(
-            &garbage,
-            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
-        )
-        .unwrap();
-        for (path, why) in [
-            (&missing, "cannot read"),
-            (&empty, "no \"BEGIN CERTIFICATE\" block"),
-            (&garbage, "certificate 1"),
-        ] {
-            let flag = format!("--smartlead.ca-file={}", path.display());
-            let err = config(&[&flag], Some("k")).unwrap_err();
-            assert!(err.contains("--smartlead.ca-file"), "{err}");
-            assert!(err.contains(&path.display().to_string()), "{err}");
-            assert!(err.contains(why), "{why}: {err}");
-        }
-        assert_eq!(config(&[], Some("k")).unwrap().ca_file, None);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -926,6 +732,9 @@ mod tests {
             ("--smartlead.timeout", "18446744073709551615s"),
             ("--smartlead.timeout", "11m"),
             ("--poll.interval", "25h"),
+            ("--collector.replies.interval", "25h"),
+            ("--smartlead.max-calls-per-minute", "301"),
+            ("--smartlead.max-calls-per-hour", "18001"),
             ("--poll.max-backoff", "25h"),
             ("--metrics.stale-after", "8d"),
             ("--smartlead.max-body-size", "1025MiB"),
@@ -968,7 +777,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.defaults.timeout, MAX_TIMEOUT);
-        assert_eq!(c.defaults.poll_interval, MAX_POLL_INTERVAL);
+        assert_eq!(c.defaults.poll_interval(), MAX_INTERVAL);
         assert_eq!(c.defaults.max_backoff, MAX_BACKOFF);
         assert_eq!(c.defaults.stale_after, MAX_STALE_AFTER);
         assert_eq!(c.defaults.max_body_size, MAX_BODY_SIZE);
@@ -976,11 +785,13 @@ mod tests {
 
     #[test]
     fn help_states_the_bounds_the_code_enforces() {
+        use crate::settings::{MAX_CALLS_PER_HOUR, MAX_CALLS_PER_MINUTE};
         use clap::CommandFactory as _;
         let help = Cli::command().render_long_help().to_string();
         let durations = [
             ("--smartlead.timeout", "10m", MAX_TIMEOUT),
-            ("--poll.interval", "24h", MAX_POLL_INTERVAL),
+            ("--poll.interval", "24h", MAX_INTERVAL),
+            ("--collector.mailboxes.interval", "24h", MAX_INTERVAL),
             ("--poll.max-backoff", "24h", MAX_BACKOFF),
             ("--metrics.stale-after", "7d", MAX_STALE_AFTER),
         ];
@@ -1002,6 +813,28 @@ mod tests {
         assert_eq!(parse_size("1KiB").unwrap(), MIN_BODY_SIZE);
         let section = help.split("--smartlead.max-body-size").nth(1).unwrap();
         assert!(section.contains("1KiB to 1GiB"), "{section}");
+        for (flag, bounds) in [
+            (
+                "--smartlead.max-calls-per-minute",
+                format!("1 to {MAX_CALLS_PER_MINUTE}"),
+            ),
+            (
+                "--smartlead.max-calls-per-hour",
+                format!("1 to {MAX_CALLS_PER_HOUR}"),
+            ),
+        ] {
+            let section = help
+                .split(flag)
+                .nth(1)
+                .unwrap()
+                .split("\n\n")
+                .next()
+                .unwrap();
+            assert!(
+                section.contains(&bounds),
+                "{flag} help must say {bounds}: {section}"
+            );
+        }
     }
 
     proptest::proptest! {
@@ -1018,5 +851,126 @@ mod tests {
             let _ = config(&[&format!("{flag}={number}{unit}")], Some("k"));
             let _ = config(&[&format!("{flag}={text}")], Some("k"));
         }
+    }
+
+    #[test]
+    fn collector_flags_set_each_collector() {
+        let c = config(
+            &[
+                "--no-collector.replies",
+                "--collector.mailboxes.interval=10m",
+                "--no-collector.campaigns",
+                "--collector.campaigns",
+                "--collector.campaigns.statuses=active, stopped",
+                "--collector.categories.interval=2m",
+            ],
+            Some("k"),
+        )
+        .unwrap();
+        let d = &c.defaults;
+        assert!(!d.collector(Collector::Replies).enabled);
+        assert!(
+            d.collector(Collector::Campaigns).enabled,
+            "the last flag wins"
+        );
+        assert_eq!(
+            d.collector(Collector::Mailboxes).interval,
+            Duration::from_secs(600)
+        );
+        assert_eq!(d.poll_interval(), Duration::from_secs(120));
+        assert_eq!(d.campaign_statuses, ["ACTIVE", "STOPPED"]);
+        let same = config(
+            &["--poll.interval=2m", "--collector.categories.interval=120s"],
+            Some("k"),
+        )
+        .unwrap();
+        assert_eq!(same.defaults.poll_interval(), Duration::from_secs(120));
+        for (args, flag, why) in [
+            (
+                &["--poll.interval=2m", "--collector.categories.interval=3m"][..],
+                "--collector.categories.interval",
+                "--poll.interval (2m)",
+            ),
+            (
+                &["--collector.categories.interval=500ms"],
+                "--collector.categories.interval",
+                "minimum",
+            ),
+            (
+                &["--collector.campaigns.statuses="],
+                "--collector.campaigns.statuses",
+                "empty",
+            ),
+            (
+                &["--collector.campaigns.statuses=ACTIVE,,PAUSED"],
+                "--collector.campaigns.statuses",
+                "empty",
+            ),
+            (
+                &["--collector.campaigns.statuses=ACTIVE;X"],
+                "--collector.campaigns.statuses",
+                "not a campaign status",
+            ),
+            (
+                &["--smartlead.max-calls-per-minute=0"],
+                "--smartlead.max-calls-per-minute",
+                "minimum of 1",
+            ),
+            (
+                &["--smartlead.max-calls-per-hour=many"],
+                "--smartlead.max-calls-per-hour",
+                "invalid",
+            ),
+            (
+                &["--poll.interval=2s"],
+                "--smartlead.max-calls-per-minute",
+                "cannot fit even the categories collector every 2s (30.0 calls a minute)",
+            ),
+            (
+                &["--poll.interval=5s"],
+                "--smartlead.max-calls-per-hour",
+                "500 calls an hour cannot fit",
+            ),
+            (
+                &[
+                    "--no-collector.categories",
+                    "--no-collector.replies",
+                    "--no-collector.campaigns",
+                    "--no-collector.mailboxes",
+                ],
+                "--collector.NAME",
+                "every collector is disabled",
+            ),
+            (
+                &["--smartlead.allowed-hosts=x:1"],
+                "--smartlead.allowed-hosts",
+                "not a host name",
+            ),
+            (
+                &["--smartlead.allowed-hosts=other.example"],
+                "--smartlead.base-url",
+                "\"server.smartlead.ai\" is not one of --smartlead.allowed-hosts",
+            ),
+        ] {
+            let err = config(args, Some("k")).unwrap_err();
+            assert!(err.contains(flag) && err.contains(why), "{args:?}: {err}");
+        }
+        // Without the categories collector, its interval is not held against the budget.
+        assert!(config(
+            &["--poll.interval=2s", "--no-collector.categories"],
+            Some("k")
+        )
+        .is_ok());
+        let c = config(
+            &[
+                "--config.file=/a",
+                "--smartlead.allowed-hosts=Api.Example, 127.0.0.1",
+                "--smartlead.key-dir=/secrets",
+            ],
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.allowed_hosts, ["api.example", "127.0.0.1"]);
+        assert_eq!(c.key_dir.as_deref(), Some(std::path::Path::new("/secrets")));
     }
 }

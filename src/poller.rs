@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use crate::shutdown::Shutdown;
+use crate::smartlead::categories::Catalog;
 use crate::smartlead::client::{Client, FailureReason, FetchError, Fetched, RateLimit};
 use crate::smartlead::key::{ApiKey, KeySource};
 use crate::snapshot::{Attempt, Categories, Snapshot};
@@ -202,8 +203,11 @@ impl Poller {
         }
     }
 
-    fn succeeded(&mut self, fetched: Fetched, now: SystemTime) -> Attempt {
-        let Fetched { catalog, exchange } = fetched;
+    fn succeeded(&mut self, fetched: Fetched<Catalog>, now: SystemTime) -> Attempt {
+        let Fetched {
+            data: catalog,
+            exchange,
+        } = fetched;
         if self.streak.take().is_some() || self.snapshot.consecutive_failures > 0 {
             info!(account = %self.config.account,
                 failed_polls = self.snapshot.consecutive_failures,

@@ -1,11 +1,15 @@
-//! The HTTP client for `GET {base}/leads/fetch-categories`: one bounded exchange per call.
+//! The HTTP client for SmartLead's API: one bounded exchange per call, for every endpoint.
 //!
-//! It owns the limits that keep a hostile or broken upstream harmless: a deadline on the
-//! whole exchange (connect, headers and body), a cap on the body enforced while streaming,
-//! no redirects (the key is in the query string and must not travel to another host), and
-//! redaction of the key from every message it produces, on the whole text before anything is
-//! cut. It classifies each failure into one [`FailureReason`] and reads the rate-limit headers
-//! of every answer, with time arithmetic that saturates whatever the headers say.
+//! One private path, [`Client::get`], does every call. It owns the limits that keep a hostile
+//! or broken upstream harmless: a deadline on the whole exchange (connect, headers and body), a
+//! cap on the body enforced while streaming, no redirects (the key is in the query string and
+//! must not travel to another host), and redaction of the key from every message it produces,
+//! on the whole text before anything is cut. It classifies each failure into one
+//! [`FailureReason`] and reads the rate-limit headers of every answer, with time arithmetic that
+//! saturates whatever the headers say. The typed methods on top ([`Client::fetch_categories`],
+//! [`Client::category_wise_response`], [`Client::campaigns`], [`Client::campaign_analytics`],
+//! [`Client::email_accounts`]) build the path and query and hand the body to their endpoint's
+//! parser.
 //!
 //! Building is two steps, so that many accounts share one connection pool and one TLS
 //! configuration: [`http_client`] once, then [`Client::new`] per account.
@@ -16,11 +20,17 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 
+use super::campaigns::{self, CampaignAnalytics, CampaignList};
+use super::categories::{self, Catalog};
+use super::json::DecodeError;
 use super::key::{ApiKey, Redactor, TextEnd};
-use super::model::{self, Catalog};
+use super::mailboxes::{self, MailboxPage};
+use super::replies::{self, Replies};
+use super::text;
+use super::{Date, Endpoint};
 
-/// The `endpoint` label of the API metrics.
-pub const ENDPOINT: &str = "fetch-categories";
+/// The `endpoint` label of the categories call.
+pub const ENDPOINT: &str = Endpoint::FetchCategories.label();
 
 /// How much of an error answer is read to find its message; the rest is dropped unread.
 pub const MAX_ERROR_BODY: usize = 4 * 1024;
@@ -46,7 +56,7 @@ pub enum FailureReason {
     Transport,
     /// An answer with a status other than 2xx.
     Status,
-    /// A 2xx answer whose body is not a category list.
+    /// A 2xx answer whose body is not what the endpoint answers.
     Decode,
     /// A body larger than `--smartlead.max-body-size`.
     TooLarge,
@@ -100,12 +110,12 @@ pub struct Exchange {
     pub retry_after: Option<SystemTime>,
 }
 
-/// A successful poll.
+/// A successful call.
 #[derive(Debug)]
-pub struct Fetched {
-    /// The parsed categories.
-    pub catalog: Catalog,
-    /// The exchange that brought them.
+pub struct Fetched<T> {
+    /// The parsed answer.
+    pub data: T,
+    /// The exchange that brought it.
     pub exchange: Exchange,
 }
 
@@ -249,12 +259,25 @@ pub struct Client {
     /// The pooled HTTP client (rustls, no redirects, explicit User-Agent), shared by every
     /// account; see [`http_client`].
     http: reqwest::Client,
-    /// `{base}/leads/fetch-categories`, without the key.
-    endpoint: Url,
+    /// The API root (`{base}` without a trailing slash), without the key; every endpoint's
+    /// path is appended to it.
+    base: Url,
     /// See [`ClientConfig::timeout`].
     timeout: Duration,
     /// See [`ClientConfig::max_body_size`].
     max_body_size: u64,
+}
+
+/// A 2xx answer read whole, before its endpoint's parser sees it.
+struct Answer {
+    /// The HTTP status.
+    status: StatusCode,
+    /// The body, at most `max_body_size` bytes.
+    body: Vec<u8>,
+    /// What the exchange told besides the body.
+    exchange: Exchange,
+    /// Hides the key in whatever the parser takes from the body.
+    redactor: Redactor,
 }
 
 impl Client {
@@ -263,32 +286,136 @@ impl Client {
     /// # Errors
     /// [`ClientError::Build`] when the base URL cannot have a path (`mailto:` and the like).
     pub fn new(http: reqwest::Client, config: &ClientConfig) -> Result<Self, ClientError> {
-        let mut endpoint = config.base_url.clone();
-        endpoint
-            .path_segments_mut()
+        let mut base = config.base_url.clone();
+        base.path_segments_mut()
             .map_err(|()| ClientError::Build("the base URL cannot have a path".into()))?
-            .pop_if_empty()
-            .extend(["leads", ENDPOINT]);
+            .pop_if_empty();
         Ok(Self {
             http,
-            endpoint,
+            base,
             timeout: config.timeout,
             max_body_size: config.max_body_size,
         })
     }
 
-    /// The endpoint called, without the key: safe to log.
-    pub fn endpoint(&self) -> &Url {
-        &self.endpoint
+    /// The API root, without the key: safe to log.
+    pub fn base_url(&self) -> &Url {
+        &self.base
     }
 
-    /// Fetches and parses the categories, within the deadline and the body cap.
+    /// Fetches and parses the lead categories (`GET /leads/fetch-categories`).
     ///
     /// # Errors
     /// A [`FetchError`] classified by [`FailureReason`], whose message never holds the key.
-    pub async fn fetch_categories(&self, key: &ApiKey) -> Result<Fetched, FetchError> {
-        let mut url = self.endpoint.clone();
-        url.query_pairs_mut().append_pair("api_key", key.expose());
+    pub async fn fetch_categories(&self, key: &ApiKey) -> Result<Fetched<Catalog>, FetchError> {
+        let endpoint = Endpoint::FetchCategories;
+        let answer = self
+            .get(key, endpoint, &["leads", "fetch-categories"], &[])
+            .await?;
+        let parsed = categories::parse(&answer.body, &answer.redactor);
+        decoded(endpoint, answer, parsed)
+    }
+
+    /// Fetches and parses the replies by category received from `start` to `end`, UTC civil
+    /// dates, both included (`GET /analytics/lead/category-wise-response`).
+    ///
+    /// # Errors
+    /// A [`FetchError`] classified by [`FailureReason`], whose message never holds the key.
+    pub async fn category_wise_response(
+        &self,
+        key: &ApiKey,
+        start: Date,
+        end: Date,
+    ) -> Result<Fetched<Replies>, FetchError> {
+        let endpoint = Endpoint::CategoryWiseResponse;
+        let query = [
+            ("start_date", replies::format_date(start)),
+            ("end_date", replies::format_date(end)),
+        ];
+        let path = ["analytics", "lead", "category-wise-response"];
+        let answer = self.get(key, endpoint, &path, &query).await?;
+        let parsed = replies::parse(&answer.body, &answer.redactor);
+        decoded(endpoint, answer, parsed)
+    }
+
+    /// Fetches and parses the campaign list (`GET /campaigns/`).
+    ///
+    /// # Errors
+    /// A [`FetchError`] classified by [`FailureReason`], whose message never holds the key.
+    pub async fn campaigns(&self, key: &ApiKey) -> Result<Fetched<CampaignList>, FetchError> {
+        let endpoint = Endpoint::Campaigns;
+        let answer = self.get(key, endpoint, &["campaigns", ""], &[]).await?;
+        let parsed = campaigns::parse_list(&answer.body, &answer.redactor);
+        decoded(endpoint, answer, parsed)
+    }
+
+    /// Fetches and parses one campaign's lifetime analytics (`GET /campaigns/{id}/analytics`):
+    /// `None` when SmartLead answers that the campaign is gone (`{}` or an empty body).
+    ///
+    /// # Errors
+    /// A [`FetchError`] classified by [`FailureReason`], whose message never holds the key.
+    pub async fn campaign_analytics(
+        &self,
+        key: &ApiKey,
+        id: u64,
+    ) -> Result<Fetched<Option<CampaignAnalytics>>, FetchError> {
+        let endpoint = Endpoint::CampaignAnalytics;
+        let id = id.to_string();
+        let answer = self
+            .get(key, endpoint, &["campaigns", &id, "analytics"], &[])
+            .await?;
+        let parsed = campaigns::parse_analytics(&answer.body, &answer.redactor);
+        decoded(endpoint, answer, parsed)
+    }
+
+    /// Fetches and parses one page of mailboxes (`GET /email-accounts/?offset=N&limit=L`);
+    /// SmartLead answers 422 for a `limit` above [`mailboxes::MAX_PAGE_SIZE`]. A page whose
+    /// [`MailboxPage::returned`] is below `limit` is the last.
+    ///
+    /// # Errors
+    /// A [`FetchError`] classified by [`FailureReason`], whose message never holds the key nor
+    /// anything of an answer's body but the message of a JSON error.
+    pub async fn email_accounts(
+        &self,
+        key: &ApiKey,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Fetched<MailboxPage>, FetchError> {
+        let endpoint = Endpoint::EmailAccounts;
+        let query = [("offset", offset.to_string()), ("limit", limit.to_string())];
+        let answer = self
+            .get(key, endpoint, &["email-accounts", ""], &query)
+            .await?;
+        let parsed = mailboxes::parse(&answer.body, &answer.redactor);
+        decoded(endpoint, answer, parsed)
+    }
+
+    /// The request URL of a call, with the key: never logged.
+    fn url(&self, key: &ApiKey, segments: &[&str], query: &[(&str, String)]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.extend(segments);
+        }
+        {
+            let mut pairs = url.query_pairs_mut();
+            pairs.append_pair("api_key", key.expose());
+            for (name, value) in query {
+                pairs.append_pair(name, value);
+            }
+        }
+        url
+    }
+
+    /// The one exchange every call makes: `GET` within the deadline and the body cap, with
+    /// every failure classified and its message redacted. Returns a 2xx answer's body unparsed.
+    async fn get(
+        &self,
+        key: &ApiKey,
+        endpoint: Endpoint,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<Answer, FetchError> {
+        let url = self.url(key, segments, query);
         let redactor = Redactor::new(key);
         let started = Instant::now();
         let deadline = started
@@ -339,10 +466,13 @@ impl Client {
             let body = read_body(response, MAX_ERROR_BODY as u64, deadline, true).await;
             exchange.elapsed = Some(started.elapsed());
             let detail = body.ok().and_then(|b| {
-                if b.len() < MAX_ERROR_BODY {
-                    model::error_message(&b, &redactor)
+                if endpoint == Endpoint::EmailAccounts {
+                    // Mailbox answers hold credentials: only a JSON error's own message.
+                    text::json_error_message(&b, &redactor)
+                } else if b.len() < MAX_ERROR_BODY {
+                    text::error_message(&b, &redactor)
                 } else {
-                    model::error_message_of_head(&b, &redactor)
+                    text::error_message_of_head(&b, &redactor)
                 }
             });
             return Err(fail(
@@ -359,9 +489,9 @@ impl Client {
             Err(BodyError::TooLarge) => {
                 let message = format!(
                     "SmartLead's answer is larger than --smartlead.max-body-size ({} bytes); \
-                     it was cut off unread. Raise the flag if the account really has that many \
-                     categories",
-                    self.max_body_size
+                     it was cut off unread. {}",
+                    self.max_body_size,
+                    too_large_hint(endpoint)
                 );
                 return Err(fail(FailureReason::TooLarge, message, exchange));
             }
@@ -376,14 +506,12 @@ impl Client {
                 return Err(fail(FailureReason::Transport, message, exchange));
             }
         };
-        match model::parse(&body, &redactor) {
-            Ok(catalog) => Ok(Fetched { catalog, exchange }),
-            Err(e) => Err(fail(
-                FailureReason::Decode,
-                format!("SmartLead answered {status} with a body that is not a category list: {e}"),
-                exchange,
-            )),
-        }
+        Ok(Answer {
+            status,
+            body,
+            exchange,
+            redactor,
+        })
     }
 
     fn timed_out(&self) -> String {
@@ -391,6 +519,65 @@ impl Client {
             "no complete answer from SmartLead within --smartlead.timeout ({})",
             humantime::format_duration(self.timeout)
         )
+    }
+}
+
+/// A parsed answer, or the decode failure of its body.
+fn decoded<T>(
+    endpoint: Endpoint,
+    answer: Answer,
+    parsed: Result<T, DecodeError>,
+) -> Result<Fetched<T>, FetchError> {
+    match parsed {
+        Ok(data) => Ok(Fetched {
+            data,
+            exchange: answer.exchange,
+        }),
+        Err(e) => {
+            let message = format!(
+                "SmartLead answered {} with a body that is not {}: {e}",
+                answer.status,
+                expected_body(endpoint)
+            );
+            Err(FetchError {
+                reason: FailureReason::Decode,
+                message: answer
+                    .redactor
+                    .redact(&message, TextEnd::Complete)
+                    .into_owned(),
+                exchange: answer.exchange,
+            })
+        }
+    }
+}
+
+/// What a 2xx answer of `endpoint` should be, for a decode failure's message.
+const fn expected_body(endpoint: Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::FetchCategories => "a category list",
+        Endpoint::CategoryWiseResponse => "replies by category",
+        Endpoint::Campaigns => "a campaign list",
+        Endpoint::CampaignAnalytics => "campaign analytics",
+        Endpoint::EmailAccounts => "a mailbox list",
+    }
+}
+
+/// What to do about an answer of `endpoint` larger than `--smartlead.max-body-size`.
+const fn too_large_hint(endpoint: Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::FetchCategories => {
+            "Raise the flag if the account really has that many categories"
+        }
+        Endpoint::CategoryWiseResponse => {
+            "Raise the flag if the account really has that many categories with replies"
+        }
+        Endpoint::Campaigns => "Raise the flag if the account really has that many campaigns",
+        Endpoint::CampaignAnalytics => {
+            "Raise the flag if one campaign's analytics really are that large"
+        }
+        Endpoint::EmailAccounts => {
+            "Raise the flag if one page of mailboxes (at most 100) really is that large"
+        }
     }
 }
 
@@ -450,6 +637,11 @@ fn status_message(status: StatusCode, detail: Option<&str>) -> String {
             "rate limited: the key's budget is shared with every integration that uses it; \
                 the exporter waits for Retry-After and backs off"
         }
+        400 | 422 => {
+            "SmartLead refused the request's parameters (a date or a page size out of range); \
+                the exporter sends what SmartLead documents, so its API may have changed"
+        }
+        404 => "the endpoint or object was not found: check --smartlead.base-url",
         300..=399 => {
             "redirects are not followed, since the key is in the query string; check \
                       --smartlead.base-url"
@@ -589,9 +781,16 @@ mod tests {
                 },
             )
             .unwrap();
+            let key = ApiKey::new("k").unwrap();
             assert_eq!(
-                client.endpoint().as_str(),
-                "https://server.smartlead.ai/api/v1/leads/fetch-categories"
+                client
+                    .url(&key, &["leads", "fetch-categories"], &[])
+                    .as_str(),
+                "https://server.smartlead.ai/api/v1/leads/fetch-categories?api_key=k"
+            );
+            assert_eq!(
+                client.base_url().as_str(),
+                "https://server.smartlead.ai/api/v1"
             );
         }
     }

@@ -14,14 +14,19 @@
 //! Building is two steps, so that many accounts share one connection pool and one TLS
 //! configuration: [`http_client`] once, then [`Client::new`] per account.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
+
+pub use super::headers::{RateLimit, FAR_FUTURE};
+pub use super::http::{
+    http_client, load_ca_bundle, CaBundleError, ClientError, HttpConfig, POOL_IDLE_TIMEOUT,
+};
 
 use super::campaigns::{self, CampaignAnalytics, CampaignList};
 use super::categories::{self, Catalog};
+use super::headers::{rate_limit, retry_after};
+use super::http::{describe, with_certificate_hint};
 use super::json::DecodeError;
 use super::key::{ApiKey, Redactor, TextEnd};
 use super::mailboxes::{self, MailboxPage};
@@ -34,18 +39,6 @@ pub const ENDPOINT: &str = Endpoint::FetchCategories.label();
 
 /// How much of an error answer is read to find its message; the rest is dropped unread.
 pub const MAX_ERROR_BODY: usize = 4 * 1024;
-
-/// An idle pooled connection is closed after this long, so that a connection the server
-/// already dropped is not reused for the next poll. With a poll interval this long or longer
-/// no connection is kept at all: it could never be reused, and closing it later would be a
-/// wake-up between polls for nothing.
-pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How far ahead a time taken from outside (a header, a deadline from a flag) may lie; one
-/// further ahead is taken as this far ahead. It keeps every addition to a clock in range, so
-/// none can overflow and panic; nothing waits this long (the poller caps server waits far
-/// lower).
-pub const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
 /// Why a poll failed: the `reason` label of `smartlead_api_request_failures_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,18 +77,6 @@ impl FailureReason {
     }
 }
 
-/// The rate-limit headers of one answer. SmartLead's budget is per key and shared with every
-/// other integration using the key, so the exporter shows it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RateLimit {
-    /// `X-RateLimit-Limit`.
-    pub limit: Option<u64>,
-    /// `X-RateLimit-Remaining`.
-    pub remaining: Option<u64>,
-    /// `X-RateLimit-Reset`: when the budget refills.
-    pub reset: Option<SystemTime>,
-}
-
 /// What one exchange told us besides its body, whether it succeeded or not.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Exchange {
@@ -129,117 +110,6 @@ pub struct FetchError {
     pub message: String,
     /// What the exchange told us before it failed.
     pub exchange: Exchange,
-}
-
-/// The client could not be built (only at start-up).
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// The TLS backend or the connector could not be initialised.
-    #[error("cannot build the HTTP client: {0}")]
-    Build(String),
-    /// The `--smartlead.ca-file` bundle is unreadable or holds no usable certificate.
-    #[error(transparent)]
-    CaBundle(#[from] CaBundleError),
-}
-
-/// Why a `--smartlead.ca-file` bundle cannot be used. The message names the file.
-#[derive(Debug, thiserror::Error)]
-pub enum CaBundleError {
-    /// The file cannot be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The file is not a PEM bundle of certificates, or one of them is not a usable CA.
-    #[error("{path} is not a PEM bundle of CA certificates: {reason}")]
-    Invalid {
-        /// The file.
-        path: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-}
-
-/// Reads a PEM bundle of CA certificates (`--smartlead.ca-file`), which are trusted in
-/// addition to the public roots compiled in: a TLS-inspecting corporate proxy re-signs
-/// SmartLead's certificate with its own CA.
-///
-/// # Errors
-/// [`CaBundleError`] when the file cannot be read, holds no `CERTIFICATE` block, or a block is
-/// not a certificate that can serve as a trust anchor.
-pub fn load_ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, CaBundleError> {
-    let shown = path.display().to_string();
-    let invalid = |reason: String| CaBundleError::Invalid {
-        path: shown.clone(),
-        reason,
-    };
-    let pem = std::fs::read(path).map_err(|source| CaBundleError::Read {
-        path: shown.clone(),
-        source,
-    })?;
-    let certs =
-        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| invalid(describe(&e, None)))?;
-    if certs.is_empty() {
-        return Err(invalid("it holds no \"BEGIN CERTIFICATE\" block".into()));
-    }
-    // reqwest parses each certificate only when a client is built: build one per certificate
-    // now, so that a bad one is refused at start-up with its position in the file.
-    for (n, cert) in certs.iter().enumerate() {
-        reqwest::Client::builder()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(cert.clone())
-            .build()
-            .map_err(|e| invalid(format!("certificate {}: {}", n + 1, describe(&e, None))))?;
-    }
-    Ok(certs)
-}
-
-/// What the shared HTTP client needs from the configuration: settings common to every
-/// account.
-#[derive(Debug, Clone, Default)]
-pub struct HttpConfig {
-    /// Whether idle connections are kept for the next poll: worth it only when some account
-    /// polls more often than [`POOL_IDLE_TIMEOUT`] closes them; otherwise a kept connection
-    /// could never be reused, and closing it later would be a wake-up for nothing.
-    pub pool_connections: bool,
-    /// A PEM bundle of CA certificates trusted besides the built-in roots
-    /// (`--smartlead.ca-file`), for TLS-intercepting proxies.
-    pub ca_file: Option<PathBuf>,
-}
-
-/// Builds the HTTP client shared by every account: rustls with the public roots compiled in
-/// (plus those of `--smartlead.ca-file`), no redirects, explicit User-Agent. Proxies named by
-/// `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` are used (reqwest's default).
-/// Deadlines are per request (see [`ClientConfig::timeout`]), so accounts can differ.
-///
-/// # Errors
-/// [`ClientError::CaBundle`] when the bundle cannot be used, [`ClientError::Build`] when the
-/// TLS backend cannot be initialised.
-pub fn http_client(config: &HttpConfig) -> Result<reqwest::Client, ClientError> {
-    let mut headers = HeaderMap::new();
-    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-    let mut builder = reqwest::Client::builder();
-    if let Some(path) = &config.ca_file {
-        for cert in load_ca_bundle(path)? {
-            builder = builder.add_root_certificate(cert);
-        }
-    }
-    builder
-        .user_agent(crate::USER_AGENT)
-        .default_headers(headers)
-        .redirect(reqwest::redirect::Policy::none())
-        .referer(false)
-        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-        .pool_max_idle_per_host(if config.pool_connections {
-            usize::MAX
-        } else {
-            0
-        })
-        .build()
-        .map_err(|e| ClientError::Build(describe(&e.without_url(), None)))
 }
 
 /// What one account's client needs from the configuration.
@@ -653,117 +523,9 @@ fn status_message(status: StatusCode, detail: Option<&str>) -> String {
     format!("SmartLead answered {status}{detail}; {hint}")
 }
 
-/// An error and its sources, as one line: `context: outer: inner: ...`.
-fn describe(error: &dyn std::error::Error, context: Option<&str>) -> String {
-    let mut text = context.map(str::to_owned).unwrap_or_default();
-    let mut current: Option<&dyn std::error::Error> = Some(error);
-    let mut last = String::new();
-    while let Some(e) = current {
-        let part = e.to_string();
-        // Wrappers often repeat their source's text; print each distinct part once.
-        if !last.contains(&part) {
-            if !text.is_empty() {
-                text.push_str(": ");
-            }
-            text.push_str(&part);
-        }
-        last = part;
-        current = e.source();
-    }
-    text
-}
-
-/// A time from a header, no further ahead of `now` than [`FAR_FUTURE`]; `None` (overflow)
-/// counts as far ahead.
-fn clamp_ahead(at: Option<SystemTime>, now: SystemTime) -> SystemTime {
-    let limit = now.checked_add(FAR_FUTURE).unwrap_or(now);
-    match at {
-        Some(at) if at <= limit => at,
-        _ => limit,
-    }
-}
-
-/// What rustls says when no trusted CA signed the server's certificate.
-const UNTRUSTED_CERTIFICATE: &str = "invalid peer certificate";
-
-/// Adds what to do to a transport failure caused by an untrusted certificate: in a company
-/// network that is usually a TLS-inspecting proxy, whose CA the exporter must be given.
-fn with_certificate_hint(mut message: String) -> String {
-    if message.contains(UNTRUSTED_CERTIFICATE) {
-        message.push_str(
-            "; if a proxy between here and SmartLead inspects TLS, name its CA bundle with \
-             --smartlead.ca-file",
-        );
-    }
-    message
-}
-
-/// A header's whole number: `None` unless it is one, in digits.
-fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
-    whole_number(headers.get(name)?.to_str().ok()?)?.ok()
-}
-
-/// Text as a non-negative whole number: `Some(Ok(n))`, `Some(Err(()))` for digits too large
-/// for a `u64`, `None` for anything else. Some proxies send a fraction; the whole part
-/// counts.
-fn whole_number(text: &str) -> Option<Result<u64, ()>> {
-    let whole = text.trim().split('.').next()?;
-    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(whole.parse().map_err(|_| ()))
-}
-
-/// A number of seconds from a header, saturating: digits too large for a `u64` count as
-/// `u64::MAX`, which every later step clamps to [`FAR_FUTURE`].
-fn header_seconds(headers: &HeaderMap, name: impl reqwest::header::AsHeaderName) -> Option<u64> {
-    Some(whole_number(headers.get(name)?.to_str().ok()?)?.unwrap_or(u64::MAX))
-}
-
-/// Timestamps below this are taken as seconds from now rather than Unix seconds: some APIs
-/// send `X-RateLimit-Reset` as a delay, and no real reset lies before 2001.
-const RESET_IS_A_DELAY_BELOW: u64 = 1_000_000_000;
-
-fn rate_limit(headers: &HeaderMap, now: SystemTime) -> RateLimit {
-    let reset = header_seconds(headers, "x-ratelimit-reset").map(|v| {
-        let at = if v < RESET_IS_A_DELAY_BELOW {
-            now.checked_add(Duration::from_secs(v))
-        } else {
-            SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(v))
-        };
-        clamp_ahead(at, now)
-    });
-    RateLimit {
-        limit: header_u64(headers, "x-ratelimit-limit"),
-        remaining: header_u64(headers, "x-ratelimit-remaining"),
-        reset,
-    }
-}
-
-/// `Retry-After` as seconds or as an HTTP date, no further ahead than [`FAR_FUTURE`].
-fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<SystemTime> {
-    if let Some(seconds) = header_seconds(headers, RETRY_AFTER) {
-        return Some(clamp_ahead(
-            now.checked_add(Duration::from_secs(seconds)),
-            now,
-        ));
-    }
-    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let at = httpdate::parse_http_date(text).ok()?;
-    Some(clamp_ahead(Some(at), now))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(*name, HeaderValue::from_str(value).unwrap());
-        }
-        map
-    }
 
     #[test]
     fn endpoint_is_built_under_the_base_path() {
@@ -792,124 +554,6 @@ mod tests {
                 client.base_url().as_str(),
                 "https://server.smartlead.ai/api/v1"
             );
-        }
-    }
-
-    #[test]
-    fn retry_after_accepts_seconds_and_http_dates() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(
-            retry_after(&headers(&[("retry-after", "120")]), now),
-            Some(now + Duration::from_secs(120))
-        );
-        assert_eq!(
-            retry_after(
-                &headers(&[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")]),
-                now
-            ),
-            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480))
-        );
-        assert_eq!(retry_after(&headers(&[("retry-after", "soon")]), now), None);
-        assert_eq!(retry_after(&HeaderMap::new(), now), None);
-    }
-
-    #[test]
-    fn rate_limit_headers_are_read_leniently() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let limits = rate_limit(
-            &headers(&[
-                ("x-ratelimit-limit", "60"),
-                ("x-ratelimit-remaining", " 12 "),
-                ("x-ratelimit-reset", "1700000030"),
-            ]),
-            now,
-        );
-        assert_eq!(limits.limit, Some(60));
-        assert_eq!(limits.remaining, Some(12));
-        assert_eq!(limits.reset, Some(now + Duration::from_secs(30)));
-        let delay = rate_limit(&headers(&[("x-ratelimit-reset", "45")]), now);
-        assert_eq!(delay.reset, Some(now + Duration::from_secs(45)));
-        assert_eq!(
-            rate_limit(&headers(&[("x-ratelimit-limit", "-3")]), now),
-            RateLimit::default()
-        );
-    }
-
-    #[test]
-    fn header_times_saturate_instead_of_overflowing() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let far = now + FAR_FUTURE;
-        for huge in [
-            "9223372036854775808",
-            "18446744073709551615",
-            "99999999999999999999999999",
-            "9223372036854775807.5",
-        ] {
-            let limits = rate_limit(&headers(&[("x-ratelimit-reset", huge)]), now);
-            assert_eq!(limits.reset, Some(far), "{huge}");
-            let wait = retry_after(&headers(&[("retry-after", huge)]), now);
-            assert_eq!(wait, Some(far), "{huge}");
-        }
-        // An HTTP date can name the year 9999: too far ahead, clamped.
-        let date = retry_after(
-            &headers(&[("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT")]),
-            now,
-        );
-        assert_eq!(date, Some(far));
-        // Limits too large for a number are left out, not wrapped.
-        let limits = rate_limit(
-            &headers(&[("x-ratelimit-remaining", "99999999999999999999999")]),
-            now,
-        );
-        assert_eq!(limits.remaining, None);
-    }
-
-    mod properties {
-        use super::*;
-        use proptest::prelude::*;
-
-        /// Header values: arbitrary text, and numbers around every overflow boundary.
-        fn value() -> impl Strategy<Value = String> {
-            prop_oneof![
-                any::<String>(),
-                "[ -~]{0,40}",
-                any::<u64>().prop_map(|n| n.to_string()),
-                any::<i64>().prop_map(|n| n.to_string()),
-                any::<u128>().prop_map(|n| n.to_string()),
-                (any::<u64>(), any::<u32>()).prop_map(|(a, b)| format!("{a}.{b}")),
-                "[0-9]{15,40}",
-                "(Mon|Fri|Sun), [0-9]{2} (Jan|Feb|Dec) [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT",
-            ]
-        }
-
-        proptest! {
-            #[test]
-            fn header_parsing_never_panics_and_stays_in_range(
-                reset in value(),
-                retry in value(),
-                limit in value(),
-                now_secs in 0u64..8_000_000_000,
-            ) {
-                let now = SystemTime::UNIX_EPOCH + Duration::from_secs(now_secs);
-                let mut map = HeaderMap::new();
-                for (name, text) in [
-                    ("x-ratelimit-reset", &reset),
-                    ("retry-after", &retry),
-                    ("x-ratelimit-limit", &limit),
-                    ("x-ratelimit-remaining", &limit),
-                ] {
-                    if let Ok(v) = HeaderValue::from_str(text) {
-                        map.insert(name, v);
-                    }
-                }
-                let limits = rate_limit(&map, now);
-                let wait = retry_after(&map, now);
-                for at in [limits.reset, wait].into_iter().flatten() {
-                    prop_assert!(at <= now + FAR_FUTURE);
-                    // What the poller does with it cannot overflow either.
-                    let _ = at.duration_since(now);
-                }
-            }
         }
     }
 

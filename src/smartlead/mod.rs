@@ -13,6 +13,8 @@
 pub mod campaigns;
 pub mod categories;
 pub mod client;
+mod headers;
+mod http;
 mod json;
 pub mod key;
 pub mod mailboxes;

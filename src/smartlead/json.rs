@@ -485,6 +485,7 @@ pub(crate) mod tests {
     use proptest::collection::{btree_map, vec};
     use proptest::prelude::*;
     use serde_json::Value;
+    use std::time::Duration;
 
     /// Any JSON value, nested a few levels, with keys that often are the ones SmartLead's
     /// answers have, and numbers often written as strings or percentages.
@@ -539,6 +540,55 @@ pub(crate) mod tests {
             Field::Array => Field::Array,
             Field::Object => Field::Object,
         }
+    }
+
+    /// A shape of input that could make a naive parser quadratic: its name, and a body of
+    /// `n` elements.
+    pub(crate) type Shape = (&'static str, fn(usize) -> String);
+
+    /// The smallest body timed, in bytes.
+    const MIN_TIMED_BODY: usize = 64 * 1024;
+
+    /// How long one parse takes.
+    fn timed(parse: fn(&[u8]), body: &[u8]) -> std::time::Duration {
+        let started = std::time::Instant::now();
+        parse(std::hint::black_box(body));
+        started.elapsed()
+    }
+
+    /// Parse time grows linearly with the body: sixteen times the input takes about sixteen
+    /// times as long (quadratic growth would take 256 times). Small and large inputs are timed
+    /// in turn and the fastest run of each kept, so that a busy, shared machine slows both
+    /// alike; the bound leaves room for what noise remains, the gap between the two growths is
+    /// far wider.
+    pub(crate) fn assert_linear(shapes: &[Shape], small: usize, parse: fn(&[u8])) {
+        assert!(small > 0);
+        for (shape, make) in shapes {
+            // Bodies large enough that a parse outlasts a scheduler's time slice.
+            let mut n = small;
+            let mut small_body = make(n);
+            while small_body.len() < MIN_TIMED_BODY {
+                n *= 2;
+                small_body = make(n);
+            }
+            let large_body = make(n * 16);
+            let (mut fastest_small, mut fastest_large) = (Duration::MAX, Duration::MAX);
+            for _ in 0..5 {
+                fastest_small = fastest_small.min(timed(parse, small_body.as_bytes()));
+                fastest_large = fastest_large.min(timed(parse, large_body.as_bytes()));
+            }
+            let ratio = fastest_large.as_secs_f64() / fastest_small.as_secs_f64();
+            assert!(
+                ratio < 64.0,
+                "{shape}: 16x the input took {ratio:.1}x the time"
+            );
+        }
+    }
+
+    /// `n` JSON objects made by `element`, as an array.
+    pub(crate) fn array_of(n: usize, element: impl Fn(usize) -> String) -> String {
+        let items: Vec<String> = (0..n).map(element).collect();
+        format!("[{}]", items.join(","))
     }
 
     fn count(json: &str) -> Result<Option<u64>, Unreadable> {

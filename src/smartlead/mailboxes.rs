@@ -488,6 +488,44 @@ mod tests {
         assert_eq!(page.oddities.truncated_names, 1);
     }
 
+    #[test]
+    fn parse_time_is_linear_in_the_body() {
+        use crate::smartlead::json::tests::{array_of, assert_linear, Shape};
+        let shapes: [Shape; 4] = [
+            ("many mailboxes", |n| {
+                array_of(n, |i| {
+                    format!(
+                        r#"{{"id":{i},"from_email":"m{i}@x.example","smtp_password":"p{i}",
+                        "imap_password":"q{i}","type":"GMAIL","client_id":"{i}",
+                        "message_per_day":"40","daily_sent_count":"7","campaign_count":3,
+                        "is_smtp_success":true,"is_imap_success":"1","is_suspended":false,
+                        "warmup_details":{{"status":"ACTIVE","warmup_reputation":"95%",
+                        "is_warmup_blocked":false}}}}"#
+                    )
+                })
+            }),
+            ("duplicates in reverse", |n| {
+                array_of(n, |i| {
+                    format!(r#"{{"id":{},"from_email":"d"}}"#, (n - i) % 97)
+                })
+            }),
+            ("one long escaped password", |n| {
+                format!(
+                    r#"[{{"id":1,"smtp_password":"{}"}}]"#,
+                    "\\u00e9\\\"".repeat(n)
+                )
+            }),
+            ("nesting in unknown fields", |n| {
+                array_of(n, |i| {
+                    format!(r#"{{"id":{i},"x":[[[[{{"y":[1,{{}}]}}]]]]}}"#)
+                })
+            }),
+        ];
+        assert_linear(&shapes, 1000, |body| {
+            let _ = parse(body);
+        });
+    }
+
     mod properties {
         use super::*;
         use crate::smartlead::json::tests::json;

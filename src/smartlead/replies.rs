@@ -628,6 +628,38 @@ mod tests {
         }
     }
 
+    #[test]
+    fn parse_time_is_linear_in_the_body() {
+        use crate::smartlead::json::tests::{array_of, assert_linear, Shape};
+        fn wrap(entries: String) -> String {
+            format!(
+                r#"{{"success":true,"data":{{"lead_responses_by_category":{{"leadResponseGrouping":{entries}}}}}}}"#
+            )
+        }
+        let shapes: [Shape; 3] = [
+            ("many categories", |n| {
+                wrap(array_of(n, |i| {
+                    format!(
+                        r#"{{"name":"c{i}","sentiment_type":"positive","total_response":"{i}","percentage":"0.2%"}}"#
+                    )
+                }))
+            }),
+            ("repeated names", |n| {
+                wrap(array_of(n, |i| {
+                    format!(r#"{{"name":"c{}","total_response":1}}"#, i % 97)
+                }))
+            }),
+            ("many unknown sentiments", |n| {
+                wrap(array_of(n, |i| {
+                    format!(r#"{{"name":"c{i}","sentiment_type":"odd{i}","total_response":1}}"#)
+                }))
+            }),
+        ];
+        assert_linear(&shapes, 2000, |body| {
+            let _ = parse(body);
+        });
+    }
+
     mod properties {
         use super::*;
         use proptest::collection::vec;

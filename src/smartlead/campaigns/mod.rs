@@ -390,6 +390,34 @@ mod tests {
         assert!(!err.to_string().contains("canary"), "{err}");
     }
 
+    #[test]
+    fn parse_time_is_linear_in_the_body() {
+        use crate::smartlead::json::tests::{array_of, assert_linear, Shape};
+        let shapes: [Shape; 4] = [
+            ("many campaigns", |n| {
+                array_of(n, |i| {
+                    format!(
+                        r#"{{"id":{i},"name":"c{i}","status":"ACTIVE","client_id":null,
+                        "parent_campaign_id":null,"track_settings":[],
+                        "scheduler_cron_value":{{"tz":"UTC","days":[1,2,3]}}}}"#
+                    )
+                })
+            }),
+            ("duplicates in reverse", |n| {
+                array_of(n, |i| format!(r#"{{"id":{},"name":"d"}}"#, (n - i) % 97))
+            }),
+            ("one long escaped name", |n| {
+                format!(r#"[{{"id":1,"name":"{}"}}]"#, "\\u00e9\\\"".repeat(n))
+            }),
+            ("many unknown statuses", |n| {
+                array_of(n, |i| format!(r#"{{"id":{i},"status":"ODD{i}"}}"#))
+            }),
+        ];
+        assert_linear(&shapes, 2000, |body| {
+            let _ = list(body);
+        });
+    }
+
     mod properties {
         use super::*;
         use crate::smartlead::json::tests::json;

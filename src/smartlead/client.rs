@@ -1,6 +1,6 @@
 //! The HTTP client for SmartLead's API: one bounded exchange per call, for every endpoint.
 //!
-//! One private path, [`Client::get`], does every call. It owns the limits that keep a hostile
+//! One private path, `Client::get`, does every call. It owns the limits that keep a hostile
 //! or broken upstream harmless: a deadline on the whole exchange (connect, headers and body), a
 //! cap on the body enforced while streaming, no redirects (the key is in the query string and
 //! must not travel to another host), and redaction of the key from every message it produces,

@@ -21,6 +21,8 @@ pub mod mailboxes;
 pub mod replies;
 pub mod text;
 
+/// [`categories`] under the name the poller, the exposition, the golden test and the benchmark
+/// import it by.
 pub use categories as model;
 pub use json::{DecodeError, Oddities};
 pub use time::Date;

@@ -3,7 +3,8 @@
 //!
 //! Everything quoted from an answer goes through one path, [`excerpt`]: the API key is redacted
 //! from the whole text first, and only then is the text cut. Names kept as data (category,
-//! campaign, mailbox) go through [`name`]: redacted, then cut to [`MAX_NAME_BYTES`].
+//! campaign, mailbox address) go through one function, `name`: redacted, then cut to
+//! [`MAX_NAME_BYTES`].
 
 use std::borrow::Cow;
 

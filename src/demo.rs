@@ -131,7 +131,7 @@ async fn answer<B>(request: &Request<B>, calls: &AtomicU64) -> Response<Full<Byt
     let mut response = if limited {
         let mut response = json(
             StatusCode::TOO_MANY_REQUESTS,
-            r#"{"error":{"code":"RATE_LIMIT_EXCEEDED","retry_after":2}}"#.into(),
+            r#"{"message":"Rate limit exceeded"}"#.into(),
         );
         response
             .headers_mut()

@@ -1,7 +1,7 @@
 //! Micro-benchmarks of one poll's work and of a scrape, at 10, 1,000 and 100,000 categories,
 //! through the library's public API only.
 //!
-//! - `parse`: the SmartLead body to a [`Catalog`] (`smartlead::model::parse`).
+//! - `parse`: the SmartLead body to a [`Catalog`] (`smartlead::categories::parse`).
 //! - `classify`: counting by sentiment and origin (`Categories::counts`).
 //! - `publish`: one account's new categories into the store, then the exposition rebuilt and
 //!   compressed into the gzip buffer that scrapes serve (`Store::update`, `Encoder::rebuild`).
@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime};
 use divan::{black_box, Bencher};
 use smartlead_exporter::exposition::{BuildInfo, Encoder};
 use smartlead_exporter::settings::Collector;
-use smartlead_exporter::smartlead::model::{parse, Catalog};
+use smartlead_exporter::smartlead::categories::{parse, Catalog};
 use smartlead_exporter::smartlead::Endpoint;
 use smartlead_exporter::state::{AccountId, AccountState, Categories, Store};
 

@@ -2,10 +2,24 @@
 //! exporter reaches through its real client, so that every metric and dashboard panel has data
 //! without a SmartLead account.
 //!
-//! It answers `GET /api/v1/leads/fetch-categories?api_key=demo` with SmartLead's nine real
-//! global categories and a few user-created ones, after 30 ms to 1.5 s, with the rate-limit
-//! headers SmartLead sends, and now and then a 429 or a 500 (never on the first call). A wrong
-//! key gets SmartLead's real 401.
+//! Under `http://127.0.0.1:PORT/api/v1`, for the key `demo`, it answers the four endpoints the
+//! exporter reads, as SmartLead does (counters as strings, reputations as `"95%"` or `95`,
+//! `null` warmup details, `{}` for an unknown campaign, mailbox credentials in the answer):
+//! - `GET /leads/fetch-categories`: SmartLead's nine real global categories and a few
+//!   user-created ones.
+//! - `GET /campaigns/`: seven campaigns (three active, two paused, one drafted, one completed),
+//!   and `GET /campaigns/{id}/analytics`: their funnels, which grow over a weekly cycle for the
+//!   active ones, with lead states that add up; one bounces above 5 % of its sends.
+//! - `GET /analytics/lead/category-wise-response`: the campaigns' replies spread over the
+//!   categories (so they grow too), plus `Uncategorized`.
+//! - `GET /email-accounts/?offset=N&limit=L`: twelve mailboxes, paged (422 for a `limit` outside
+//!   1 to 100); one disconnects now and then, one has a low warmup reputation, one has no
+//!   warmup details.
+//!
+//! What it answers is a function of the time alone; computing it is a few hundred bytes of
+//! JSON. Every call waits 30 ms to 1.5 s, carries the rate-limit headers SmartLead sends, and
+//! now and then (never the first call) is answered 429 or 500. A wrong key gets SmartLead's
+//! real 401.
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -25,11 +39,13 @@ use tokio::net::TcpListener;
 
 use crate::smartlead::key::ApiKey;
 
+mod answers;
+
 /// The key the exporter sends to the stand-in.
 pub const DEMO_KEY: &str = "demo";
 
-/// The stand-in's path, under its base URL `http://127.0.0.1:PORT/api/v1`.
-pub const CATEGORIES_PATH: &str = "/api/v1/leads/fetch-categories";
+/// The stand-in's API root, under which every endpoint's path lies.
+pub const BASE_PATH: &str = "/api/v1";
 
 /// Per thousand calls after the first: how many are answered 429.
 pub const RATE_LIMITED_PER_MILLE: u32 = 60;
@@ -44,24 +60,6 @@ pub const RETRY_AFTER_SECS: u64 = 2;
 /// The budget advertised in `X-RateLimit-Limit`, per minute, as on SmartLead's standard plan.
 pub const RATE_LIMIT_PER_MINUTE: u64 = 60;
 
-/// The categories served: SmartLead's real globals (ids 1 to 9) and user-created ones.
-pub const CATEGORIES: &str = r#"[
-  {"id": 1, "name": "Interested", "sentiment_type": "positive", "created_at": "2022-08-30T06:13:04.000Z"},
-  {"id": 2, "name": "Meeting Request", "sentiment_type": "positive", "created_at": "2022-08-30T06:13:04.000Z"},
-  {"id": 3, "name": "Not Interested", "sentiment_type": "negative", "created_at": "2022-08-30T06:13:04.000Z"},
-  {"id": 4, "name": "Do Not Contact", "sentiment_type": "negative", "created_at": "2022-08-30T06:13:04.000Z"},
-  {"id": 5, "name": "Information Request", "sentiment_type": "positive", "created_at": "2022-08-30T06:13:04.000Z"},
-  {"id": 6, "name": "Out Of Office", "sentiment_type": null, "created_at": "2022-08-30T06:13:04.000Z"},
-  {"id": 7, "name": "Wrong Person", "sentiment_type": "negative", "created_at": "2022-08-30T06:13:04.000Z"},
-  {"id": 8, "name": "Uncategorizable by Ai", "sentiment_type": null, "created_at": "2024-10-25T11:02:41.000Z"},
-  {"id": 9, "name": "Sender Originated Bounce", "sentiment_type": "negative", "created_at": "2025-03-20T09:45:12.000Z"},
-  {"id": 789, "name": "Follow Up Later", "sentiment_type": "neutral", "created_at": "2025-11-20T14:22:00.000Z"},
-  {"id": 1451, "name": "Referral", "sentiment_type": "positive", "created_at": "2023-05-02T08:30:00.000Z"},
-  {"id": 3241, "name": "Pricing Objection", "sentiment_type": "negative", "created_at": "2024-02-11T16:05:00.000Z"},
-  {"id": 8142, "name": "Nurture Next Quarter", "sentiment_type": null, "created_at": "2024-09-18T10:00:00.000Z"},
-  {"id": "16691", "name": "Partner Intro", "sentiment_type": "mixed", "created_at": "2025-06-30T12:00:00.000Z"}
-]"#;
-
 /// A running stand-in.
 #[derive(Debug, Clone)]
 pub struct DemoUpstream {
@@ -69,8 +67,6 @@ pub struct DemoUpstream {
     pub base_url: Url,
     /// The key it accepts.
     pub key: ApiKey,
-    /// Calls answered so far.
-    pub calls: Arc<AtomicU64>,
 }
 
 /// Starts the stand-in on an ephemeral loopback port; it runs until the runtime stops.
@@ -80,20 +76,19 @@ pub struct DemoUpstream {
 pub async fn start() -> std::io::Result<DemoUpstream> {
     let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
     let address = listener.local_addr()?;
-    let base_url = Url::parse(&format!("http://{address}/api/v1"))
+    let base_url = Url::parse(&format!("http://{address}{BASE_PATH}"))
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let calls = Arc::new(AtomicU64::new(0));
-    let counter = Arc::clone(&calls);
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             };
-            let counter = Arc::clone(&counter);
+            let calls = Arc::clone(&calls);
             let service = service_fn(move |request: Request<hyper::body::Incoming>| {
-                let counter = Arc::clone(&counter);
-                async move { Ok::<_, Infallible>(answer(&request, &counter).await) }
+                let calls = Arc::clone(&calls);
+                async move { Ok::<_, Infallible>(answer(&request, &calls).await) }
             });
             tokio::spawn(async move {
                 let _ = http1::Builder::new()
@@ -105,22 +100,19 @@ pub async fn start() -> std::io::Result<DemoUpstream> {
     Ok(DemoUpstream {
         base_url,
         key: ApiKey::new(DEMO_KEY).map_err(|e| std::io::Error::other(e.to_string()))?,
-        calls,
     })
 }
 
 async fn answer<B>(request: &Request<B>, calls: &AtomicU64) -> Response<Full<Bytes>> {
-    if request.uri().path() != CATEGORIES_PATH {
-        return json(StatusCode::NOT_FOUND, r#"{"message":"Not Found"}"#);
-    }
-    let key_ok = request
-        .uri()
-        .query()
-        .unwrap_or("")
+    let query = request.uri().query().unwrap_or("");
+    let key_ok = query
         .split('&')
         .any(|pair| pair == format!("api_key={DEMO_KEY}"));
     if !key_ok {
-        return json(StatusCode::UNAUTHORIZED, r#"{"message":"Invalid API Key"}"#);
+        return json(
+            StatusCode::UNAUTHORIZED,
+            r#"{"message":"Invalid API Key"}"#.into(),
+        );
     }
     let call = calls.fetch_add(1, Ordering::Relaxed);
     let latency = if fastrand::u32(..100) < 5 {
@@ -139,7 +131,7 @@ async fn answer<B>(request: &Request<B>, calls: &AtomicU64) -> Response<Full<Byt
     let mut response = if limited {
         let mut response = json(
             StatusCode::TOO_MANY_REQUESTS,
-            r#"{"message":"Rate limit exceeded"}"#,
+            r#"{"message":"Rate limit exceeded"}"#.into(),
         );
         response
             .headers_mut()
@@ -148,10 +140,11 @@ async fn answer<B>(request: &Request<B>, calls: &AtomicU64) -> Response<Full<Byt
     } else if call > 0 && roll < RATE_LIMITED_PER_MILLE + FAILED_PER_MILLE {
         json(
             StatusCode::INTERNAL_SERVER_ERROR,
-            r#"{"error":"Internal Server Error"}"#,
+            r#"{"error":"Internal Server Error"}"#.into(),
         )
     } else {
-        json(StatusCode::OK, CATEGORIES)
+        let (status, body) = answers::route(request.uri().path(), query, now);
+        json(status, body)
     };
     let (remaining, reset) = if limited {
         (0, now + RETRY_AFTER_SECS)
@@ -168,8 +161,8 @@ async fn answer<B>(request: &Request<B>, calls: &AtomicU64) -> Response<Full<Byt
     response
 }
 
-fn json(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response
         .headers_mut()
@@ -180,18 +173,62 @@ fn json(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::smartlead::model::{parse, Sentiment};
+    use crate::smartlead::replies as reply_model;
 
-    #[test]
-    fn demo_categories_cover_every_sentiment_and_origin() {
-        let catalog = parse(CATEGORIES.as_bytes(), &Default::default()).unwrap();
-        assert_eq!(catalog.categories.len(), 14);
-        for sentiment in Sentiment::ALL {
-            assert!(
-                catalog.categories.iter().any(|c| c.sentiment == sentiment),
-                "{sentiment:?}"
-            );
+    /// Every endpoint answers the real client for the demo key (retrying the 429s and 500s the
+    /// demo sends on purpose), and a wrong key gets SmartLead's 401.
+    #[tokio::test]
+    async fn the_real_client_reads_every_endpoint() {
+        use crate::smartlead::client::{http_client, Client, ClientConfig, FailureReason};
+        let upstream = start().await.unwrap();
+        let client = Client::new(
+            http_client(&Default::default()).unwrap(),
+            &ClientConfig {
+                base_url: upstream.base_url.clone(),
+                timeout: Duration::from_secs(5),
+                max_body_size: 1 << 20,
+            },
+        )
+        .unwrap();
+        let key = &upstream.key;
+        macro_rules! until_ok {
+            ($call:expr) => {{
+                let mut tries = 0;
+                loop {
+                    match $call.await {
+                        Ok(fetched) => break fetched.data,
+                        Err(e) if tries < 20 && matches!(e.exchange.status, Some(429 | 500)) => {
+                            tries += 1
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }};
         }
-        assert_eq!(catalog.categories.iter().filter(|c| c.id <= 99).count(), 9);
+        assert_eq!(until_ok!(client.fetch_categories(key)).categories.len(), 14);
+        let (start, end) = reply_model::window(SystemTime::now());
+        assert_eq!(
+            until_ok!(client.category_wise_response(key, start, end))
+                .categories
+                .len(),
+            15
+        );
+        let list = until_ok!(client.campaigns(key));
+        assert_eq!(list.campaigns.len(), 7);
+        let first = until_ok!(client.campaign_analytics(key, list.campaigns[0].id));
+        assert!(first.is_some());
+        assert_eq!(until_ok!(client.email_accounts(key, 0, 100)).returned, 12);
+        let refused = loop {
+            let err = client.email_accounts(key, 0, 101).await.unwrap_err();
+            if !matches!(err.exchange.status, Some(429 | 500)) {
+                break err;
+            }
+        };
+        assert_eq!(refused.reason, FailureReason::Status);
+        assert_eq!(refused.exchange.status, Some(422));
+        let wrong = ApiKey::new("not-the-demo-key").unwrap();
+        let err = client.fetch_categories(&wrong).await.unwrap_err();
+        assert_eq!(err.exchange.status, Some(401));
+        assert!(err.message.contains("Invalid API Key"), "{}", err.message);
     }
 }

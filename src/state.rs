@@ -21,7 +21,7 @@ use tokio::sync::watch;
 
 use crate::settings::Collector;
 use crate::smartlead::client::{Exchange, FailureReason, RateLimit};
-use crate::smartlead::model::{Category, Origin, Sentiment};
+use crate::smartlead::categories::{Category, Origin, Sentiment};
 use crate::smartlead::Endpoint;
 
 /// Upper bounds of the API latency histogram's buckets, in seconds: from 25 ms to SmartLead's

@@ -112,11 +112,11 @@ impl AccountRun {
 
     /// One call to `endpoint`: sent while holding a permit, and counted (status, latency,
     /// failure reason, rate-limit headers) whatever its outcome.
-    pub(crate) async fn call(
+    pub(crate) async fn call<T>(
         &self,
         endpoint: Endpoint,
-        request: impl std::future::Future<Output = Result<Fetched, FetchError>>,
-    ) -> Result<Fetched, FetchError> {
+        request: impl std::future::Future<Output = Result<Fetched<T>, FetchError>>,
+    ) -> Result<Fetched<T>, FetchError> {
         // The semaphore is never closed; were it, calling on without a permit is the safe side.
         let permit = Arc::clone(&self.permits).acquire_owned().await.ok();
         let result = request.await;

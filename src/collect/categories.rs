@@ -9,7 +9,7 @@ use super::account::AccountRun;
 use super::job::RunError;
 use crate::settings::Account;
 use crate::smartlead::client::Exchange;
-use crate::smartlead::model::{Catalog, MAX_CATEGORY_NAME_BYTES};
+use crate::smartlead::categories::{Catalog, MAX_CATEGORY_NAME_BYTES};
 use crate::smartlead::Endpoint;
 use crate::state::Categories;
 
@@ -43,7 +43,7 @@ impl CategoriesJob {
         let fetched = run
             .call(Endpoint::FetchCategories, client.fetch_categories(&key))
             .await?;
-        let catalog = fetched.catalog;
+        let catalog = fetched.data;
         self.warn_about_oddities(&run.name, &catalog);
         debug!(account = %run.name, categories = catalog.categories.len(),
             elapsed_ms = fetched.exchange.elapsed.map(|e| e.as_millis()), "poll succeeded");

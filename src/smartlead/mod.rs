@@ -1,11 +1,31 @@
-//! Everything that speaks SmartLead: the API key, the response model and the HTTP client.
+//! Everything that speaks SmartLead: the API key, the HTTP client, and one model file per
+//! endpoint, each with its lenient parser.
+//!
+//! - [`key`]: the API key, its sources, and the redaction of it from upstream text.
+//! - [`client`]: one bounded GET per call (deadline, body cap, no redirects, rate-limit
+//!   headers, failure classification) and a typed method per endpoint.
+//! - [`categories`]: `GET /leads/fetch-categories`, the lead categories.
+//! - [`replies`]: `GET /analytics/lead/category-wise-response`, replies by category.
+//! - [`campaigns`]: `GET /campaigns/` and `GET /campaigns/{id}/analytics`.
+//! - [`mailboxes`]: `GET /email-accounts/`, a page of mailboxes.
+//! - [`text`]: names kept as labels and excerpts quoted in messages, with the key redacted.
 
+pub mod campaigns;
+pub mod categories;
 pub mod client;
+mod headers;
+mod http;
+mod json;
 pub mod key;
-pub mod model;
+pub mod mailboxes;
+pub mod replies;
+pub mod text;
 
-/// An endpoint the exporter calls: the `api_endpoint` label of the API metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub use json::{DecodeError, Oddities};
+pub use time::Date;
+
+/// One SmartLead endpoint the exporter calls: the `api_endpoint` label of the API metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Endpoint {
     /// `GET /leads/fetch-categories`.
     FetchCategories,
@@ -20,7 +40,7 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    /// Every endpoint, in this order.
+    /// Every endpoint, in exposition order.
     pub const ALL: [Self; 5] = [
         Self::FetchCategories,
         Self::CategoryWiseResponse,
@@ -29,7 +49,7 @@ impl Endpoint {
         Self::EmailAccounts,
     ];
 
-    /// The `api_endpoint` label value.
+    /// The label value: the last segment of the path that names the endpoint.
     pub const fn label(self) -> &'static str {
         match self {
             Self::FetchCategories => "fetch-categories",
@@ -40,8 +60,31 @@ impl Endpoint {
         }
     }
 
-    /// Its position in [`Endpoint::ALL`].
+    /// Position in [`Endpoint::ALL`], for counting into arrays.
     pub const fn index(self) -> usize {
         self as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Endpoint;
+
+    #[test]
+    fn endpoints_are_indexed_in_exposition_order_with_distinct_labels() {
+        for (i, endpoint) in Endpoint::ALL.into_iter().enumerate() {
+            assert_eq!(endpoint.index(), i);
+        }
+        let labels: Vec<&str> = Endpoint::ALL.iter().map(|e| e.label()).collect();
+        assert_eq!(
+            labels,
+            [
+                "fetch-categories",
+                "category-wise-response",
+                "campaigns",
+                "campaign-analytics",
+                "email-accounts"
+            ]
+        );
     }
 }

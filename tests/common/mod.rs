@@ -2,10 +2,18 @@
 //! the real exporter binary started as a child process and scraped over loopback.
 //!
 //! The stand-in works at the socket level so that tests can send what a well-behaved server
-//! never would: truncated bodies, bodies that trickle in, resets, silence.
+//! never would: truncated bodies, bodies that trickle in, resets, silence. Requests are routed
+//! by their `api_key`: a key can have its own script, its own script per endpoint, and a whole
+//! fake account ([`FakeAccount`]) answering every endpoint; every request with a known key is
+//! logged with its time and path ([`StandIn::log`]), for per-minute budget checks.
 
 #![allow(dead_code)]
 
+mod fake;
+
+pub use fake::*;
+
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -123,18 +131,88 @@ pub struct StandIn {
     connections: Arc<AtomicUsize>,
     /// Connections the client closed while the stand-in waited for its next request.
     closed_by_client: Arc<AtomicUsize>,
-    /// Scripts by API key, for many accounts: a request whose `api_key` is here follows that
-    /// key's script, with its own call numbering, instead of `script`.
-    by_key: Arc<Mutex<std::collections::HashMap<String, KeyScript>>>,
+    /// What each known API key gets, for many accounts: a request whose `api_key` is here is
+    /// answered by that key's routes, script or account (in that order), and logged there,
+    /// instead of following `script`.
+    by_key: Arc<Mutex<HashMap<String, KeyState>>>,
 }
 
-/// One key's script and what it saw.
-#[derive(Debug, Clone, Default)]
-pub struct KeyScript {
-    /// The replies, by call number; the last one repeats.
-    pub script: Vec<Reply>,
+/// One key's scripts, account and call log.
+#[derive(Debug, Default)]
+struct KeyState {
+    /// Scripts for one path or endpoint, each with its own call numbering; see
+    /// [`StandIn::script_endpoint`].
+    routes: Vec<Route>,
+    /// The key's script for every path, with its own call numbering.
+    script: Option<Vec<Reply>>,
+    /// Requests answered from `script`.
+    script_calls: usize,
+    /// A whole account answering every endpoint.
+    account: Option<FakeAccount>,
     /// Every request with this key.
-    pub seen: Vec<Seen>,
+    log: Vec<Call>,
+}
+
+/// A script for one path or endpoint of one key.
+#[derive(Debug)]
+struct Route {
+    /// A path under the base URL (`/campaigns/17/analytics`) or an endpoint label
+    /// (`campaign-analytics`).
+    route: String,
+    /// The replies, by call number; the last one repeats.
+    script: Vec<Reply>,
+    /// Requests answered from it.
+    calls: usize,
+}
+
+/// One request with a known key.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// When it arrived.
+    pub at: Instant,
+    /// The path under the base URL, e.g. `/campaigns/17/analytics`.
+    pub path: String,
+    /// The query string without the `api_key` pair, e.g. `offset=0&limit=100`.
+    pub query: String,
+}
+
+impl Call {
+    /// The `api_endpoint` label of the path, if it is one of SmartLead's.
+    pub fn endpoint(&self) -> Option<&'static str> {
+        endpoint_of(&self.path)
+    }
+}
+
+/// The path under the stand-in's base URL (`/api/v1`).
+pub const BASE_PATH: &str = "/api/v1";
+
+/// The `api_endpoint` label of a path under the base URL.
+pub fn endpoint_of(path: &str) -> Option<&'static str> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["leads", "fetch-categories"] => Some("fetch-categories"),
+        ["analytics", "lead", "category-wise-response"] => Some("category-wise-response"),
+        ["campaigns"] => Some("campaigns"),
+        ["campaigns", id, "analytics"] if id.parse::<u64>().is_ok() => Some("campaign-analytics"),
+        ["email-accounts"] => Some("email-accounts"),
+        _ => None,
+    }
+}
+
+/// The largest number of `times` inside any `window` (a sliding window, both ends included):
+/// what a per-minute budget bounds.
+pub fn most_in_any_window(times: &[Instant], window: Duration) -> usize {
+    let mut sorted = times.to_vec();
+    sorted.sort_unstable();
+    let mut most = 0;
+    let mut start = 0;
+    for end in 0..sorted.len() {
+        while sorted[end].duration_since(sorted[start]) > window {
+            start += 1;
+        }
+        most = most.max(end - start + 1);
+    }
+    most
 }
 
 impl StandIn {
@@ -161,24 +239,58 @@ impl StandIn {
         stand_in
     }
 
-    /// Gives requests with `api_key=key` their own script.
+    /// Gives requests with `api_key=key` their own script, for every path that has no script
+    /// of its own.
     pub fn script_key(&self, key: &str, script: Vec<Reply>) {
-        self.by_key.lock().unwrap().insert(
-            key.to_owned(),
-            KeyScript {
-                script,
-                seen: Vec::new(),
-            },
-        );
+        let mut by_key = self.by_key.lock().unwrap();
+        let state = by_key.entry(key.to_owned()).or_default();
+        state.script = Some(script);
+        state.script_calls = 0;
+    }
+
+    /// Gives requests with `api_key=key` to one path or endpoint their own script: `route` is
+    /// a path under the base URL (`/campaigns/17/analytics`), matched first, or an endpoint
+    /// label (`campaign-analytics`, see [`endpoint_of`]).
+    pub fn script_endpoint(&self, key: &str, route: &str, script: Vec<Reply>) {
+        let mut by_key = self.by_key.lock().unwrap();
+        let state = by_key.entry(key.to_owned()).or_default();
+        state.routes.retain(|r| r.route != route);
+        state.routes.push(Route {
+            route: route.to_owned(),
+            script,
+            calls: 0,
+        });
+    }
+
+    /// Lets `account` answer every endpoint for `api_key=key` (where no script of the key
+    /// applies), with correct pagination and SmartLead's quirks.
+    pub fn account(&self, key: &str, account: FakeAccount) {
+        let mut by_key = self.by_key.lock().unwrap();
+        by_key.entry(key.to_owned()).or_default().account = Some(account);
+    }
+
+    /// Changes the account of `key` in place (a campaign deleted, counts grown...).
+    pub fn update_account(&self, key: &str, change: impl FnOnce(&mut FakeAccount)) {
+        let mut by_key = self.by_key.lock().unwrap();
+        let account = by_key
+            .get_mut(key)
+            .and_then(|state| state.account.as_mut())
+            .expect("no account for this key");
+        change(account);
     }
 
     /// When each request with `api_key=key` arrived.
     pub fn seen_key(&self, key: &str) -> Vec<Instant> {
+        self.log(key).iter().map(|c| c.at).collect()
+    }
+
+    /// Every request with `api_key=key`, in order: time, path and query.
+    pub fn log(&self, key: &str) -> Vec<Call> {
         self.by_key
             .lock()
             .unwrap()
             .get(key)
-            .map(|k| k.seen.iter().map(|s| s.at).collect())
+            .map(|k| k.log.clone())
             .unwrap_or_default()
     }
 
@@ -246,45 +358,90 @@ impl StandIn {
     async fn answer(&self, stream: &mut TcpStream, head: Vec<u8>) -> bool {
         let call = self.calls.fetch_add(1, Ordering::SeqCst);
         let text = String::from_utf8_lossy(&head).into_owned();
-        let key = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|target| target.split("api_key=").nth(1))
-            .map(|k| k.split('&').next().unwrap_or(k).to_owned());
+        let target = text.split_whitespace().nth(1).unwrap_or("");
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let key = query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("api_key="))
+            .map(str::to_owned);
+        let keep_alive = self.keep_alive.load(Ordering::SeqCst);
         if let Some(key) = key {
-            let keyed = {
-                let mut by_key = self.by_key.lock().unwrap();
-                by_key.get_mut(&key).map(|k| {
-                    let call = k.seen.len();
-                    k.seen.push(Seen {
-                        at: Instant::now(),
-                        head: text.clone(),
-                    });
-                    k.script
-                        .get(call)
-                        .or_else(|| k.script.last())
-                        .cloned()
-                        .unwrap_or(Reply::Silence)
-                })
-            };
+            let path = path.strip_prefix(BASE_PATH).unwrap_or(path);
+            let query: Vec<&str> = query
+                .split('&')
+                .filter(|pair| !pair.starts_with("api_key=") && !pair.is_empty())
+                .collect();
+            let keyed = self
+                .by_key
+                .lock()
+                .unwrap()
+                .get_mut(&key)
+                .map(|state| state.answer(path, &query.join("&")));
             if let Some(reply) = keyed {
-                return write_reply(stream, reply, self.keep_alive.load(Ordering::SeqCst)).await;
+                let reply = reply.unwrap_or_else(|| self.scripted(call));
+                return write_reply(stream, reply, keep_alive).await;
             }
         }
         self.seen.lock().unwrap().push(Seen {
             at: Instant::now(),
-            head: String::from_utf8_lossy(&head).into_owned(),
+            head: text,
         });
-        let reply = {
-            let script = self.script.lock().unwrap();
-            script
-                .get(call)
-                .or_else(|| script.last())
-                .cloned()
-                .unwrap_or(Reply::Silence)
-        };
-        write_reply(stream, reply, self.keep_alive.load(Ordering::SeqCst)).await
+        let reply = self.scripted(call);
+        write_reply(stream, reply, keep_alive).await
     }
+
+    /// The default script's reply to call number `call`.
+    fn scripted(&self, call: usize) -> Reply {
+        let script = self.script.lock().unwrap();
+        script
+            .get(call)
+            .or_else(|| script.last())
+            .cloned()
+            .unwrap_or(Reply::Silence)
+    }
+}
+
+impl KeyState {
+    /// Logs a request and answers it from the key's route for the path, its script or its
+    /// account; `None` when none applies (the default script answers).
+    fn answer(&mut self, path: &str, query: &str) -> Option<Reply> {
+        self.log.push(Call {
+            at: Instant::now(),
+            path: path.to_owned(),
+            query: query.to_owned(),
+        });
+        let endpoint = endpoint_of(path);
+        let route = self
+            .routes
+            .iter()
+            .position(|r| r.route == path)
+            .or_else(|| {
+                self.routes
+                    .iter()
+                    .position(|r| Some(r.route.as_str()) == endpoint)
+            });
+        if let Some(at) = route {
+            let route = &mut self.routes[at];
+            let reply = nth_reply(&route.script, route.calls);
+            route.calls += 1;
+            return Some(reply);
+        }
+        if let Some(script) = &self.script {
+            let reply = nth_reply(script, self.script_calls);
+            self.script_calls += 1;
+            return Some(reply);
+        }
+        self.account.as_ref().map(|a| a.answer(path, query))
+    }
+}
+
+/// Reply number `n` of a script whose last reply repeats; silence for an empty one.
+fn nth_reply(script: &[Reply], n: usize) -> Reply {
+    script
+        .get(n)
+        .or_else(|| script.last())
+        .cloned()
+        .unwrap_or(Reply::Silence)
 }
 
 /// Writes `reply`; a complete answer leaves the connection open if `keep_alive`, and then

@@ -1,7 +1,7 @@
 //! The lead-category families: counts by sentiment and origin, and one series per category.
 
 use crate::exposition::samples::Samples;
-use crate::smartlead::model::{Origin, Sentiment};
+use crate::smartlead::categories::{Origin, Sentiment};
 use crate::state::AccountState;
 
 pub(super) fn counts(state: &AccountState, samples: &mut Samples<'_>) {

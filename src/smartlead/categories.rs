@@ -10,6 +10,8 @@
 //!
 //! Upstream text quoted in a message goes through one path, [`excerpt`]: the API key is
 //! redacted from the whole text first, and only then is the text cut.
+//!
+//! [`excerpt`]: super::text::excerpt
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -18,29 +20,18 @@ use std::fmt;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
+pub use super::json::DecodeError;
+use super::json::{id_of, Field};
 use super::key::{Redactor, TextEnd};
+use super::text::{self, error_message, excerpt, quote, MAX_NAME_BYTES};
 
 /// At most this many distinct unrecognised `sentiment_type` values are reported per response,
 /// so that a hostile answer cannot make the warning set grow with its size.
 pub const MAX_UNKNOWN_SENTIMENTS: usize = 16;
 
-/// At most this many characters of upstream text are quoted in a message or a warning.
-pub const MAX_QUOTED_BYTES: usize = 120;
-
-/// At most this many bytes of an upstream text are examined for a quote. The key is redacted
-/// in all of them before the quote is cut to [`MAX_QUOTED_BYTES`] characters; the window is
-/// wide enough for the quote and any encoding of a key that straddles it, and a tail of the
-/// window that could begin the key is dropped as well.
-pub const QUOTE_WINDOW_BYTES: usize = 32 * 1024;
-
-/// Names and sentiments (data, not messages) are searched for the key only when it is at
-/// least this long. Real SmartLead keys are far longer; a short test key such as `k` would
-/// otherwise mangle every name holding the letter.
-pub const MIN_KEY_BYTES_HIDDEN_IN_DATA: usize = 16;
-
 /// A category name is cut to this many bytes (on a character boundary): the name becomes a
 /// label value on every scrape, and Prometheus has no use for a longer one.
-pub const MAX_CATEGORY_NAME_BYTES: usize = 1024;
+pub const MAX_CATEGORY_NAME_BYTES: usize = MAX_NAME_BYTES;
 
 /// A category's sentiment, as exported in the `sentiment` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -176,12 +167,6 @@ pub struct Catalog {
     pub drop_reason: Option<String>,
 }
 
-/// Why a body is not a category list. The message quotes at most [`MAX_QUOTED_BYTES`]
-/// characters of it, with the key redacted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct DecodeError(String);
-
 /// Parses the body of `GET /leads/fetch-categories`; `redactor` hides the key in everything
 /// taken from the body (messages, names, sentiments).
 ///
@@ -248,189 +233,6 @@ pub fn parse(body: &[u8], redactor: &Redactor) -> Result<Catalog, DecodeError> {
     catalog.categories.dedup_by_key(|c| c.id);
     catalog.duplicates = before - catalog.categories.len();
     Ok(catalog)
-}
-
-/// Extracts a human-readable message from an error body, leniently: a JSON `message`,
-/// `error` (string) or `error.message`, or else the first characters of the text; redacted,
-/// then cut to [`MAX_QUOTED_BYTES`] characters.
-pub fn error_message(body: &[u8], redactor: &Redactor) -> Option<String> {
-    message_of(body, TextEnd::Complete, redactor)
-}
-
-/// [`error_message`] of the head of a longer body (read up to a cap): a tail that could begin
-/// the key is dropped as well, since its rest was never read.
-pub fn error_message_of_head(head: &[u8], redactor: &Redactor) -> Option<String> {
-    message_of(head, TextEnd::Cut, redactor)
-}
-
-fn message_of(body: &[u8], end: TextEnd, redactor: &Redactor) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Nested<'a> {
-        #[serde(borrow, default)]
-        message: Option<Cow<'a, str>>,
-    }
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum ErrorField<'a> {
-        Text(#[serde(borrow)] Cow<'a, str>),
-        Object(#[serde(borrow)] Nested<'a>),
-        Other(IgnoredAny),
-    }
-    #[derive(Deserialize)]
-    struct Envelope<'a> {
-        #[serde(borrow, default)]
-        message: Option<Cow<'a, str>>,
-        #[serde(borrow, default)]
-        error: Option<ErrorField<'a>>,
-    }
-    if let Ok(envelope) = serde_json::from_slice::<Envelope<'_>>(body) {
-        let found = envelope.message.or(match envelope.error {
-            Some(ErrorField::Text(text)) => Some(text),
-            Some(ErrorField::Object(nested)) => nested.message,
-            _ => None,
-        });
-        if let Some(message) = found {
-            return Some(excerpt(&message, redactor, TextEnd::Complete));
-        }
-    }
-    let text = excerpt_bytes(body, end, redactor);
-    (!text.is_empty() && text != "…").then_some(text)
-}
-
-/// Upstream text made fit for a message: whitespace collapsed and control characters dropped,
-/// the key redacted from all of it (or from the first [`QUOTE_WINDOW_BYTES`]), and only then
-/// cut to [`MAX_QUOTED_BYTES`] characters, ending in `…` when cut. `end` says whether `text` is
-/// already the head of a longer text.
-pub fn excerpt(text: &str, redactor: &Redactor, end: TextEnd) -> String {
-    let (window, end) = if text.len() > QUOTE_WINDOW_BYTES {
-        (head(text, QUOTE_WINDOW_BYTES), TextEnd::Cut)
-    } else {
-        (text, end)
-    };
-    // Cleaning first: dropping a control character could otherwise join a key's halves.
-    let cleaned = clean(window);
-    let redacted = redactor.redact(&cleaned, end);
-    let mut chars = redacted.char_indices();
-    match chars.nth(MAX_QUOTED_BYTES - 1) {
-        Some((at, _)) if chars.next().is_some() || end == TextEnd::Cut => {
-            format!("{}…", &redacted[..at])
-        }
-        _ if end == TextEnd::Cut => format!("{redacted}…"),
-        _ => redacted.into_owned(),
-    }
-}
-
-/// [`excerpt`] of the head of a body that may not be UTF-8.
-fn excerpt_bytes(body: &[u8], end: TextEnd, redactor: &Redactor) -> String {
-    let (window, end) = if body.len() > QUOTE_WINDOW_BYTES {
-        (&body[..QUOTE_WINDOW_BYTES], TextEnd::Cut)
-    } else {
-        (body, end)
-    };
-    excerpt(&String::from_utf8_lossy(window), redactor, end)
-}
-
-/// The first characters of a body, quoted, for a log line.
-fn quote(body: &[u8], redactor: &Redactor) -> String {
-    format!("{:?}", excerpt_bytes(body, TextEnd::Complete, redactor))
-}
-
-/// The longest head of `text` of at most `max` bytes that ends on a character boundary.
-fn head(text: &str, max: usize) -> &str {
-    let mut at = max.min(text.len());
-    while !text.is_char_boundary(at) {
-        at -= 1;
-    }
-    &text[..at]
-}
-
-/// Collapses runs of whitespace into one space and drops control characters.
-fn clean(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for word in text.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.extend(word.chars().filter(|c| !c.is_control()));
-    }
-    out
-}
-
-/// One JSON value where a category field was expected, understood as far as a field needs.
-/// Nested arrays and objects are skipped, not kept.
-enum Field<'a> {
-    Text(Cow<'a, str>),
-    Unsigned(u64),
-    Signed(i64),
-    Float(f64),
-    Bool,
-    Null,
-    Array,
-    Object,
-}
-
-impl Field<'_> {
-    /// What the value is, for messages and warnings (never the value itself).
-    const fn kind(&self) -> &'static str {
-        match self {
-            Self::Text(_) => "a string",
-            Self::Unsigned(_) | Self::Signed(_) | Self::Float(_) => "a number",
-            Self::Bool => "a bool",
-            Self::Null => "null",
-            Self::Array => "an array",
-            Self::Object => "an object",
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Field<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(FieldVisitor)
-    }
-}
-
-struct FieldVisitor;
-
-impl<'de> Visitor<'de> for FieldVisitor {
-    type Value = Field<'de>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Field<'de>, E> {
-        Ok(Field::Bool)
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Field<'de>, E> {
-        Ok(Field::Signed(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Field<'de>, E> {
-        Ok(Field::Unsigned(v))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Field<'de>, E> {
-        Ok(Field::Float(v))
-    }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Field<'de>, E> {
-        Ok(Field::Text(Cow::Borrowed(v)))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Field<'de>, E> {
-        Ok(Field::Text(Cow::Owned(v.to_owned())))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Field<'de>, E> {
-        Ok(Field::Text(Cow::Owned(v)))
-    }
-    fn visit_unit<E>(self) -> Result<Field<'de>, E> {
-        Ok(Field::Null)
-    }
-    fn visit_none<E>(self) -> Result<Field<'de>, E> {
-        Ok(Field::Null)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Field<'de>, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Field::Array)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field<'de>, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Field::Object)
-    }
 }
 
 /// One element of the list as it arrives: the four fields that matter, whatever their types,
@@ -586,18 +388,10 @@ impl ListSeed<'_> {
                 Cow::Borrowed("")
             }
         };
-        // Redacted whole, then cut: a key straddling the cut must not show its first half.
-        let name = if self.redactor.key_len() >= MIN_KEY_BYTES_HIDDEN_IN_DATA {
-            self.redactor.redact(&name, TextEnd::Complete)
-        } else {
-            name
-        };
-        let name = if name.len() > MAX_CATEGORY_NAME_BYTES {
+        let (name, cut) = text::name(name, self.redactor, MAX_CATEGORY_NAME_BYTES);
+        if cut {
             catalog.truncated_names += 1;
-            head(&name, MAX_CATEGORY_NAME_BYTES).to_owned()
-        } else {
-            name.into_owned()
-        };
+        }
         let sentiment = match &sentiment_type {
             None | Some(Field::Null) => Sentiment::None,
             Some(Field::Text(text)) => Sentiment::classify(Some(text)),
@@ -608,7 +402,7 @@ impl ListSeed<'_> {
         {
             let shown = match &sentiment_type {
                 Some(Field::Text(text))
-                    if self.redactor.key_len() >= MIN_KEY_BYTES_HIDDEN_IN_DATA =>
+                    if self.redactor.key_len() >= text::MIN_KEY_BYTES_HIDDEN_IN_DATA =>
                 {
                     excerpt(text, self.redactor, TextEnd::Complete)
                 }
@@ -647,36 +441,11 @@ fn unix_seconds(text: &str) -> Option<f64> {
     Some(since.as_secs_f64())
 }
 
-/// Largest integer a JSON number with a fraction part can stand for exactly.
-const MAX_EXACT_FLOAT_ID: f64 = 9_007_199_254_740_992.0;
-
-/// An id: a non-negative integer, as a number (`12`, `12.0`) or a string of digits (`"12"`,
-/// as some SmartLead endpoints send numbers); otherwise what was found instead.
-fn id_of(field: &Field<'_>) -> Result<u64, &'static str> {
-    match field {
-        Field::Unsigned(id) => Ok(*id),
-        Field::Signed(id) => u64::try_from(*id).map_err(|_| "a negative number"),
-        Field::Float(id) if id.fract() == 0.0 && (0.0..=MAX_EXACT_FLOAT_ID).contains(id) => {
-            // Whole, non-negative and exactly representable: the conversion is exact.
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            Ok(*id as u64)
-        }
-        Field::Float(_) => Err("a number with a fraction or too large"),
-        Field::Text(text) => {
-            let digits = text.trim();
-            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return Err("a string that is not a whole number");
-            }
-            digits.parse().map_err(|_| "a string of digits too large")
-        }
-        other => Err(other.kind()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::smartlead::key::ApiKey;
+    use crate::smartlead::text::{MAX_QUOTED_BYTES, QUOTE_WINDOW_BYTES};
 
     /// Parses with no key to hide.
     fn parse(body: &[u8]) -> Result<Catalog, DecodeError> {
@@ -911,18 +680,6 @@ mod tests {
         let text = "bad key canary-7f3a\u{1}9c-do-not-\u{7f}leak";
         let message = super::error_message(text.as_bytes(), &redactor()).unwrap();
         assert_eq!(message, "bad key [redacted]");
-    }
-
-    #[test]
-    fn a_key_at_the_end_of_an_error_body_read_in_part_is_dropped() {
-        let head = format!("refused: {}", &KEY[..12]);
-        let message = super::error_message_of_head(head.as_bytes(), &redactor()).unwrap();
-        assert_eq!(message, "refused: …");
-        let message = super::error_message(head.as_bytes(), &redactor()).unwrap();
-        assert_eq!(
-            message, head,
-            "a complete text keeps what is not the whole key"
-        );
     }
 
     #[test]

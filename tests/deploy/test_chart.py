@@ -19,7 +19,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from deploy_support import CHART_DIR, DASHBOARD_FILE, REPO, RULES_FILE, exporter_binary, load_rules, promtool
+from deploy_support import CHART_DIR, DASHBOARD_FILE, JOB_MATCHER, REPO, RULES_FILE, exporter_binary, load_rules, promtool
 
 helm.disable_logging()
 
@@ -41,7 +41,7 @@ KUBE_VERSIONS = [
 ]
 OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule"}  # CRDs: not in kubernetes-validate's schemas
 WORKLOAD_KINDS = {"Deployment", "StatefulSet"}
-JOB_REGEX = 'job=~".*smartlead.*"'  # the rules file's own job matcher, which the chart rewrites
+JOB_REGEX = JOB_MATCHER  # the rules file's own job matcher, which the chart rewrites
 
 CI_DIR = CHART_DIR / "ci"
 VARIANTS = {p.name.removesuffix("-values.yaml"): yaml.safe_load(p.read_text()) for p in sorted(CI_DIR.glob("*-values.yaml"))}
@@ -825,13 +825,14 @@ sleep() {{ :; }}
         ({"serviceMonitor": {"scheme": "ftp"}}, "/serviceMonitor/scheme"),
         ({"prometheusRule": {"severity": {"SmartLeadAPIDown": "page"}}}, "/prometheusRule/severity/SmartLeadAPIDown"),
         ({"prometheusRule": {"jobMatcher": "smartlead"}}, "/prometheusRule/jobMatcher"),
+        ({"prometheusRule": {"jobMatcher": 'job=~".*smartlead.*"'}}, "/prometheusRule/jobMatcher"),
         ({"smartlead": {"pollInterval": "often"}}, "/smartlead/pollInterval"),
         ({"extraArgs": ["debug"]}, "/extraArgs/0"),
         ({"extraEnv": [{"value": "x"}]}, "/extraEnv/0"),
         ({"webConfig": {"config": {"tls_config": {}}}}, "'tls_config' not allowed"),
         ({"networkPolicy": {"ingress": []}}, "'ingress' not allowed"),
     ],
-    ids=["pull-policy", "digest", "typo", "scheme", "severity", "job-matcher", "duration", "flag", "env", "web-config-key", "netpol-typo"],
+    ids=["pull-policy", "digest", "typo", "scheme", "severity", "job-matcher", "job-regex", "duration", "flag", "env", "web-config-key", "netpol-typo"],
 )
 def test_schema_rejects_bad_values(values, where):
     values = {**values, "smartlead": {"apiKey": API_KEY, **values.get("smartlead", {})}}
@@ -979,8 +980,10 @@ def test_prometheus_rule_follows_the_service_monitor_job(tmp_path):
         for canonical_rule in group["rules"]:
             canonical_rule["expr"] = _with_job(str(canonical_rule["expr"]), 'job="smartlead-exporter"')
     assert rule["spec"] == {"groups": canonical["groups"]}
-    assert JOB_REGEX in RULES_FILE.read_text()  # so the rewrite above is exercised
-    assert JOB_REGEX not in json.dumps(rule)
+    assert JOB_REGEX in RULES_FILE.read_text()
+    # The chart's job is the file's own by default; under another name the matcher follows.
+    renamed = Rendered({**values, "nameOverride": "sl-metrics"}).get("PrometheusRule")
+    assert JOB_REGEX not in json.dumps(renamed) and 'job=\\"sl-metrics\\"' in json.dumps(renamed)
     _promtool_accepts(rule, tmp_path)
 
 

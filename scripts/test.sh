@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of smartlead_exporter, after installing what they need on a fresh Debian
 # machine (bookworm): every program the tests start, from the table `tools` below (promtool and
-# the Prometheus server, Alertmanager and amtool, VictoriaMetrics, podman, buildah and runc for
+# the Prometheus server, Alertmanager and amtool, VictoriaMetrics and vmalert, podman, buildah and runc for
 # the container image built with scripts/image.sh, openssl, file, kill, git), and a Python
 # virtual environment (target/venv) with the Helm engine and the Kubernetes schema validator.
 # It needs a Rust toolchain (the crate's rust-version or newer) and root or sudo for apt-get.
@@ -30,6 +30,7 @@ tools=(
   amtool:prometheus-alertmanager
   prometheus-alertmanager:prometheus-alertmanager
   victoria-metrics:victoria-metrics
+  vmalert:victoria-metrics
   openssl:openssl
   # The image tests (tests/deploy/test_image.py) run podman with runc: crun, podman's other
   # runtime, cannot set rlimits on these machines. scripts/image.sh checks the binary with file.

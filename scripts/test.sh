@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of smartlead_exporter, after installing what they need on a fresh Debian
-# machine (bookworm): every program the tests start, from the table `tools` below (promtool and
-# the Prometheus server, Alertmanager and amtool, VictoriaMetrics and vmalert, podman, buildah and runc for
-# the container image built with scripts/image.sh, openssl, file, kill, git), and a Python
-# virtual environment (target/venv) with the Helm engine and the Kubernetes schema validator.
+# machine (bookworm): every program the tests start, from the table `tools` below (promtool
+# and the Prometheus server, Alertmanager and amtool, VictoriaMetrics and vmalert, podman,
+# buildah and runc for the container image built with scripts/image.sh, openssl, file, kill,
+# git), and a Python virtual environment (target/venv) with the Helm engine and the Kubernetes
+# schema validator.
 # It needs a Rust toolchain (the crate's rust-version or newer) and root or sudo for apt-get.
 #
 #   scripts/test.sh                    install what is missing, then run every check

@@ -44,8 +44,8 @@ ENDPOINT = "fetch-categories"
 PREINITIALISED_CODES = ("401", "403", "429")  # exported at 0 before they first happen
 FAILURE_REASONS = ("timeout", "transport", "status", "decode", "too_large")
 DURATION_BUCKETS = ("0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "20", "30", "+Inf")
-CODES = {"ok": "200", "key": "401", "forbidden": "403", "limit": "429", "down": "500"}
-FAILED = {"key", "forbidden", "limit", "down", "timeout"}
+CODES = {"ok": "200", "key": "401", "forbidden": "403", "limit": "429", "down": "500", "slow_body": "200"}
+FAILED = {"key", "forbidden", "limit", "down", "timeout", "slow_body"}
 
 # The target labels of a plain static scrape job, and of the Prometheus Operator's.
 PLAIN_TARGET = {"job": "smartlead-exporter", "instance": "10.0.1.7:10072"}
@@ -58,7 +58,9 @@ ACCOUNT_ALERTS = ("SmartLeadAuthFailing", "SmartLeadRateLimited", "SmartLeadAPID
 # Alerts that carry the collector label (they are per collector).
 COLLECTOR_ALERTS = {"SmartLeadAPIDown", "SmartLeadDataStale"}
 
-Outcome = str  # "ok", "key" (401), "forbidden" (403), "limit" (429), "down" (500), "timeout", "stuck"
+# "ok", "key" (401), "forbidden" (403), "limit" (429), "down" (500), "timeout" (no answer),
+# "slow_body" (a 200 whose body times out: an answer and a failure), "stuck" (never finishes).
+Outcome = str
 
 
 def backoff(interval: int, max_backoff: int, failures: int) -> int:
@@ -185,7 +187,7 @@ def account_series(target: Target, account: Account, end: int) -> Series:
             else:
                 state["success"] = 0
                 state["streak"] += 1
-                state["reasons"]["timeout" if outcome == "timeout" else "status"] += 1
+                state["reasons"]["timeout" if outcome in ("timeout", "slow_body") else "status"] += 1
         polls.append(state["polls"])
         success.append(state["success"])
         last_ok.append(state["last_ok"])
@@ -465,6 +467,11 @@ def unit_tests() -> dict:
         "One poll in three of globex failing fires SmartLeadPollFailuresHigh for globex and nothing else",
         Account("globex", outcomes=lambda i, t: "down" if i % 3 == 2 else "ok"), m(70), "SmartLeadPollFailuresHigh",
         m(30), m(70), value="33.33%", others_silent_at=[m(50), m(70)]))
+    cases.append(account_case(
+        "Two polls in seven of globex timing out after their 200 fire SmartLeadPollFailuresHigh (about 28%): the "
+        "share is failed attempts over attempts, a timed-out 200 counted once",
+        Account("globex", outcomes=lambda i, t: "slow_body" if i % 7 in (3, 6) else "ok"), m(80),
+        "SmartLeadPollFailuresHigh", m(30), m(80), value="28.33%", others_silent_at=[m(80)]))
     cases.append(account_silent(
         "SmartLeadPollFailuresHigh stays silent on one poll in ten failing",
         Account("globex", outcomes=lambda i, t: "timeout" if i % 10 == 9 else "ok"), m(70),

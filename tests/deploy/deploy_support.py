@@ -25,8 +25,9 @@ INHIBIT_FILE = REPO / "alerts" / "alertmanager-inhibit.yml"
 RUNBOOK_FILE = REPO / "docs" / "runbook.md"
 # Every runbook_url is this base plus the alert's anchor (the chart templates the base).
 RUNBOOK_BASE = "https://github.com/smartlead-exporter/smartlead_exporter/blob/main/docs/runbook.md"
-# The one form of the job matcher in the rules (the chart replaces this exact string).
-JOB_MATCHER = 'job=~".*smartlead.*"'
+# The one job matcher of the rules: exact (the chart and scripts/render-rules.py --job replace
+# this string).
+JOB_MATCHER = 'job="smartlead-exporter"'
 DASHBOARD_FILE = REPO / "dashboards" / "smartlead-exporter.json"
 
 
@@ -42,14 +43,14 @@ def require_tool(name: str, package: str = "prometheus") -> str:
     return path
 
 
-def promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def promtool(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run promtool and return the finished process (the caller checks returncode)."""
     return subprocess.run(
         [require_tool("promtool"), *args],
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
 
 
@@ -60,6 +61,10 @@ def load_rules() -> dict:
 
 def alert_rules() -> list[dict]:
     return [rule for group in load_rules()["groups"] for rule in group["rules"] if "alert" in rule]
+
+
+def recording_rules() -> list[dict]:
+    return [rule for group in load_rules()["groups"] for rule in group["rules"] if "record" in rule]
 
 
 def load_dashboard() -> dict:

@@ -1,23 +1,30 @@
-"""The alert rules: promtool accepts them, their unit tests pass, every alert is tested both
-firing and staying silent, links its runbook section, keeps the target labels (aggregating
-`without`), and the shipped Alertmanager inhibition rules are valid and name real alerts."""
+"""The alert rules: promtool accepts them, their unit tests pass (and are what
+alert_scenarios.py generates), every alert is tested both firing and staying silent, links its
+runbook section, keeps the target labels (aggregating `without`), selects the exporter's job
+by one exact matcher, and the shipped Alertmanager inhibition rules are valid and name real
+alerts. scripts/render-rules.py renders the rules for another job and with shorter durations."""
 
 from __future__ import annotations
 
 import re
 import subprocess
+import sys
 
 import yaml
 
+import alert_scenarios
 from deploy_support import (
     INHIBIT_FILE,
     JOB_MATCHER,
+    REPO,
     RULES_FILE,
     RULES_TEST_FILE,
     RUNBOOK_BASE,
     RUNBOOK_FILE,
     alert_rules,
+    load_rules,
     promtool,
+    recording_rules,
     require_tool,
 )
 
@@ -26,8 +33,11 @@ GENERIC_SERIES = re.compile(r"\b(up|process_[a-z_]+)\{")
 # Labels the Prometheus Operator sets on every target; none of ours may be called that.
 OPERATOR_TARGET_LABELS = {"namespace", "service", "pod", "container", "endpoint", "job", "instance"}
 # Every label the exporter itself puts on its series (the metric contract).
-EXPORTER_LABELS = {"account", "sentiment", "origin", "id", "name", "api_endpoint", "code", "reason", "le",
-                   "version", "revision", "rustversion", "shard", "total_shards"}
+EXPORTER_LABELS = {"account", "collector", "sentiment", "origin", "id", "name", "api_endpoint", "code", "reason",
+                   "le", "version", "revision", "rustversion", "shard", "total_shards"}
+# The alerts about one account: each names it, and each is tested beside a healthy account.
+ACCOUNT_ALERTS = set(alert_scenarios.ACCOUNT_ALERTS)
+RENDER_SCRIPT = REPO / "scripts" / "render-rules.py"
 
 
 def github_anchor(heading: str) -> str:
@@ -42,7 +52,19 @@ def runbook_anchors() -> set[str]:
 def test_rules_file_passes_promtool_check_rules():
     result = promtool("check", "rules", str(RULES_FILE))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"SUCCESS: {len(alert_rules())} rules found" in result.stdout
+    assert f"SUCCESS: {len(alert_rules()) + len(recording_rules())} rules found" in result.stdout
+
+
+def test_recording_rules_follow_the_naming_convention_and_are_used():
+    # level:metric:operations, and each one read by an alert (or another recording rule).
+    for rule in recording_rules():
+        assert re.fullmatch(r"[a-z_]+:smartlead_[a-z_]+:[a-z0-9_]+", rule["record"]), rule["record"]
+        assert any(rule["record"] in r["expr"] for r in alert_rules() + recording_rules() if r is not rule), rule["record"]
+
+
+def test_rules_unit_test_file_is_generated_from_the_scenarios():
+    assert RULES_TEST_FILE.read_text() == alert_scenarios.unit_test_text(), \
+        "alerts/smartlead-exporter.rules.test.yml differs: run target/venv/bin/python tests/deploy/alert_scenarios.py --write"
 
 
 def test_rules_unit_tests_pass_promtool_test_rules():
@@ -77,8 +99,8 @@ def test_account_alerts_are_tested_with_two_accounts_one_failing():
     # Every account alert fires in some case whose input also holds a healthy account (acme)
     # for which it stays silent.
     tests = yaml.safe_load(RULES_TEST_FILE.read_text())
-    account_alerts = {r["alert"] for r in alert_rules() if "smartlead_exporter_" not in r["expr"]
-                      and not GENERIC_SERIES.search(r["expr"].replace("smartlead_up", ""))}
+    account_alerts = {r["alert"] for r in alert_rules() if is_account_alert(r["alert"])}
+    assert account_alerts == ACCOUNT_ALERTS
     covered = set()
     for case in tests["tests"]:
         has_acme = any('account="acme"' in s["series"] for s in case["input_series"])
@@ -123,42 +145,53 @@ def test_every_runbook_section_says_meaning_impact_diagnosis_and_fix():
 
 def test_account_alerts_name_the_account_in_their_summary():
     for rule in alert_rules():
-        if "smartlead_" in rule["expr"] and "smartlead_exporter_" not in rule["expr"] \
-                and not GENERIC_SERIES.search(rule["expr"]):
+        account_series = re.search(r"\b(account[a-z_]*:|smartlead_(collector|api)_|smartlead_up\b)", rule["expr"])
+        assert bool(account_series) == (rule["alert"] in ACCOUNT_ALERTS), rule["alert"]
+        if rule["alert"] in ACCOUNT_ALERTS:
             assert "{{ $labels.account }}" in rule["annotations"]["summary"], rule["alert"]
+            assert rule.get("keep_firing_for") == "10m", rule["alert"]
 
 
 def test_aggregations_keep_the_target_labels():
     # `by (...)` would drop namespace, pod, cluster and anything else the scrape adds.
-    for rule in alert_rules():
-        assert not re.search(r"\bby\s*\(", rule["expr"]), rule["alert"]
-        assert not re.search(r"\bon\s*\(", rule["expr"]), rule["alert"]
+    for rule in alert_rules() + recording_rules():
+        name = rule.get("alert") or rule["record"]
+        assert not re.search(r"\bby\s*\(", rule["expr"]), name
+        assert not re.search(r"\bon\s*\(", rule["expr"]), name
         for agg in re.findall(r"\b(sum|avg|min|max|count)\s*(without\s*\([^)]*\))?\s*\(", rule["expr"]):
-            assert agg[1], f"{rule['alert']}: {agg[0]} without a without (...) clause"
+            assert agg[1], f"{name}: {agg[0]} without a without (...) clause"
+    # The one alert that aggregates target labels away drops only what changes from one pod
+    # to the next.
+    (restarting,) = [r for r in alert_rules() if r["alert"] == "SmartLeadExporterRestarting"]
+    assert "sum without (instance, pod) (" in restarting["expr"]
 
 
 def test_job_matcher_has_one_form_and_only_generic_series_use_it():
     # `up` and `process_*` exist for every target, so they are narrowed to the exporter's job
-    # by exactly JOB_MATCHER (the chart replaces that string); smartlead_* series are unique to
-    # the exporter and work whatever the job is called.
-    for rule in alert_rules():
+    # by exactly JOB_MATCHER, an exact match (the chart and scripts/render-rules.py --job
+    # replace that string); smartlead_* series are unique to the exporter and work whatever
+    # the job is called.
+    assert "=~" not in JOB_MATCHER
+    for rule in alert_rules() + recording_rules():
         expr = rule["expr"]
         generic = GENERIC_SERIES.findall(expr.replace("smartlead_up", ""))
         assert expr.count("job=") == len(generic), rule["alert"]
         for match in re.finditer(r"\b(up|process_[a-z_]+)\{([^}]*)\}", expr.replace("smartlead_up", "")):
-            assert match.group(2) == JOB_MATCHER, rule["alert"]
+            assert match.group(2) == JOB_MATCHER, rule.get("alert")
 
 
 def test_no_label_of_ours_is_an_operator_target_label():
     assert EXPORTER_LABELS & OPERATOR_TARGET_LABELS == set()
     used = set()
-    for rule in alert_rules():
+    for rule in alert_rules() + recording_rules():
         used |= set(re.findall(r"\b([a-z_]+)\s*(?:=~|!=|!~|=)\s*\"", rule["expr"]))
         used |= {label for clause in re.findall(r"\b(?:without|ignoring)\s*\(([^)]*)\)", rule["expr"])
                  for label in re.split(r"\s*,\s*", clause.strip())}
-        used |= set(re.findall(r"\$labels\.(\w+)", " ".join(rule["annotations"].values())))
+        used |= set(re.findall(r"\$labels\.(\w+)", " ".join(rule.get("annotations", {}).values())))
     assert "endpoint" not in used, "the Operator's endpoint label is the port name; ours is api_endpoint"
-    assert used <= EXPORTER_LABELS | {"job", "instance"}, used - EXPORTER_LABELS
+    # job and instance name the target; instance and pod are what SmartLeadExporterRestarting
+    # aggregates away.
+    assert used <= EXPORTER_LABELS | {"job", "instance", "pod"}, used - EXPORTER_LABELS
 
 
 # --- Alertmanager inhibition ----------------------------------------------------------------
@@ -186,7 +219,11 @@ def test_inhibit_rules_name_real_alerts_and_their_labels():
             assert match, matcher
             listed = set(match.group(2).split("|"))
             assert listed <= names, listed - names
-        assert {"cluster", "namespace", "job", "instance"} <= set(rule["equal"])
+        # The target's labels; SmartLeadExporterRestarting counts the starts of a job's pods
+        # together, so it has no instance.
+        assert {"cluster", "namespace", "job"} <= set(rule["equal"])
+        sources = set(re.search(r'"([^"]+)"', rule["source_matchers"][0]).group(1).split("|"))
+        assert ("instance" in rule["equal"]) == (sources != {"SmartLeadExporterRestarting"}), rule
         # An account's alert only silences the same account's alerts.
         sources = set(re.search(r'"([^"]+)"', rule["source_matchers"][0]).group(1).split("|"))
         if all(is_account_alert(name) for name in sources):
@@ -197,3 +234,68 @@ def test_inhibit_rules_name_real_alerts_and_their_labels():
 def is_account_alert(name: str) -> bool:
     (rule,) = [r for r in alert_rules() if r["alert"] == name]
     return "{{ $labels.account }}" in rule["annotations"]["summary"]
+
+
+# --- scripts/render-rules.py ------------------------------------------------------------------
+
+
+def render(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(RENDER_SCRIPT), *args], capture_output=True, text=True, timeout=30)
+
+
+def test_render_rules_without_options_is_the_file_itself():
+    result = render()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == RULES_FILE.read_text()
+
+
+def test_render_rules_sets_the_exact_job(tmp_path):
+    result = render("--job=smartlead")
+    assert result.returncode == 0, result.stderr
+    rendered = yaml.safe_load(result.stdout)
+    exprs = [r["expr"] for g in rendered["groups"] for r in g["rules"]]
+    assert JOB_MATCHER not in result.stdout
+    down = [r for g in rendered["groups"] for r in g["rules"] if r.get("alert") == "SmartLeadExporterDown"][0]
+    assert down["expr"] == 'up{job="smartlead"} == 0'
+    assert sum(e.count('job="smartlead"') for e in exprs) == sum(e.count(JOB_MATCHER) for e in
+                                                                  [r["expr"] for r in alert_rules()])
+    # Quotes in the job are escaped for PromQL, and the result is a valid rules file.
+    result = render('--job=a"b')
+    (tmp_path / "r.yml").write_text(result.stdout)
+    assert 'up{job="a\\"b"} == 0' in result.stdout
+    assert promtool("check", "rules", str(tmp_path / "r.yml")).returncode == 0
+
+
+def test_render_rules_divides_every_duration(tmp_path):
+    result = render("--time-scale=60")
+    assert result.returncode == 0, result.stderr
+    scaled = {r.get("alert") or r["record"]: r for g in yaml.safe_load(result.stdout)["groups"] for r in g["rules"]}
+    for rule in alert_rules() + recording_rules():
+        name = rule.get("alert") or rule["record"]
+        for key in ("for", "keep_firing_for"):
+            if key in rule:
+                assert alert_scenarios_seconds(scaled[name][key]) * 60 == alert_scenarios_seconds(rule[key]), name
+        before = re.findall(r"\[(\w+)\]|offset (\w+)", rule["expr"])
+        after = re.findall(r"\[(\w+)\]|offset (\w+)", scaled[name]["expr"])
+        assert len(before) == len(after) > 0 or not before, name
+        for b, a in zip(before, after):
+            assert alert_scenarios_seconds(a[0] or a[1]) * 60 == alert_scenarios_seconds(b[0] or b[1]), name
+        # Nothing else changes.
+        assert re.sub(r"\[\w+\]|offset \w+", "", scaled[name]["expr"]) == re.sub(r"\[\w+\]|offset \w+", "", rule["expr"])
+    (tmp_path / "r.yml").write_text(result.stdout)
+    assert promtool("check", "rules", str(tmp_path / "r.yml")).returncode == 0
+    # Every duration literal of the rules is one the script scales: none is left in minutes or
+    # hours once divided by 60.
+    assert not re.search(r"\[\d+[mh]\]|offset \d+[mh]|for: \d+[mh]", result.stdout)
+
+
+def test_render_rules_refuses_what_it_cannot_do():
+    result = render("--time-scale=7")
+    assert result.returncode == 2 and "not a whole number of milliseconds" in result.stderr
+    assert render("--time-scale=0").returncode == 2
+    assert render("--job=").returncode == 2
+
+
+def alert_scenarios_seconds(duration: str) -> float:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)(ms|s|m|h|d)", duration))

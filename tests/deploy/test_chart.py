@@ -19,7 +19,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from deploy_support import CHART_DIR, DASHBOARD_FILE, REPO, RULES_FILE, exporter_binary, load_rules, promtool
+from deploy_support import CHART_DIR, DASHBOARD_FILE, JOB_MATCHER, REPO, RULES_FILE, exporter_binary, load_rules, promtool
 
 helm.disable_logging()
 
@@ -39,24 +39,53 @@ KUBE_VERSIONS = [
     re.match(r">=\s*(\d+\.\d+\.\d+)", CHART_YAML["kubeVersion"]).group(1),
     kubernetes_validate.latest_version(),
 ]
-OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule"}  # CRDs: not in kubernetes-validate's schemas
+OPERATOR_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule"}  # CRDs: not in kubernetes-validate's schemas
 WORKLOAD_KINDS = {"Deployment", "StatefulSet"}
-JOB_REGEX = 'job=~".*smartlead.*"'  # the rules file's own job matcher, which the chart rewrites
+JOB_REGEX = JOB_MATCHER  # the rules file's own job matcher, which the chart rewrites
 
 CI_DIR = CHART_DIR / "ci"
 VARIANTS = {p.name.removesuffix("-values.yaml"): yaml.safe_load(p.read_text()) for p in sorted(CI_DIR.glob("*-values.yaml"))}
-# Mutual TLS: the kubelet cannot present a client certificate, so probes fall back to TCP.
-VARIANTS["mtls"] = {
-    "smartlead": {"existingSecret": "smartlead-api-key"},
-    "webConfig": {"tlsSecret": "smartlead-exporter-tls",
-                  "config": {"tls_server_config": {"cert_file": "/etc/smartlead-exporter/tls/tls.crt",
-                                                   "key_file": "/etc/smartlead-exporter/tls/tls.key",
-                                                   "client_ca_file": "/etc/smartlead-exporter/tls/ca.crt",
-                                                   "client_auth_type": "RequireAndVerifyClientCert"}}},
-}
+# Mutual TLS: the kubelet cannot present a client certificate, so the probes go to the
+# plain-HTTP health listener (port `health`). Three ways to require one: the current name, the
+# older name the exporter accepts, and a file in an existing Secret.
+def _mtls(client_auth_type: str) -> dict:
+    return {"smartlead": {"existingSecret": "smartlead-api-key"},
+            "webConfig": {"tlsSecret": "smartlead-exporter-tls",
+                          "config": {"tls_server_config": {"cert_file": "/etc/smartlead-exporter/tls/tls.crt",
+                                                           "key_file": "/etc/smartlead-exporter/tls/tls.key",
+                                                           "client_ca_file": "/etc/smartlead-exporter/tls/ca.crt",
+                                                           "client_auth_type": client_auth_type}}}}
+
+
+VARIANTS["mtls"] = _mtls("RequireAndVerifyClientCert")
+VARIANTS["mtls-older-name"] = _mtls("RequireClientCert")
+VARIANTS["mtls-existing-secret"] = {"smartlead": {"existingSecret": "smartlead-api-key"},
+                                    "webConfig": {"existingSecret": "smartlead-web", "tls": True, "clientCertRequired": True}}
+MTLS_VARIANTS = {"mtls", "mtls-older-name", "mtls-existing-secret"}
+HEALTH_PORT = 10073
 
 
 # --- rendering --------------------------------------------------------------------------------
+
+
+class StrictLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping, as strict parsers (and
+    kubectl's) do; PyYAML's own keeps the last silently."""
+
+
+def _construct_mapping(loader: StrictLoader, node: yaml.MappingNode, deep: bool = False):
+    keys = [loader.construct_object(k, deep=deep) for k, _ in node.value]
+    duplicates = sorted({str(k) for k in keys if keys.count(k) > 1})
+    if duplicates:
+        raise yaml.constructor.ConstructorError(None, None, f"duplicate keys {duplicates}", node.start_mark)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def strict_load_all(text: str) -> list:
+    return [doc for doc in yaml.load_all(text, Loader=StrictLoader) if doc]
 
 
 def raw_render(values: dict) -> dict[str, str]:
@@ -75,7 +104,7 @@ class Rendered:
             if path.endswith("NOTES.txt"):
                 self.notes = text
                 continue
-            self.objects.extend(doc for doc in yaml.safe_load_all(text) if doc)
+            self.objects.extend(strict_load_all(text))
         keys = [(o["kind"], o["metadata"]["name"]) for o in self.objects]
         assert len(keys) == len(set(keys)), f"an object rendered twice: {keys}"
 
@@ -143,9 +172,15 @@ def env_value(container: dict, name: str):
 # --- every variant ----------------------------------------------------------------------------
 
 
+def sharded(values: dict) -> bool:
+    return int(values.get("sharding", {}).get("replicas", 1)) > 1
+
+
 @pytest.mark.parametrize("name", VARIANTS)
 def test_lint_strict_is_clean(name):
-    for kube_version in (None, f"v{KUBE_VERSIONS[0]}"):
+    # At the oldest Kubernetes the chart declares (1.28 with sharding, which needs it).
+    oldest = "1.28.0" if sharded(VARIANTS[name]) else KUBE_VERSIONS[0]
+    for kube_version in (None, f"v{oldest}"):
         report = helm.lint(CHART_DIR, VARIANTS[name], strict=True, namespace=NAMESPACE, kube_version=kube_version)
         assert report["total_charts_linted"] == 1
         assert report["errors"] == []
@@ -155,6 +190,8 @@ def test_lint_strict_is_clean(name):
 @pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
 @pytest.mark.parametrize("name", VARIANTS)
 def test_manifests_validate_strictly(name, kube_version):
+    if sharded(VARIANTS[name]) and kube_version == KUBE_VERSIONS[0]:
+        kube_version = "1.28.0"  # sharding needs the pod-index label
     validated = set()
     for obj in variant(name).objects:
         if obj["kind"] in OPERATOR_KINDS:
@@ -166,6 +203,32 @@ def test_manifests_validate_strictly(name, kube_version):
                         f"{'.'.join(map(str, e.path))}: {e.message}")
         validated.add(obj["kind"])
     assert {"Service"} <= validated and validated & WORKLOAD_KINDS
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CI_DIR.glob("*-values.yaml")))
+def test_every_ci_render_parses_with_a_strict_yaml_parser(name):
+    # Every document of every template, as Helm renders it, without a duplicate key.
+    values = yaml.safe_load((CI_DIR / name).read_text())
+    for path, text in raw_render(values).items():
+        if not path.endswith("NOTES.txt"):
+            strict_load_all(text)
+    with pytest.raises(yaml.constructor.ConstructorError, match="duplicate keys"):
+        strict_load_all("a: 1\na: 2\n")
+
+
+def test_dashboard_labels_merge_with_common_labels():
+    # kube-prometheus-stack users often put the sidecar's label in commonLabels too: one key.
+    values = {"smartlead": {"apiKey": API_KEY}, "commonLabels": {"grafana_dashboard": "1", "team": "growth"},
+              "grafanaDashboard": {"enabled": True}}
+    text = raw_render(values)["smartlead-exporter/templates/dashboard-configmap.yaml"]
+    assert text.count("grafana_dashboard:") == 1
+    (cm,) = strict_load_all(text)
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1" and cm["metadata"]["labels"]["team"] == "growth"
+    # A different value in each: the dashboard's wins; the chart's own labels stay.
+    values["grafanaDashboard"]["labels"] = {"grafana_dashboard": "smartlead", "app.kubernetes.io/name": "x"}
+    (cm,) = strict_load_all(raw_render(values)["smartlead-exporter/templates/dashboard-configmap.yaml"])
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "smartlead"
+    assert cm["metadata"]["labels"]["app.kubernetes.io/name"] == "smartlead-exporter"
 
 
 @pytest.mark.parametrize("name", VARIANTS)
@@ -182,6 +245,8 @@ def test_recommended_labels_on_every_object(name):
         assert (values.get("commonLabels") or {}).items() <= labels.items(), obj["kind"]
         if obj["kind"] == "ServiceMonitor":
             assert obj["metadata"]["namespace"] == (values["serviceMonitor"].get("namespace") or NAMESPACE)
+        elif obj["kind"] == "PodMonitor":
+            assert obj["metadata"]["namespace"] == (values["podMonitor"].get("namespace") or NAMESPACE)
         elif obj["kind"] == "PrometheusRule":
             assert obj["metadata"]["namespace"] == (values["prometheusRule"].get("namespace") or NAMESPACE)
         else:
@@ -217,13 +282,20 @@ def test_port_service_and_probes(name):
     r = variant(name)
     values = VARIANTS[name]
     c = r.container
-    assert c["ports"] == [{"name": "http", "containerPort": 10072, "protocol": "TCP"}]
+    http_port = {"name": "http", "containerPort": 10072, "protocol": "TCP"}
     assert c["args"][0] == "--web.listen-address=:10072"
     tls = bool(values.get("webConfig", {}).get("tls") or "tls_server_config" in values.get("webConfig", {}).get("config", {}))
-    if name == "mtls":
-        assert c["livenessProbe"]["tcpSocket"] == {"port": "http"} and "httpGet" not in c["livenessProbe"]
-        assert c["readinessProbe"]["tcpSocket"] == {"port": "http"} and "httpGet" not in c["readinessProbe"]
+    if name in MTLS_VARIANTS:
+        # The kubelet cannot present a client certificate: the probes go to the plain-HTTP
+        # health listener, which serves /-/healthy and /-/ready only.
+        assert c["ports"] == [http_port, {"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"}]
+        assert f"--web.health-listen-address=:{HEALTH_PORT}" in c["args"]
+        live, ready = c["livenessProbe"]["httpGet"], c["readinessProbe"]["httpGet"]
+        assert live == {"path": "/-/healthy", "port": "health", "scheme": "HTTP"}
+        assert ready == {"path": "/-/ready", "port": "health", "scheme": "HTTP"}
     else:
+        assert c["ports"] == [http_port]
+        assert not [a for a in c["args"] if a.startswith("--web.health-listen-address")]
         scheme = "HTTPS" if tls else "HTTP"
         live, ready = c["livenessProbe"]["httpGet"], c["readinessProbe"]["httpGet"]
         assert {k: live[k] for k in ("path", "port", "scheme")} == {"path": "/-/healthy", "port": "http", "scheme": scheme}
@@ -281,6 +353,7 @@ def test_defaults_image_flags_and_objects():
     assert c["readinessProbe"] == {"httpGet": {"path": "/-/ready", "port": "http", "scheme": "HTTP"},
                                    "periodSeconds": 5, "timeoutSeconds": 5, "failureThreshold": 3}
     assert c["resources"]["limits"]["memory"]
+    assert "envFrom" not in c
     assert r.pod["serviceAccountName"] == FULLNAME
     sa = r.get("ServiceAccount")
     assert sa["automountServiceAccountToken"] is False
@@ -292,7 +365,35 @@ def test_chart_metadata():
     assert CHART_YAML["appVersion"] == "0.1.0"
     for key in ("home", "sources", "icon", "kubeVersion", "description"):
         assert CHART_YAML.get(key), key
-    assert CHART_YAML["kubeVersion"] == ">=1.28.0-0"
+    # Only sharding needs 1.28 (it refuses an older cluster itself): 1.27 may install the rest.
+    assert CHART_YAML["kubeVersion"] == ">=1.25.0-0"
+
+
+def kube_version_allowed(version: str, tmp_path: Path) -> bool:
+    """Whether Helm installs the chart on Kubernetes `version`: its kubeVersion constraint
+    checked by Helm's own semver library (semverCompare, as `helm install` checks it)."""
+    probe = tmp_path / "kube-version-probe"
+    (probe / "templates").mkdir(parents=True, exist_ok=True)
+    (probe / "Chart.yaml").write_text(yaml.safe_dump({"apiVersion": "v2", "name": "probe", "version": "0.1.0"}))
+    (probe / "templates" / "check.yaml").write_text(
+        "allowed: {{ semverCompare .Values.constraint .Values.version }}\n")
+    with helm.Chart.load(probe) as chart:
+        text = chart.render({"constraint": CHART_YAML["kubeVersion"], "version": version}, name="p", namespace="p")
+    return yaml.safe_load(text["probe/templates/check.yaml"])["allowed"]
+
+
+def test_kubernetes_1_27_installs_everything_but_sharding(tmp_path):
+    # Only sharding needs 1.28 (the pod-index label; its templates refuse an older cluster,
+    # naming it): the chart itself installs from 1.25 on, the oldest the tests validate.
+    assert kube_version_allowed("v1.27.0", tmp_path)
+    assert kube_version_allowed("v1.25.0", tmp_path) and kube_version_allowed("v1.27.3-gke.100", tmp_path)
+    assert not kube_version_allowed("v1.24.9", tmp_path)
+    for name, values in VARIANTS.items():
+        if not sharded(values):
+            report = helm.lint(CHART_DIR, values, strict=True, namespace=NAMESPACE, kube_version="v1.27.0")
+            assert report["errors"] == [] and report["messages"] == [], (name, report)
+    helpers = (CHART_DIR / "templates" / "_helpers.tpl").read_text()
+    assert 'semverCompare ">=1.28.0-0" .Capabilities.KubeVersion.Version' in helpers
 
 
 # --- image, names, labels ---------------------------------------------------------------------
@@ -400,7 +501,7 @@ def test_https_proxy_through_extra_env():
 # --- single account: exactly one of apiKey and existingSecret --------------------------------
 
 
-@pytest.mark.parametrize("name", ["api-key", "existing-secret", "monitoring", "tuning", "web-config", "ca-bundle", "mtls"])
+@pytest.mark.parametrize("name", ["api-key", "existing-secret", "monitoring", "tuning", "web-config", "ca-bundle", *sorted(MTLS_VARIANTS)])
 def test_single_account_key_arrives_as_a_mounted_secret_file(name):
     r = variant(name)
     values = VARIANTS[name]
@@ -694,10 +795,24 @@ def test_web_config_from_an_existing_secret():
     assert r.container["readinessProbe"]["httpGet"]["scheme"] == "HTTP"
 
 
-def test_mutual_tls_probes_check_tcp_and_no_test_pod():
-    r = variant("mtls")
+@pytest.mark.parametrize("name", sorted(MTLS_VARIANTS))
+def test_mutual_tls_probes_use_the_plain_health_listener_and_no_test_pod(name):
+    r = variant(name)
     assert "Pod" not in r.kinds()
     assert "--web.health-unauthenticated" in r.container["args"]
+    # The health port is for the kubelet alone: the Service and the monitors keep to `http`.
+    assert [p["name"] for p in r.get("Service")["spec"]["ports"]] == ["http"]
+    r = Rendered({**VARIANTS[name], "webConfig": {**VARIANTS[name]["webConfig"], "healthPort": 9999}})
+    assert "--web.health-listen-address=:9999" in r.container["args"]
+    assert r.container["ports"][1]["containerPort"] == 9999
+
+
+def test_client_certificates_not_required_keep_the_probes_on_http():
+    for client_auth in ("VerifyClientCertIfGiven", "RequestClientCert", "NoClientCert"):
+        r = Rendered(_mtls(client_auth))
+        assert r.container["livenessProbe"]["httpGet"]["port"] == "http"
+        assert r.container["livenessProbe"]["httpGet"]["scheme"] == "HTTPS"
+        assert not [a for a in r.container["args"] if a.startswith("--web.health-listen-address")]
 
 
 def test_web_config_both_sources_fail():
@@ -748,7 +863,9 @@ def test_network_policy():
     test_peer = {"podSelector": {"matchLabels": {"app.kubernetes.io/instance": RELEASE,
                                                  "app.kubernetes.io/name": "smartlead-metrics-test"}}}
     assert test_peer["podSelector"]["matchLabels"].items() <= r.test_pod["metadata"]["labels"].items()
-    assert policy["spec"]["ingress"] == [{"from": values["networkPolicy"]["ingressFrom"] + [test_peer],
+    namespaces = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+                  for ns in values["networkPolicy"]["ingressNamespaces"]]
+    assert policy["spec"]["ingress"] == [{"from": namespaces + values["networkPolicy"]["ingressFrom"] + [test_peer],
                                           "ports": [{"port": "http", "protocol": "TCP"}]}]
     assert policy["spec"]["egress"] == [
         {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
@@ -757,12 +874,20 @@ def test_network_policy():
     ]
     # Nobody named: no ingress at all, never an empty `from` (which would allow everyone).
     r = Rendered({"smartlead": {"apiKey": API_KEY}, "tests": {"enabled": False},
-                  "networkPolicy": {"enabled": True, "ingressFrom": []}})
+                  "networkPolicy": {"enabled": True, "ingressNamespaces": [], "ingressFrom": []}})
     assert r.get("NetworkPolicy")["spec"]["ingress"] == []
-    # Default peers: Prometheus pods in any namespace.
+
+
+def test_network_policy_admits_the_monitoring_namespace_by_default():
+    # Every pod of the namespace, whatever scrapes: Prometheus, vmagent, Grafana Alloy,
+    # Prometheus Agent. No pod selector narrows it to one kind of scraper.
     r = Rendered({"smartlead": {"apiKey": API_KEY}, "tests": {"enabled": False}, "networkPolicy": {"enabled": True}})
     assert r.get("NetworkPolicy")["spec"]["ingress"][0]["from"] == [
-        {"namespaceSelector": {}, "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}]
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    values = VARIANTS["everything"]["networkPolicy"]
+    peers = variant("everything").get("NetworkPolicy")["spec"]["ingress"][0]["from"]
+    assert peers[:len(values["ingressNamespaces"])] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}} for ns in values["ingressNamespaces"]]
 
 
 # --- helm test --------------------------------------------------------------------------------
@@ -825,13 +950,14 @@ sleep() {{ :; }}
         ({"serviceMonitor": {"scheme": "ftp"}}, "/serviceMonitor/scheme"),
         ({"prometheusRule": {"severity": {"SmartLeadAPIDown": "page"}}}, "/prometheusRule/severity/SmartLeadAPIDown"),
         ({"prometheusRule": {"jobMatcher": "smartlead"}}, "/prometheusRule/jobMatcher"),
+        ({"prometheusRule": {"jobMatcher": 'job=~".*smartlead.*"'}}, "/prometheusRule/jobMatcher"),
         ({"smartlead": {"pollInterval": "often"}}, "/smartlead/pollInterval"),
         ({"extraArgs": ["debug"]}, "/extraArgs/0"),
         ({"extraEnv": [{"value": "x"}]}, "/extraEnv/0"),
         ({"webConfig": {"config": {"tls_config": {}}}}, "'tls_config' not allowed"),
         ({"networkPolicy": {"ingress": []}}, "'ingress' not allowed"),
     ],
-    ids=["pull-policy", "digest", "typo", "scheme", "severity", "job-matcher", "duration", "flag", "env", "web-config-key", "netpol-typo"],
+    ids=["pull-policy", "digest", "typo", "scheme", "severity", "job-matcher", "job-regex", "duration", "flag", "env", "web-config-key", "netpol-typo"],
 )
 def test_schema_rejects_bad_values(values, where):
     values = {**values, "smartlead": {"apiKey": API_KEY, **values.get("smartlead", {})}}
@@ -870,7 +996,7 @@ def eval_path(values, path: str):
     return node
 
 
-PASSED_THROUGH = {"webConfig.config", "serviceMonitor.basicAuth"}
+PASSED_THROUGH = {"webConfig.config", "serviceMonitor.basicAuth", "podMonitor.basicAuth"}
 GLOBAL_KEYS = {f"global.{k}" for k in SCHEMA["properties"]["global"]["properties"]}
 # The keys of the values table (and of values.yaml): objects of Kubernetes' own types are one row.
 TABLE_KEYS = (_schema_leaves(SCHEMA, PASSED_THROUGH | {"livenessProbe", "readinessProbe", "dnsConfig", "resources", "accountDefaults"})
@@ -879,7 +1005,8 @@ TABLE_KEYS = (_schema_leaves(SCHEMA, PASSED_THROUGH | {"livenessProbe", "readine
 SCHEMA_KEYS = (_schema_leaves(SCHEMA, PASSED_THROUGH) - {"global"}) | GLOBAL_KEYS
 # Alternatives of one choice: set in the other ci/ files (or tests here), never together.
 EXCLUSIVE = {"smartlead.apiKey", "smartlead.existingSecret", "smartlead.caBundle", "webConfig.config"}
-PROBE_HANDLERS = {"livenessProbe.tcpSocket", "readinessProbe.tcpSocket"}  # replace httpGet: test_probe_handler_can_be_replaced
+# Handlers that replace httpGet: test_probe_handler_can_be_replaced, test_chart_schema.py.
+PROBE_HANDLERS = {f"{p}.{h}" for p in ("livenessProbe", "readinessProbe") for h in ("tcpSocket", "exec", "grpc")}
 
 
 def test_values_yaml_has_a_default_for_every_schema_key():
@@ -913,7 +1040,7 @@ def test_chart_readme_documents_every_value():
 def test_monitoring_objects_are_off_by_default_and_on_when_enabled():
     assert not OPERATOR_KINDS & variant("existing-secret").kinds()
     assert "ConfigMap" not in variant("existing-secret").kinds()
-    assert OPERATOR_KINDS | {"ConfigMap"} <= variant("monitoring").kinds()
+    assert {"ServiceMonitor", "PrometheusRule", "ConfigMap"} <= variant("monitoring").kinds()
 
 
 def test_service_monitor_defaults():
@@ -928,7 +1055,9 @@ def test_service_monitor_defaults():
         "namespaceSelector": {"matchNames": [NAMESPACE]},
         "selector": {"matchLabels": {"app.kubernetes.io/name": "smartlead-exporter", "app.kubernetes.io/instance": RELEASE}},
         "endpoints": [{"port": "http", "path": "/metrics", "scheme": "http", "interval": "30s", "scrapeTimeout": "10s"}],
+        "sampleLimit": DEFAULT_VALUES["serviceMonitor"]["sampleLimit"],
     }
+    assert sm["spec"]["sampleLimit"] == 50000
     assert sm["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     assert sm["spec"]["endpoints"][0]["port"] in {p["name"] for p in service["spec"]["ports"]}
 
@@ -944,6 +1073,9 @@ def test_service_monitor_everything():
     assert r.get("Service")["metadata"]["labels"]["scrape-tier"] == "business"
     assert spec["targetLabels"] == ["scrape-tier"]
     assert spec["sampleLimit"] == 5000
+    assert spec["targetLimit"] == 4 and spec["labelLimit"] == 30
+    assert spec["podTargetLabels"] == ["cost-center"]
+    assert sm["metadata"]["annotations"] == values["annotations"]
     assert spec["namespaceSelector"] == {"matchNames": [NAMESPACE]}  # the Service stays in the release namespace
     assert spec["endpoints"] == [{
         "port": "http", "path": "/metrics", "scheme": "https", "interval": "30s", "scrapeTimeout": "10s",
@@ -979,8 +1111,10 @@ def test_prometheus_rule_follows_the_service_monitor_job(tmp_path):
         for canonical_rule in group["rules"]:
             canonical_rule["expr"] = _with_job(str(canonical_rule["expr"]), 'job="smartlead-exporter"')
     assert rule["spec"] == {"groups": canonical["groups"]}
-    assert JOB_REGEX in RULES_FILE.read_text()  # so the rewrite above is exercised
-    assert JOB_REGEX not in json.dumps(rule)
+    assert JOB_REGEX in RULES_FILE.read_text()
+    # The chart's job is the file's own by default; under another name the matcher follows.
+    renamed = Rendered({**values, "nameOverride": "sl-metrics"}).get("PrometheusRule")
+    assert JOB_REGEX not in json.dumps(renamed) and 'job=\\"sl-metrics\\"' in json.dumps(renamed)
     _promtool_accepts(rule, tmp_path)
 
 
@@ -1010,8 +1144,13 @@ def test_prometheus_rule_everything(tmp_path):
     assert {"release": "kube-prometheus-stack", "legacy": "true"}.items() <= rule["metadata"]["labels"].items()
     alerts = _alerts(rule)
     canonical = {r["alert"]: r for g in load_rules()["groups"] for r in g["rules"] if "alert" in r}
-    assert set(alerts) == set(canonical) - {"SmartLeadExporterAbsent"}
+    # The user's own rules come as one more group, after the canonical ones.
+    (own,) = [g for g in rule["spec"]["groups"] if g["name"] == "smartlead-smartlead-metrics-additional"]
+    assert own["rules"] == values["additionalRules"] and rule["spec"]["groups"][-1] == own
+    assert set(alerts) == set(canonical) - {"SmartLeadExporterAbsent"} | {"SmartLeadAcmeDown"}
     for name, alert in alerts.items():
+        if name == "SmartLeadAcmeDown":
+            continue
         expected = dict(canonical[name])
         expected["expr"] = _with_job(str(expected["expr"]), 'job="business"')
         expected["labels"] = {**expected.get("labels", {}), **({"severity": "critical"} if name == "SmartLeadAuthFailing" else {})}
@@ -1104,3 +1243,124 @@ def test_packaged_chart_carries_the_files(tmp_path):
                                 name=RELEASE, namespace=NAMESPACE)
     rule = yaml.safe_load(rendered["smartlead-exporter/templates/prometheusrule.yaml"])
     assert rule["spec"] == load_rules()
+
+
+# --- community-chart values: PDB, namespaceOverride, PodMonitor, envFrom, limits ---------------
+
+
+def test_pod_disruption_budget():
+    assert "PodDisruptionBudget" not in variant("api-key").kinds()
+    r = Rendered({"smartlead": {"apiKey": API_KEY}, "podDisruptionBudget": {"enabled": True}})
+    pdb = r.get("PodDisruptionBudget")
+    assert pdb["apiVersion"] == "policy/v1"
+    assert pdb["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": r.workload["spec"]["selector"]["matchLabels"]}}
+    r = variant("everything")
+    assert r.get("PodDisruptionBudget")["spec"]["minAvailable"] == 1
+    assert "maxUnavailable" not in r.get("PodDisruptionBudget")["spec"]
+    r = Rendered({"smartlead": {"apiKey": API_KEY}, "podDisruptionBudget": {"enabled": True, "maxUnavailable": "50%"}})
+    assert r.get("PodDisruptionBudget")["spec"]["maxUnavailable"] == "50%"
+    with pytest.raises(helm.HelmRenderError, match="minAvailable or maxUnavailable"):
+        raw_render({"smartlead": {"apiKey": API_KEY},
+                    "podDisruptionBudget": {"enabled": True, "minAvailable": None, "maxUnavailable": None}})
+
+
+def test_namespace_override_moves_every_namespaced_object():
+    values = {**VARIANTS["monitoring"], "namespaceOverride": "smartlead", "networkPolicy": {"enabled": True},
+              "podDisruptionBudget": {"enabled": True}}
+    r = Rendered(values)
+    for obj in r.objects:
+        assert obj["metadata"]["namespace"] == "smartlead", obj["kind"]
+    assert r.get("ServiceMonitor")["spec"]["namespaceSelector"] == {"matchNames": ["smartlead"]}
+    assert f"{FULLNAME}.smartlead.svc:10072" in r.test_pod["spec"]["containers"][0]["command"][2]
+    assert "--namespace smartlead port-forward" in r.notes
+
+
+def test_pod_monitor():
+    values = {"smartlead": {"apiKey": API_KEY}, "prometheusRule": {"enabled": True},
+              "podMonitor": {"enabled": True, "additionalLabels": {"release": "kube-prometheus-stack"},
+                             "annotations": {"a": "b"}, "podTargetLabels": ["team"], "targetLimit": 2, "labelLimit": 40,
+                             "relabelings": [{"targetLabel": "cluster", "replacement": "eu"}]}}
+    r = Rendered(values)
+    pm = r.get("PodMonitor")
+    assert pm["apiVersion"] == "monitoring.coreos.com/v1" and "ServiceMonitor" not in r.kinds()
+    assert pm["metadata"]["labels"]["release"] == "kube-prometheus-stack" and pm["metadata"]["annotations"] == {"a": "b"}
+    assert pm["spec"] == {
+        "jobLabel": "app.kubernetes.io/name", "podTargetLabels": ["team"], "sampleLimit": 50000, "targetLimit": 2,
+        "labelLimit": 40, "namespaceSelector": {"matchNames": [NAMESPACE]},
+        "selector": {"matchLabels": r.workload["spec"]["selector"]["matchLabels"]},
+        "podMetricsEndpoints": [{"port": "http", "path": "/metrics", "scheme": "http", "interval": "30s",
+                                 "scrapeTimeout": "10s", "relabelings": values["podMonitor"]["relabelings"]}]}
+    # The pod carries the job label, and the rules follow the job.
+    assert r.workload["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == "smartlead-exporter"
+    assert _alerts(r.get("PrometheusRule"))["SmartLeadExporterDown"]["expr"] == 'up{job="smartlead-exporter"} == 0'
+    r = Rendered({**values, "nameOverride": "sl"})
+    assert _alerts(r.get("PrometheusRule"))["SmartLeadExporterDown"]["expr"] == 'up{job="sl"} == 0'
+    # A jobLabel the pod does not carry: the Operator names the job <namespace>/<PodMonitor>.
+    r = Rendered({**values, "podMonitor": {**values["podMonitor"], "jobLabel": "nope"}})
+    assert _alerts(r.get("PrometheusRule"))["SmartLeadExporterDown"]["expr"] == f'up{{job="{NAMESPACE}/{FULLNAME}"}} == 0'
+    with pytest.raises(helm.HelmRenderError, match="not both|enable one"):
+        raw_render({**values, "serviceMonitor": {"enabled": True}})
+
+
+def test_extra_env_from():
+    env_from = [{"configMapRef": {"name": "proxy-env"}}, {"secretRef": {"name": "proxy-credentials"}}]
+    r = Rendered({"smartlead": {"apiKey": API_KEY}, "extraEnvFrom": env_from})
+    assert r.container["envFrom"] == env_from
+    assert variant("everything").container["envFrom"] == VARIANTS["everything"]["extraEnvFrom"]
+
+
+def test_additional_rules_pass_promtool(tmp_path):
+    rules = [{"record": "account:smartlead_up:min", "expr": "min without (instance) (smartlead_up)"},
+             {"alert": "SmartLeadAcmeDown", "expr": 'smartlead_up{account="acme"} == 0', "for": "1h"}]
+    rule = Rendered({"smartlead": {"apiKey": API_KEY}, "prometheusRule": {"enabled": True, "additionalRules": rules}}).get("PrometheusRule")
+    assert rule["spec"]["groups"][-1] == {"name": f"{FULLNAME}-additional", "rules": rules}
+    _promtool_accepts(rule, tmp_path)
+    with pytest.raises(helm.HelmValuesError, match="additionalRules"):
+        raw_render({"smartlead": {"apiKey": API_KEY}, "prometheusRule": {"additionalRules": [{"expr": "up"}]}})
+
+
+def _samples(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def test_default_sample_limit_is_sized_from_measured_series(tmp_path):
+    # The sizing in the chart README: 11 samples per pod, 45 per account and 2 per category
+    # (today's collector). Measured here on the exporter itself (--demo, one account), so that a
+    # change of the exposition that outgrows the formula fails this test.
+    import time
+    import urllib.request
+    from deploy_support import free_port, loopback_env
+    port = free_port()
+    process = subprocess.Popen([str(exporter_binary()), f"--web.listen-address=127.0.0.1:{port}", "--demo"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=loopback_env())
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with opener.open(f"http://127.0.0.1:{port}/-/ready", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the demo exporter never became ready"
+            time.sleep(0.2)
+        with opener.open(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            samples = _samples(response.read().decode())
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    per_pod = [s for s in samples if "account=" not in s]
+    per_category = [s for s in samples if s.startswith(("smartlead_category_info{", "smartlead_category_created_timestamp_seconds{"))]
+    categories = len([s for s in samples if s.startswith("smartlead_category_info{")])
+    per_account = len(samples) - len(per_pod) - len(per_category)
+    assert categories > 0 and len(per_category) == 2 * categories
+    assert len(per_pod) <= 11, per_pod
+    assert per_account <= 45, per_account
+    readme = (CHART_DIR / "README.md").read_text()
+    assert "samples per pod = 11 + sum over its accounts of (45 + 2 × categories)" in readme
+    assert "200 + 3 × categories + 18 × campaigns + 9 × mailboxes" in readme
+    # The default holds the README's example, and is the same for both monitors.
+    example = 11 + 20 * (200 + 3 * 30 + 18 * 100 + 9 * 20)
+    assert example <= DEFAULT_VALUES["serviceMonitor"]["sampleLimit"] == DEFAULT_VALUES["podMonitor"]["sampleLimit"] == 50000
+    assert f"{example:,}" in readme

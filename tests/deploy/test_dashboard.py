@@ -12,7 +12,7 @@ import pytest
 
 import yaml
 
-from deploy_support import DASHBOARD_FILE, load_dashboard
+from deploy_support import DASHBOARD_FILE, load_dashboard, promtool
 
 DASHBOARD = load_dashboard()
 PANELS = [p for p in DASHBOARD["panels"] if p["type"] != "row"]  # rows only group panels
@@ -280,9 +280,41 @@ def test_accounts_table_heads_the_dashboard_failing_first():
     assert renamed["Value #B"] == "Failed in a row"
 
 
+def test_dashboard_is_read_only_as_provisioned():
+    # Grafana's dashboard-linter: a provisioned dashboard is not editable (changes made in the
+    # UI would be lost at the next provisioning).
+    assert DASHBOARD["editable"] is False
+
+
+def test_restart_annotation_marks_new_pods_and_restarts(tmp_path):
+    # A rollout or an eviction starts a new pod, whose series is new: changes() of the old
+    # series never shows it. The annotation marks every process that started within the last
+    # five minutes, new series included. Evaluated by promtool on: a pod restarted in place at
+    # 10m, replaced by a new pod at 20m.
+    (restarts,) = [a for a in ANNOTATIONS if a["name"] == "Exporter restarts"]
+    expr = restarts["expr"].replace("$cluster", ".*").replace("$job", ".*").replace("$instance", ".*")
+    old = 'process_start_time_seconds{job="smartlead-exporter",instance="10.0.1.7:10072",pod="a"}'
+    new = 'process_start_time_seconds{job="smartlead-exporter",instance="10.0.1.8:10072",pod="b"}'
+    tests = {"rule_files": [], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m",
+        "input_series": [{"series": old, "values": "0x9 600x9 stale"}, {"series": new, "values": "_x20 1200x20"}],
+        "promql_expr_test": [
+            {"expr": expr, "eval_time": "5m", "exp_samples": []},
+            {"expr": expr, "eval_time": "11m", "exp_samples": [{"labels": old, "value": 600}]},
+            {"expr": expr, "eval_time": "17m", "exp_samples": []},
+            {"expr": expr, "eval_time": "21m", "exp_samples": [{"labels": new, "value": 1200}]},
+            {"expr": expr, "eval_time": "30m", "exp_samples": []},
+        ]}]}
+    path = tmp_path / "annotation.test.yml"
+    path.write_text(yaml.safe_dump(tests))
+    result = promtool("test", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert restarts["step"] == "1m" and restarts["useValueForTime"] is False
+
+
 def test_annotations_mark_restarts_and_version_changes():
     exprs = {a["name"]: a["expr"] for a in ANNOTATIONS}
-    assert "changes(process_start_time_seconds{" in exprs["Exporter restarts"]
+    assert "process_start_time_seconds{" in exprs["Exporter restarts"]
     assert "smartlead_exporter_build_info{" in exprs["Version changes"] and "offset" in exprs["Version changes"]
     for a in ANNOTATIONS:
         assert a["datasource"]["uid"] in DATASOURCE_UIDS and a["enable"] is True

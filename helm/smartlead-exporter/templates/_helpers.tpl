@@ -22,6 +22,13 @@ contains the chart name.
 {{- end }}
 {{- end }}
 
+{{/*
+The namespace of every namespaced object: namespaceOverride, else the release's.
+*/}}
+{{- define "smartlead-exporter.namespace" -}}
+{{- .Values.namespaceOverride | default .Release.Namespace | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{- define "smartlead-exporter.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
@@ -59,16 +66,44 @@ The Service's labels: what serviceMonitor.jobLabel and targetLabels read.
 {{- end }}
 
 {{/*
-The `job` label the Prometheus Operator gives the targets: the value of the Service label
-named by jobLabel, or the Service's name when the Service has no such label.
+The `job` label the Prometheus Operator gives the targets. ServiceMonitor: the value of the
+Service label named by serviceMonitor.jobLabel, or the Service's name when the Service has no
+such label. PodMonitor: the value of the pod label named by podMonitor.jobLabel, or
+<namespace>/<PodMonitor name> when the pod has no such label.
 */}}
 {{- define "smartlead-exporter.jobName" -}}
+{{- if .Values.serviceMonitor.enabled }}
 {{- $labelName := .Values.serviceMonitor.jobLabel | default "app.kubernetes.io/name" }}
 {{- $labels := include "smartlead-exporter.serviceLabels" . | fromYaml }}
 {{- if hasKey $labels $labelName }}
 {{- get $labels $labelName }}
 {{- else }}
 {{- include "smartlead-exporter.fullname" . }}
+{{- end }}
+{{- else }}
+{{- $labelName := .Values.podMonitor.jobLabel | default "app.kubernetes.io/name" }}
+{{- $labels := merge (include "smartlead-exporter.labels" . | fromYaml) (deepCopy (.Values.podLabels | default dict)) }}
+{{- if hasKey $labels $labelName }}
+{{- get $labels $labelName }}
+{{- else }}
+{{- printf "%s/%s" (.Values.podMonitor.namespace | default (include "smartlead-exporter.namespace" .)) (include "smartlead-exporter.fullname" .) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Prometheus Operator scrape settings shared by the ServiceMonitor and the PodMonitor, as spec
+fields: sample, target and label limits. sampleLimit 0 means no limit.
+*/}}
+{{- define "smartlead-exporter.scrapeLimits" -}}
+{{- with .sampleLimit }}
+sampleLimit: {{ int . }}
+{{- end }}
+{{- with .targetLimit }}
+targetLimit: {{ int . }}
+{{- end }}
+{{- with .labelLimit }}
+labelLimit: {{ int . }}
 {{- end }}
 {{- end }}
 
@@ -222,8 +257,10 @@ Accounts' keys: one projected volume mounted at /secrets, each key at /secrets/<
 {{- end }}
 
 {{/*
-Web config (issue 11). enabled: a file is configured. tls: the endpoint serves TLS.
-clientCertRequired: kubelet probes cannot complete the handshake, so they check TCP only.
+Web config. enabled: a file is configured. tls: the endpoint serves TLS.
+clientCertRequired: the endpoint refuses a client without a certificate, which the kubelet
+cannot present; the probes then go to the plain-HTTP health listener
+(--web.health-listen-address, port `health`), which serves only /-/healthy and /-/ready.
 */}}
 {{- define "smartlead-exporter.webConfigEnabled" -}}
 {{- if and .Values.webConfig.config .Values.webConfig.existingSecret }}
@@ -240,7 +277,7 @@ clientCertRequired: kubelet probes cannot complete the handshake, so they check 
 
 {{- define "smartlead-exporter.clientCertRequired" -}}
 {{- $tls := (.Values.webConfig.config | default dict).tls_server_config | default dict }}
-{{- if has ($tls.client_auth_type | default "") (list "RequireAnyClientCert" "RequireAndVerifyClientCert") }}true{{ end }}
+{{- if or .Values.webConfig.clientCertRequired (has (toString ($tls.client_auth_type | default "")) (list "RequireAnyClientCert" "RequireClientCert" "RequireAndVerifyClientCert")) }}true{{ end }}
 {{- end }}
 
 {{- define "smartlead-exporter.scheme" -}}
@@ -278,20 +315,20 @@ CA bundle for calls to SmartLead (issue 12): smartlead.caBundle or an existing C
 {{- end }}
 
 {{/*
-A probe: the values' settings, with an httpGet on `path` (scheme per webConfig) unless the
-values chose another handler. Call with (list $ .Values.livenessProbe "/-/healthy").
+A probe: the values' settings, with an httpGet on `path` unless the values chose another
+handler: on port `http` (scheme per webConfig), or on the plain-HTTP port `health` when a
+client certificate is required. Call with (list $ .Values.livenessProbe "/-/healthy").
 */}}
 {{- define "smartlead-exporter.probe" -}}
 {{- $root := index . 0 }}
 {{- $probe := deepCopy (index . 1 | default dict) }}
 {{- $path := index . 2 }}
 {{- if not (or $probe.tcpSocket $probe.exec $probe.grpc) }}
-{{- if include "smartlead-exporter.clientCertRequired" $root }}
-{{- $_ := set $probe "tcpSocket" (dict "port" "http") }}
-{{- else }}
 {{- $defaults := dict "path" $path "port" "http" "scheme" (include "smartlead-exporter.scheme" $root | upper) }}
-{{- $_ := set $probe "httpGet" (merge ($probe.httpGet | default dict) $defaults) }}
+{{- if include "smartlead-exporter.clientCertRequired" $root }}
+{{- $defaults = dict "path" $path "port" "health" "scheme" "HTTP" }}
 {{- end }}
+{{- $_ := set $probe "httpGet" (merge ($probe.httpGet | default dict) $defaults) }}
 {{- end }}
 {{- toYaml $probe }}
 {{- end }}

@@ -64,12 +64,19 @@ spec:
         - --web.config.file={{ include "smartlead-exporter.webConfigFile" . }}
         - --web.health-unauthenticated
         {{- end }}
+        {{- if include "smartlead-exporter.clientCertRequired" . }}
+        - --web.health-listen-address=:{{ int .Values.webConfig.healthPort }}
+        {{- end }}
         {{- if $caConfigMap }}
         - --smartlead.ca-file={{ include "smartlead-exporter.caFile" . }}
         {{- end }}
         {{- range .Values.extraArgs }}
         - {{ . | quote }}
         {{- end }}
+      {{- with .Values.extraEnvFrom }}
+      envFrom:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
       {{- if or $sharded .Values.extraEnv }}
       env:
         {{- if $sharded }}
@@ -87,6 +94,12 @@ spec:
         - name: http
           containerPort: 10072
           protocol: TCP
+        {{- if include "smartlead-exporter.clientCertRequired" . }}
+        # /-/healthy and /-/ready only, plain HTTP, for the kubelet's probes.
+        - name: health
+          containerPort: {{ int .Values.webConfig.healthPort }}
+          protocol: TCP
+        {{- end }}
       livenessProbe:
         {{- include "smartlead-exporter.probe" (list . .Values.livenessProbe "/-/healthy") | nindent 8 }}
       readinessProbe:

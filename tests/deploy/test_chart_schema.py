@@ -1,0 +1,166 @@
+"""The chart's values.schema.json accepts what the exporter accepts and refuses what it refuses.
+
+One list of values, each checked twice: by the Helm engine against the schema (a render with
+the value) and by the real exporter binary with --config.check (the value as the flag, the
+accounts file's setting or the web config the chart passes it to). The two verdicts must agree,
+and match the list. Ranges (a poll interval between 1s and 24h...) are the exporter's alone:
+the list holds values inside every range, so that only the syntax is compared.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import helm_python as helm
+import pytest
+import yaml
+
+import test_chart as chart
+from deploy_support import exporter_binary
+
+# Durations between 61s and 10m: inside the range of every duration setting (a timeout up to
+# 10m, a stale-after and a maximum backoff above the default 60s interval).
+DURATIONS = {
+    "accepted": ["90s", "2m", "2min", "1m 30s", "1m30s", "2 min", "1.5m", "120sec", "3mins", "4minutes", "2minute",
+                 " 2m ", "1min 30sec"],
+    "refused": ["often", "60", "1H", "30S", "1m30", "1h-30m", "-2m", "1m, 30s", "PT2M", "2m ago", "2 m x"],
+}
+# Sizes between 1KiB and 1GiB, the exporter's bounds.
+SIZES = {
+    "accepted": ["16MiB", "16Mi", "16M", "16mib", "16 MiB", "16mb", "16777216", "1.5MiB", "16_000_000", "2048KiB",
+                 "512k", "16m", "1GB"],
+    "refused": ["sixteen", "16 megabytes", "16MiB/s", "-1MiB", "16Q", "MiB", "16 MiB please"],
+}
+# Top-level keys of the exporter-toolkit web config.
+WEB_CONFIG_KEYS = {
+    "accepted": [{"rate_limit": {"interval": "1s", "burst": 10}},
+                 {"http_server_config": {"headers": {"X-Frame-Options": "deny"}}},
+                 {"basic_auth_users": {"prometheus": "$2y$10$" + "a" * 53}}],
+    "refused": [{"tls_config": {}}, {"rate_limits": {}}, {"basic_auth": {}}],
+}
+# extraArgs: whole flags, or a flag and its value as separate tokens.
+EXTRA_ARGS = {
+    "accepted": [["--log.level=debug"], ["--log.level", "debug"], ["--log.format", "json", "--log.level=warn"],
+                 ["--poll.concurrency", "4"]],
+    "refused": [["debug"], [""], ["log.level=debug"]],
+}
+
+
+def exporter_check(tmp_path: Path, args: list[str], accounts: dict | None = None,
+                   web_config: dict | None = None) -> bool:
+    """--config.check of the real exporter: True when it accepts."""
+    key = tmp_path / "api-key"
+    key.write_text("sl-schema-test-key")
+    argv = [str(exporter_binary()), "--config.check", f"--smartlead.api-key-file={key}"]
+    if accounts is not None:
+        for account in accounts["accounts"]:
+            account["api_key_file"] = str(key)
+        (tmp_path / "accounts.yml").write_text(yaml.safe_dump(accounts))
+        argv = [str(exporter_binary()), "--config.check", f"--config.file={tmp_path / 'accounts.yml'}"]
+    if web_config is not None:
+        (tmp_path / "web.yml").write_text(yaml.safe_dump(web_config))
+        argv.append(f"--web.config.file={tmp_path / 'web.yml'}")
+    done = subprocess.run([*argv, *args], capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode in (0, 2), done.stderr  # 2: refused with a message; never a crash
+    return done.returncode == 0
+
+
+def schema_accepts(values: dict) -> bool:
+    try:
+        chart.raw_render(values)
+    except helm.HelmValuesError:
+        return False
+    return True
+
+
+def single(extra: dict) -> dict:
+    return {"smartlead": {"existingSecret": "k", **extra.pop("smartlead", {})}, **extra}
+
+
+def many(account: dict | None = None, defaults: dict | None = None) -> dict:
+    values = {"accounts": [{"name": "acme", "existingSecret": "s", **(account or {})}]}
+    if defaults:
+        values["accountDefaults"] = defaults
+    return values
+
+
+# Each setting: (chart values for a value, the exporter's check of the same value).
+DURATION_SETTINGS = {
+    "smartlead.pollInterval": (lambda v: single({"smartlead": {"pollInterval": v}}),
+                               lambda v, tmp: exporter_check(tmp, [f"--poll.interval={v}"])),
+    "accountDefaults.pollInterval": (lambda v: many(defaults={"pollInterval": v}),
+                                     lambda v, tmp: exporter_check(tmp, [], {"defaults": {"poll_interval": v},
+                                                                             "accounts": [{"name": "acme"}]})),
+    "accounts[].timeout": (lambda v: many({"timeout": v}),
+                           lambda v, tmp: exporter_check(tmp, [], {"accounts": [{"name": "acme", "timeout": v}]})),
+    "accounts[].maxBackoff": (lambda v: many({"maxBackoff": v}),
+                              lambda v, tmp: exporter_check(tmp, [], {"accounts": [{"name": "acme", "max_backoff": v}]})),
+    "accounts[].staleAfter": (lambda v: many({"staleAfter": v}),
+                              lambda v, tmp: exporter_check(tmp, [], {"accounts": [{"name": "acme", "stale_after": v}]})),
+}
+SIZE_SETTINGS = {
+    "accounts[].maxBodySize": (lambda v: many({"maxBodySize": v}),
+                               lambda v, tmp: exporter_check(tmp, [], {"accounts": [{"name": "acme", "max_body_size": v}]})),
+    "accountDefaults.maxBodySize": (lambda v: many(defaults={"maxBodySize": v}),
+                                    lambda v, tmp: exporter_check(tmp, [], {"defaults": {"max_body_size": v},
+                                                                            "accounts": [{"name": "acme"}]})),
+}
+
+
+def cases(table: dict, settings: dict):
+    for setting, (values_for, check) in settings.items():
+        for verdict, items in table.items():
+            for value in items:
+                yield pytest.param(values_for, check, value, verdict == "accepted", id=f"{setting}={value!r}")
+
+
+@pytest.mark.parametrize("values_for,check,value,accepted",
+                         list(cases(DURATIONS, DURATION_SETTINGS)) + list(cases(SIZES, SIZE_SETTINGS)))
+def test_schema_and_exporter_agree_on_durations_and_sizes(values_for, check, value, accepted, tmp_path):
+    assert check(value, tmp_path) is accepted, f"the exporter {'refuses' if accepted else 'accepts'} {value!r}"
+    assert schema_accepts(values_for(value)) is accepted, f"the schema {'refuses' if accepted else 'accepts'} {value!r}"
+
+
+@pytest.mark.parametrize("config,accepted", [(c, v == "accepted") for v, cs in WEB_CONFIG_KEYS.items() for c in cs],
+                         ids=lambda x: str(x))
+def test_schema_and_exporter_agree_on_web_config_keys(config, accepted, tmp_path):
+    assert exporter_check(tmp_path, [], web_config=config) is accepted
+    assert schema_accepts(single({"webConfig": {"config": config}})) is accepted
+
+
+@pytest.mark.parametrize("args,accepted", [(a, v == "accepted") for v, cs in EXTRA_ARGS.items() for a in cs],
+                         ids=lambda x: str(x))
+def test_schema_and_exporter_agree_on_extra_args(args, accepted, tmp_path):
+    assert exporter_check(tmp_path, args) is accepted
+    assert schema_accepts(single({"extraArgs": args})) is accepted
+    if accepted:
+        assert chart.Rendered(single({"extraArgs": args})).container["args"][-len(args):] == args
+
+
+def test_the_lists_hold_what_the_exporter_is_known_to_accept():
+    # The values people write, which an earlier schema refused.
+    for value in ("2min", "1m 30s"):
+        assert value in DURATIONS["accepted"]
+    for value in ("16Mi", "16M", "16mib"):
+        assert value in SIZES["accepted"]
+    assert {"rate_limit": {"interval": "1s", "burst": 10}} in WEB_CONFIG_KEYS["accepted"]
+    assert ["--log.level", "debug"] in EXTRA_ARGS["accepted"]
+
+
+@pytest.mark.parametrize("tag,expected", [(2, "2"), (1.5, "1.5"), ("v2", "v2")])
+def test_image_tag_may_be_a_number(tag, expected):
+    r = chart.Rendered(single({"image": {"tag": tag}, "tests": {"image": {"tag": tag}}}))
+    assert r.container["image"] == f"smartlead-exporter:{expected}"
+    assert r.workload["metadata"]["labels"]["app.kubernetes.io/version"] == expected
+    assert r.test_pod["spec"]["containers"][0]["image"].endswith(f"busybox:{expected}")
+
+
+@pytest.mark.parametrize("handler", [{"exec": {"command": ["/smartlead_exporter", "--version"]}},
+                                     {"grpc": {"port": 10073}}, {"tcpSocket": {"port": "http"}}])
+def test_probe_handlers_other_than_http(handler):
+    for probe in ("livenessProbe", "readinessProbe"):
+        r = chart.Rendered(single({probe: {**handler, "periodSeconds": 20}}))
+        rendered = r.container[probe]
+        assert {k: rendered[k] for k in handler} == handler and "httpGet" not in rendered
+        assert rendered["periodSeconds"] == 20

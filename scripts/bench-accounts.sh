@@ -60,28 +60,6 @@ chmod 755 "$WORK"
 
 # --- helpers -----------------------------------------------------------------------------
 
-# accounts_up PORT: accounts whose smartlead_up is 1. Asks for gzip, as Prometheus does, so
-# that the exporter never inflates its plain text for this (it would count in its RSS).
-accounts_up() {
-    curl -fsS -H 'Accept-Encoding: gzip' --max-time 5 "http://127.0.0.1:$1/metrics" 2>/dev/null |
-        gzip -dc 2>/dev/null | awk '/^smartlead_up\{/ && $NF == 1 { n++ } END { print n + 0 }'
-}
-
-# wait_up PORT COUNT LIMIT_S: until COUNT accounts are up; gives up after LIMIT_S seconds.
-wait_up() {
-    local deadline=$((SECONDS + $3))
-    until (($(accounts_up "$1") >= $2)); do
-        ((SECONDS < deadline)) || die "fewer than $2 accounts up on port $1 after $3 s"
-        sleep 1
-    done
-}
-
-# status_kib PID FIELD: a /proc/PID/status field (VmRSS, VmHWM) in KiB.
-status_kib() {
-    [[ -r "/proc/$1/status" ]] || die "process $1 is gone; see $WORK/*.log (BENCH_KEEP=1 keeps them)"
-    awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
-}
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 field() { tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
 

@@ -1,9 +1,11 @@
-# Shared by scripts/bench.sh, bench-accounts.sh and bench-tls.sh (sourced, not run): tool
-# installation, the work directory and the clean-up of every process a benchmark starts, and
-# the small helpers they all use. Before sourcing, a script sets BENCH_NAME (for messages) and
-# may set BENCH_TOOLS (extra commands to install, as Debian package names) and WAIT_TIMEOUT.
-# After sourcing it has NGINX, WORK, PIDS (append every started process), die, note,
-# free_port and wait_for. Touches only 127.0.0.1.
+# shellcheck shell=bash
+# Shared by scripts/bench.sh, bench-accounts.sh, bench-tls.sh and bench-compare.sh (sourced,
+# not run): tool installation, the work directory and the clean-up of every process a
+# benchmark starts, and the small helpers they all use. Before sourcing, a script sets
+# BENCH_NAME (for messages) and may set BENCH_TOOLS (extra commands to install, as Debian
+# package names) and WAIT_TIMEOUT. After sourcing it has NGINX, WORK, PIDS (append every
+# started process), die, note, free_port, wait_for, status_kib, mib, accounts_up, wait_up and
+# the wrk result readers. Touches only 127.0.0.1.
 
 die() { echo "$BENCH_NAME: error: $*" >&2; exit 1; }
 note() { echo "$BENCH_NAME: $(date -u +%H:%M:%S) $*" >&2; }
@@ -70,6 +72,29 @@ wait_for() {
     done
 }
 
+# status_kib PID FIELD: a /proc/PID/status field (VmRSS, VmHWM) in KiB.
+status_kib() {
+    [[ -r "/proc/$1/status" ]] || die "process $1 is gone; see $WORK/*.log (BENCH_KEEP=1 keeps them)"
+    awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
+}
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+
+# accounts_up PORT: accounts whose smartlead_up is 1. Asks for gzip, as Prometheus does, so
+# that the exporter never inflates its plain text for this (it would count in its RSS).
+accounts_up() {
+    curl -fsS -H 'Accept-Encoding: gzip' --max-time 5 "http://127.0.0.1:$1/metrics" 2>/dev/null |
+        gzip -dc 2>/dev/null | awk '/^smartlead_up\{/ && $NF == 1 { n++ } END { print n + 0 }'
+}
+
+# wait_up PORT COUNT LIMIT_S: until COUNT accounts are up; gives up after LIMIT_S seconds.
+wait_up() {
+    local deadline=$((SECONDS + $3))
+    until (($(accounts_up "$1") >= $2)); do
+        ((SECONDS < deadline)) || die "fewer than $2 accounts up on port $1 after $3 s"
+        sleep 1
+    done
+}
+
 # --- wrk results (files $WORK/wrk-NAME.txt) ----------------------------------------------
 
 rps_of() { awk '/^Requests\/sec/ { printf "%.0f", $2 }' "$WORK/wrk-$1.txt"; }
@@ -81,6 +106,16 @@ p99_us_of() {
         printf "%.0f", v * f }' "$WORK/wrk-$1.txt"
 }
 fmt_us() { awk -v u="$1" 'BEGIN { if (u < 1000) printf "%d us", u; else printf "%.2f ms", u / 1000 }'; }
+# cpu_ticks PID: user plus system CPU time of the whole process so far, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+CLK_TCK="$(getconf CLK_TCK)"
+# cpu_us_of NAME: the server's CPU time per request during that run, in microseconds, from
+# $WORK/cpu-NAME.txt (the ticks the run took, written by the script); less sensitive than
+# latency to what else the machine runs.
+cpu_us_of() {
+    awk -v tck="$CLK_TCK" -v ticks="$(cat "$WORK/cpu-$1.txt")" \
+        '$2 == "requests" && $3 == "in" { printf "%.0f", ticks * 1000000 / tck / $1 }' "$WORK/wrk-$1.txt"
+}
 # median_of NAME FN: the median over the ROUNDS rounds of FN applied to NAME-1..NAME-ROUNDS.
 median_of() {
     local round

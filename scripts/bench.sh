@@ -68,22 +68,11 @@ wait_polls() {
     done
 }
 
-# status_kib PID FIELD: a /proc/PID/status field (VmRSS, VmHWM) in KiB.
-status_kib() {
-    [[ -r "/proc/$1/status" ]] || die "process $1 is gone; see $WORK/*.log (BENCH_KEEP=1 keeps them)"
-    awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
-}
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
-
 # ctx_switches PID: voluntary plus involuntary context switches of every thread.
 ctx_switches() {
     cat /proc/"$1"/task/*/status 2>/dev/null |
         awk '/^(nonvoluntary|voluntary)_ctxt_switches:/ { n += $2 } END { print n + 0 }'
 }
-
-# cpu_ticks PID: user plus system CPU time of the whole process so far, in clock ticks.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-CLK_TCK="$(getconf CLK_TCK)"
 
 # upstream_calls: SmartLead stand-in requests logged by nginx so far.
 upstream_calls() { wc -l <"$WORK/upstream.log"; }
@@ -96,12 +85,6 @@ run_wrk() {
     if grep -q 'Non-2xx\|Socket errors' "$WORK/wrk-$1.txt"; then
         die "wrk saw errors against $2: $(grep 'Non-2xx\|Socket errors' "$WORK/wrk-$1.txt")"
     fi
-}
-# cpu_us_of NAME: the server's CPU time per request during that run, in microseconds; less
-# sensitive than latency to what else the machine runs.
-cpu_us_of() {
-    awk -v tck="$CLK_TCK" -v ticks="$(cat "$WORK/cpu-$1.txt")" \
-        '$2 == "requests" && $3 == "in" { printf "%.0f", ticks * 1000000 / tck / $1 }' "$WORK/wrk-$1.txt"
 }
 # run_measured NAME PID URL: run_wrk, recording PID's CPU time over the run.
 run_measured() {

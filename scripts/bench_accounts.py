@@ -77,7 +77,11 @@ def schedule(path, start, end, n, interval):
 
 
 TS = re.compile(r"\bts=(\S+)")
-COUNT = re.compile(r"\b(added|removed|restarted)=(\d+)")
+# The reload line's counts. The accounts whose settings changed (and whose collectors were
+# restarted) are `changed=` in the line; builds from before the core reshape wrote
+# `restarted=`. Both are printed as `restarted=`, so that the script reads either build.
+COUNT = re.compile(r"\b(added|removed|restarted|changed)=(\d+)")
+COUNT_NAMES = {"changed": "restarted"}
 
 
 def parse_ts(value):
@@ -114,7 +118,9 @@ def reload(pid, path, rename):
                             sys.exit(f"bench_accounts.py: no ts= in {text!r}")
                         logged = parse_ts(ts.group(1))
                         ts_ms = (logged.timestamp() - sent) * 1000
-                        counts = " ".join(f"{k}={v}" for k, v in COUNT.findall(text))
+                        counts = " ".join(
+                            f"{COUNT_NAMES.get(k, k)}={v}" for k, v in COUNT.findall(text)
+                        )
                         print(f"ts_ms={ts_ms:.1f} seen_ms={seen_ms:.1f} {counts}")
                         return
             time.sleep(POLL_PAUSE)

@@ -1,0 +1,530 @@
+#!/usr/bin/env bash
+# Two builds of the exporter side by side, with nginx as the common reference.
+#
+# BEFORE_BIN and AFTER_BIN (any two builds, e.g. the `dist` binary of tag pre-reshape and the
+# current one) run at the same time on this machine against the same SmartLead stand-in, and
+# wrk scrapes one server at a time in alternating rounds: nginx, BEFORE, AFTER in odd rounds,
+# nginx, AFTER, BEFORE in even ones, so that a neighbour's burst hits one round, not one side.
+# Two cases, one after the other:
+#   one account:  BENCH_CATEGORIES categories (default 1,000), polled every
+#                 BENCH_POLL_INTERVAL seconds (default 1, as in scripts/bench.sh: polls fall
+#                 inside every wrk run);
+#   many accounts: BENCH_ACCOUNTS accounts (default 500) of 12 categories each, from an
+#                 accounts file, every account polled every 60 s (as scripts/bench-accounts.sh).
+# In each case, first gzip scrapes (`Accept-Encoding: gzip`, what Prometheus always sends),
+# then plain ones (a secondary row). Per side it reports the medians of the rounds:
+# requests/s, p99, the server's CPU time per request, and RSS (VmRSS) once every account has
+# polled, after the gzip rounds and after the plain rounds, and the peak (VmHWM). nginx (one
+# worker, `gzip_static`) serves BEFORE's gzip and plain bytes as the reference.
+#
+# Both sides do the same work: a build that has the collectors of the campaigns, mailboxes and
+# replies endpoints gets `--no-collector.NAME` for each, and the largest API budget
+# (`--smartlead.max-calls-per-minute`, `-per-hour`), so that nothing throttles; the flags are
+# read from each binary's --help, so an older build gets none. The script then checks it:
+# each side may have called only /leads/fetch-categories, every call answered 200, and its
+# exposition names no collector but `categories`.
+#
+# Before any timing, every server must really answer: each side 200 with
+# `Content-Encoding: gzip`, a non-empty body that inflates and holds every account up and every
+# category series, and 200 with a non-empty plain body; nginx 200 with byte for byte the
+# reference. After every wrk run: no non-2xx answer, no socket error, and the bytes read per
+# answer are those of the body checked before plus headers (so a gzip run really got gzip).
+#
+# Usage: scripts/bench-compare.sh BEFORE_BIN AFTER_BIN
+#        (as root, or with wrk and nginx already installed; builds nothing)
+# Environment: BENCH_ROUNDS (rounds per side and kind, default 5; odd, so that each median is
+#              one round's value: with an even count the lower middle one is taken),
+#              BENCH_DURATION (wrk seconds, default 5), BENCH_CONNECTIONS (default 10),
+#              BENCH_CATEGORIES (one-account case, default 1000),
+#              BENCH_POLL_INTERVAL (seconds, one-account case, default 1),
+#              BENCH_ACCOUNTS (default 500; 0 skips that case),
+#              BENCH_BEFORE_NAME / BENCH_AFTER_NAME (labels, default before / after),
+#              BENCH_LOG (where the report is written too, default
+#              bench-results/compare-UTCTIME.txt, ignored by git),
+#              BENCH_KEEP=1 (keep the temporary directory: every wrk report and log).
+# How to build the two binaries and read the report: docs/performance.md, "Before and after
+# the core reshape".
+#
+# Touches only 127.0.0.1. Every process it starts is stopped on exit, whatever the exit.
+
+set -euo pipefail
+
+ROUNDS="${BENCH_ROUNDS:-5}"
+DURATION="${BENCH_DURATION:-5}"
+CONNECTIONS="${BENCH_CONNECTIONS:-10}"
+# The one-account case: categories in the answer and seconds between polls.
+CATEGORIES="${BENCH_CATEGORIES:-1000}"
+POLL_INTERVAL_S="${BENCH_POLL_INTERVAL:-1}"
+# The many-accounts case: accounts, categories in each one's answer, seconds between polls.
+ACCOUNTS="${BENCH_ACCOUNTS:-500}"
+ACCOUNT_CATEGORIES=12
+ACCOUNT_INTERVAL_S=60
+# The largest API budget a build with one accepts (src/settings.rs: 5 calls a second for a
+# minute, and for an hour): never reached by one call per interval and account.
+CALLS_PER_MINUTE=300
+CALLS_PER_HOUR=18000
+# A body read by wrk counts as the one checked if its bytes per answer lie between this share
+# of the checked body and the body plus this share and HEADER_ALLOWANCE bytes of headers: a
+# side's body changes a little between scrapes (its process_* values, poll durations), and
+# wrk prints the bytes read rounded to three digits.
+BODY_LOW=0.98
+BODY_HIGH=1.02
+HEADER_ALLOWANCE=2048
+# RSS allowed above BEFORE's, in KiB, and the throughput share of BEFORE's AFTER must reach.
+RSS_ALLOWANCE_KIB=512
+RPS_SHARE=0.95
+# Any wait for a port gives up after this many seconds.
+WAIT_TIMEOUT=30
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SCRIPTS="$ROOT/scripts"
+STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
+LOG="${BENCH_LOG:-$ROOT/bench-results/compare-$STAMP.txt}"
+
+BENCH_NAME=bench-compare.sh
+BENCH_TOOLS=gzip
+# shellcheck source=scripts/bench-common.sh
+source "$SCRIPTS/bench-common.sh"
+# nginx's worker runs as nobody: everything it serves must be readable by anyone.
+chmod 755 "$WORK"
+
+(($# == 2)) || die "usage: scripts/bench-compare.sh BEFORE_BIN AFTER_BIN"
+declare -A BIN=([A]="$(realpath -e "$1" 2>/dev/null || true)" [B]="$(realpath -e "$2" 2>/dev/null || true)")
+declare -A LABEL=([A]="${BENCH_BEFORE_NAME:-before}" [B]="${BENCH_AFTER_NAME:-after}")
+[[ -n "${BIN[A]}" && -x "${BIN[A]}" ]] || die "BEFORE_BIN is not an executable file: $1"
+[[ -n "${BIN[B]}" && -x "${BIN[B]}" ]] || die "AFTER_BIN is not an executable file: $2"
+for value in ROUNDS DURATION CONNECTIONS CATEGORIES POLL_INTERVAL_S ACCOUNTS; do
+    [[ "${!value}" =~ ^[0-9]+$ ]] || die "$value must be a whole number, got '${!value}'"
+done
+((ROUNDS >= 1 && DURATION >= 1 && CONNECTIONS >= 1 && CATEGORIES >= 1 && POLL_INTERVAL_S >= 1)) ||
+    die "BENCH_ROUNDS, BENCH_DURATION, BENCH_CONNECTIONS, BENCH_CATEGORIES and BENCH_POLL_INTERVAL must be at least 1"
+((ACCOUNTS == 0 || ACCOUNTS >= 2)) || die "BENCH_ACCOUNTS must be 0 (skip) or at least 2"
+# The exporter reads some settings from the environment; only the flags below may count.
+while read -r name; do unset "$name"; done < <(compgen -e | grep '^SMARTLEAD_' || true)
+
+# side_flags BIN: one flag a line, those that make BIN do what a build without collectors
+# beyond categories does: each further collector off, the largest API budget.
+side_flags() {
+    local help name
+    help="$("$1" --help 2>&1)" || die "$1 --help failed: $help"
+    for name in replies campaigns mailboxes; do
+        if grep -q -- "--no-collector\.$name\b" <<<"$help"; then
+            echo "--no-collector.$name"
+        elif grep -Eq -- "--collector\.$name([^.a-z_-]|$)" <<<"$help"; then
+            die "$1 has --collector.$name but no --no-collector.$name to turn it off"
+        fi
+    done
+    if grep -q -- '--smartlead\.max-calls-per-minute' <<<"$help"; then
+        echo "--smartlead.max-calls-per-minute=$CALLS_PER_MINUTE"
+    fi
+    if grep -q -- '--smartlead\.max-calls-per-hour' <<<"$help"; then
+        echo "--smartlead.max-calls-per-hour=$CALLS_PER_HOUR"
+    fi
+}
+FLAGS_TEXT_A="$(side_flags "${BIN[A]}")"
+FLAGS_TEXT_B="$(side_flags "${BIN[B]}")"
+mapfile -t FLAGS_A <<<"$FLAGS_TEXT_A"
+mapfile -t FLAGS_B <<<"$FLAGS_TEXT_B"
+# mapfile of an empty string gives one empty element.
+[[ -n "$FLAGS_TEXT_A" ]] || FLAGS_A=()
+[[ -n "$FLAGS_TEXT_B" ]] || FLAGS_B=()
+
+# describe SIDE: the binary, its checksum, size and --version line.
+describe() {
+    local bin="${BIN[$1]}"
+    printf '%s %s (sha256 %s, %s bytes, %s)' "${LABEL[$1]}:" "$bin" \
+        "$(sha256sum "$bin" | cut -c1-12)" "$(stat -c %s "$bin")" \
+        "$("$bin" --version 2>&1 | head -n1 || true)"
+}
+
+# --- results -----------------------------------------------------------------------------
+
+# Per case ("one", "many") and side (A, B, nginx): the checked body sizes, RSS readings.
+declare -A GZIP_BYTES PLAIN_BYTES RSS_POLLED RSS_GZIP RSS_PLAIN RSS_PEAK CALLS SAMPLES
+declare -A CASE_TITLE
+
+# bytes_per_answer_of NAME: the bytes wrk read per answer in $WORK/wrk-NAME.txt (headers and
+# body), from its "N requests in Ts, X read" line (X in B, KB, MB, GB or TB of 1,024).
+bytes_per_answer_of() {
+    awk '$2 == "requests" && $3 == "in" {
+        v = $5; u = v; sub(/[0-9.]+/, "", u); sub(/[A-Z]+$/, "", v)
+        f = (u == "B") ? 1 : (u == "KB") ? 1024 : (u == "MB") ? 1048576 : (u == "GB") ? 1073741824 : 1099511627776
+        printf "%.0f", v * f / $1 }' "$WORK/wrk-$1.txt"
+}
+
+# run_round NAME URL PID BODY_BYTES KIND: one wrk run (gzip or plain) against URL, its report
+# in $WORK/wrk-NAME.txt and PID's CPU time in $WORK/cpu-NAME.txt; fails unless every answer
+# was 2xx, no socket erred and the bytes per answer fit BODY_BYTES.
+run_round() {
+    local name="$1" url="$2" pid="$3" body="$4" kind="$5" header=() before per
+    [[ "$kind" == gzip ]] && header=(-H 'Accept-Encoding: gzip')
+    before="$(cpu_ticks "$pid")"
+    wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${header[@]}" "$url" \
+        >"$WORK/wrk-$name.txt" 2>&1 || die "wrk failed against $url: $(cat "$WORK/wrk-$name.txt")"
+    echo $(($(cpu_ticks "$pid") - before)) >"$WORK/cpu-$name.txt"
+    grep -q '^Requests/sec' "$WORK/wrk-$name.txt" || die "wrk printed no result for $url"
+    if grep -q 'Non-2xx\|Socket errors' "$WORK/wrk-$name.txt"; then
+        die "wrk saw errors against $url ($name): $(grep 'Non-2xx\|Socket errors' "$WORK/wrk-$name.txt")"
+    fi
+    per="$(bytes_per_answer_of "$name")"
+    awk -v p="$per" -v b="$body" -v lo="$BODY_LOW" -v hi="$BODY_HIGH" -v h="$HEADER_ALLOWANCE" \
+        'BEGIN { exit !(p >= b * lo && p <= b * hi + h) }' ||
+        die "$name: wrk read $per bytes per answer from $url, expected a $body-byte $kind body plus headers"
+}
+
+# fetch NAME URL GZIP(0|1): one scrape into $WORK/check/NAME.body with its headers in
+# NAME.headers; fails unless 200, non-empty, and Content-Encoding gzip exactly when asked.
+fetch() {
+    local name="$1" url="$2" gzip="$3" code header=()
+    ((gzip)) && header=(-H 'Accept-Encoding: gzip')
+    mkdir -p "$WORK/check"
+    code="$(curl -sS --max-time 10 "${header[@]}" -D "$WORK/check/$name.headers" \
+        -o "$WORK/check/$name.body" -w '%{http_code}' "$url")" || die "$url did not answer"
+    [[ "$code" == 200 ]] || die "$url answered $code"
+    [[ -s "$WORK/check/$name.body" ]] || die "$url answered 200 with an empty body"
+    if ((gzip)); then
+        grep -qi '^content-encoding: *gzip' "$WORK/check/$name.headers" ||
+            die "$url did not answer gzip to Accept-Encoding: gzip"
+    elif grep -qi '^content-encoding:' "$WORK/check/$name.headers"; then
+        die "$url answered $(grep -i '^content-encoding:' "$WORK/check/$name.headers") to a request without Accept-Encoding"
+    fi
+}
+
+# check_exposition FILE WHAT ACCOUNTS SERIES: every account up, the category series all there,
+# no collector but categories.
+check_exposition() {
+    local file="$1" what="$2" up series collectors
+    up="$(grep -c '^smartlead_up{.*} 1$' "$file" || true)"
+    ((up == $3)) || die "$what: $up of $3 accounts up"
+    series="$(grep -c '^smartlead_category_info{' "$file" || true)"
+    ((series == $4)) || die "$what: $series smartlead_category_info series, expected $4"
+    collectors="$(grep -o 'collector="[^"]*"' "$file" | sort -u | tr '\n' ' ' || true)"
+    [[ -z "$collectors" || "$collectors" == 'collector="categories" ' ]] ||
+        die "$what: collectors other than categories run ($collectors); the sides would not do the same work"
+}
+
+# check_gzip CASE SIDE PORT ACCOUNTS SERIES: the side's gzip scrape; records its size.
+check_gzip() {
+    local key="$1-$2"
+    fetch "$key-gzip" "http://127.0.0.1:$3/metrics" 1
+    gzip -dc "$WORK/check/$key-gzip.body" >"$WORK/check/$key-gzip.txt" 2>/dev/null ||
+        die "${LABEL[$2]} ($1): the gzip body does not inflate"
+    check_exposition "$WORK/check/$key-gzip.txt" "${LABEL[$2]} ($1), gzip" "$4" "$5"
+    GZIP_BYTES[$key]="$(stat -c %s "$WORK/check/$key-gzip.body")"
+    SAMPLES[$key]="$(grep -vc '^#' "$WORK/check/$key-gzip.txt" || true)"
+}
+
+# check_plain CASE SIDE PORT ACCOUNTS SERIES: the side's plain scrape; records its size.
+check_plain() {
+    local key="$1-$2"
+    fetch "$key-plain" "http://127.0.0.1:$3/metrics" 0
+    check_exposition "$WORK/check/$key-plain.body" "${LABEL[$2]} ($1), plain" "$4" "$5"
+    PLAIN_BYTES[$key]="$(stat -c %s "$WORK/check/$key-plain.body")"
+}
+
+# check_calls CASE SIDE: the side called the stand-in, only for categories, and got 200 each time.
+check_calls() {
+    local prefix="/$1-$2/" calls other failed
+    calls="$(awk -v p="$prefix" 'index($2, p) == 1' "$WORK/upstream.log" | wc -l)"
+    other="$(awk -v p="$prefix" 'index($2, p) == 1 && $2 !~ /\/leads\/fetch-categories$/' "$WORK/upstream.log" | wc -l)"
+    failed="$(awk -v p="$prefix" 'index($2, p) == 1 && $3 != 200' "$WORK/upstream.log" | wc -l)"
+    ((calls > 0)) || die "${LABEL[$2]} ($1) never called the stand-in"
+    ((other == 0)) || die "${LABEL[$2]} ($1) called other endpoints than fetch-categories ($other calls, e.g. $(awk -v p="$prefix" 'index($2, p) == 1 && $2 !~ /fetch-categories$/ { print $2; exit }' "$WORK/upstream.log"))"
+    ((failed == 0)) || die "${LABEL[$2]} ($1): $failed stand-in calls did not answer 200"
+    CALLS[$1-$2]="$calls"
+}
+
+# start_side SIDE CASE PORT ARGS...: starts SIDE's binary on PORT with its own flags and ARGS
+# against the stand-in's /CASE-SIDE/ prefix, logging to $WORK/CASE-SIDE.log; sets LAST_PID.
+start_side() {
+    local side="$1" case="$2" port="$3" flags
+    shift 3
+    if [[ "$side" == A ]]; then flags=("${FLAGS_A[@]}"); else flags=("${FLAGS_B[@]}"); fi
+    "${BIN[$side]}" --web.listen-address="127.0.0.1:$port" \
+        --smartlead.base-url="http://127.0.0.1:$NGINX_PORT/$case-$side/api/v1" \
+        --log.level=warn "${flags[@]}" "$@" >"$WORK/$case-$side.log" 2>&1 &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+}
+
+# --- the stand-in and the reference: one nginx ---------------------------------------------
+
+mkdir -p "$WORK/www" "$WORK/tmp"
+python3 "$SCRIPTS/gen_categories.py" "$CATEGORIES" >"$WORK/one.json"
+python3 "$SCRIPTS/gen_categories.py" "$ACCOUNT_CATEGORIES" >"$WORK/many.json"
+# One prefix per case and side, so that the access log says who called what.
+for case in one many; do
+    for side in A B; do
+        mkdir -p "$WORK/www/$case-$side/api/v1/leads"
+        cp "$WORK/$case.json" "$WORK/www/$case-$side/api/v1/leads/fetch-categories"
+    done
+    mkdir -p "$WORK/www/ref-$case"
+done
+chmod -R a+rX "$WORK/www"
+: >"$WORK/upstream.log"
+
+NGINX_PORT="$(free_port)"
+# One worker (as nobody); the master stays in the foreground so the trap can stop it. The
+# stand-in logs every call with its path and status; the reference logs nothing (the exporter
+# logs no scrapes) and keeps connections for ever (wrk would reconnect after nginx's default
+# of 1,000 requests; the exporter never closes them): nginx is measured at its best.
+cat >"$WORK/nginx.conf" <<EOF
+daemon off;
+user nobody nogroup;
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    log_format calls '\$msec \$uri \$status';
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    keepalive_timeout 65;
+    client_body_temp_path $WORK/tmp;
+    proxy_temp_path $WORK/tmp;
+    fastcgi_temp_path $WORK/tmp;
+    uwsgi_temp_path $WORK/tmp;
+    scgi_temp_path $WORK/tmp;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        root $WORK/www;
+        # The SmartLead stand-in, one prefix per case and side; any other path answers 404.
+        location ~ ^/(one|many)-[AB]/ {
+            access_log $WORK/upstream.log calls;
+            default_type application/json;
+        }
+        # The reference: the BEFORE side's /metrics, plain and gzip (metrics.gz beside it).
+        location ~ ^/ref-(one|many)/metrics\$ {
+            gzip_static on;
+            default_type "text/plain; version=0.0.4; charset=utf-8";
+        }
+    }
+}
+EOF
+"$NGINX" -p "$WORK" -c "$WORK/nginx.conf" -t >"$WORK/nginx-test.log" 2>&1 ||
+    die "nginx refused its configuration: $(cat "$WORK/nginx-test.log")"
+"$NGINX" -p "$WORK" -c "$WORK/nginx.conf" >"$WORK/nginx.log" 2>&1 &
+NGINX_PID=$!
+PIDS+=("$NGINX_PID")
+wait_for "http://127.0.0.1:$NGINX_PORT/one-A/api/v1/leads/fetch-categories" nginx "$NGINX_PID"
+NGINX_WORKER="$(pgrep -P "$NGINX_PID" | head -n1)"
+[[ -n "$NGINX_WORKER" ]] || die "nginx started no worker process"
+: >"$WORK/upstream.log"
+
+# set_reference CASE: nginx serves side A's checked gzip body and its inflated text; checks
+# that it answers both with 200 and the same bytes.
+set_reference() {
+    local dir="$WORK/www/ref-$1" url="http://127.0.0.1:$NGINX_PORT/ref-$1/metrics"
+    cp "$WORK/check/$1-A-gzip.body" "$dir/metrics.gz"
+    cp "$WORK/check/$1-A-gzip.txt" "$dir/metrics"
+    chmod a+r "$dir/metrics" "$dir/metrics.gz"
+    fetch "ref-$1-gzip" "$url" 1
+    cmp -s "$WORK/check/ref-$1-gzip.body" "$dir/metrics.gz" || die "nginx's gzip body differs from the reference"
+    fetch "ref-$1-plain" "$url" 0
+    cmp -s "$WORK/check/ref-$1-plain.body" "$dir/metrics" || die "nginx's plain body differs from the reference"
+    GZIP_BYTES[$1-nginx]="$(stat -c %s "$dir/metrics.gz")"
+    PLAIN_BYTES[$1-nginx]="$(stat -c %s "$dir/metrics")"
+}
+
+# measure CASE KIND: warm-up, then ROUNDS alternating rounds of KIND (gzip or plain) against
+# nginx and both sides; reports in $WORK/wrk-CASE-KIND-{nginx,A,B}-ROUND.txt.
+measure() {
+    local case="$1" kind="$2" round target order url pid body
+    local -A urls=([nginx]="http://127.0.0.1:$NGINX_PORT/ref-$case/metrics"
+        [A]="http://127.0.0.1:$PORT_A/metrics" [B]="http://127.0.0.1:$PORT_B/metrics")
+    local -A pids=([nginx]="$NGINX_WORKER" [A]="$PID_A" [B]="$PID_B")
+    local -A bodies
+    for target in nginx A B; do
+        if [[ "$kind" == gzip ]]; then bodies[$target]="${GZIP_BYTES[$case-$target]}"; else bodies[$target]="${PLAIN_BYTES[$case-$target]}"; fi
+    done
+    note "$case: $kind scrapes, wrk -t1 -c$CONNECTIONS -d${DURATION}s, $ROUNDS rounds"
+    for target in nginx A B; do
+        if [[ "$kind" == gzip ]]; then
+            wrk -t1 -c"$CONNECTIONS" -d1s -H 'Accept-Encoding: gzip' "${urls[$target]}" >/dev/null 2>&1 || true
+        else
+            wrk -t1 -c"$CONNECTIONS" -d1s "${urls[$target]}" >/dev/null 2>&1 || true
+        fi
+    done
+    for round in $(seq "$ROUNDS"); do
+        if ((round % 2)); then order=(nginx A B); else order=(nginx B A); fi
+        for target in "${order[@]}"; do
+            url="${urls[$target]}"
+            pid="${pids[$target]}"
+            body="${bodies[$target]}"
+            kill -0 "$pid" 2>/dev/null || die "$target ($case) is gone; see $WORK/$case-$target.log (BENCH_KEEP=1 keeps it)"
+            run_round "$case-$kind-$target-$round" "$url" "$pid" "$body" "$kind"
+        done
+    done
+}
+
+# run_case CASE ACCOUNTS SERIES UP_LIMIT_S ARGS...: both sides on CASE, measured; ARGS go to both.
+# The RSS arrays are read through rss_row's name reference, which shellcheck does not follow.
+# shellcheck disable=SC2034
+run_case() {
+    local case="$1" accounts="$2" series="$3" limit="$4"
+    shift 4
+    PORT_A="$(free_port)"
+    PORT_B="$(free_port)"
+    start_side A "$case" "$PORT_A" "$@"
+    PID_A="$LAST_PID"
+    start_side B "$case" "$PORT_B" "$@"
+    PID_B="$LAST_PID"
+    wait_for "http://127.0.0.1:$PORT_A/-/healthy" "${LABEL[A]} ($case)" "$PID_A"
+    wait_for "http://127.0.0.1:$PORT_B/-/healthy" "${LABEL[B]} ($case)" "$PID_B"
+    note "$case: waiting for $accounts account(s) up on each side (at most ${limit}s)"
+    wait_up "$PORT_A" "$accounts" "$limit"
+    wait_up "$PORT_B" "$accounts" "$limit"
+    RSS_POLLED[$case-A]="$(status_kib "$PID_A" VmRSS)"
+    RSS_POLLED[$case-B]="$(status_kib "$PID_B" VmRSS)"
+    RSS_POLLED[$case-nginx]="$(status_kib "$NGINX_WORKER" VmRSS)"
+
+    check_gzip "$case" A "$PORT_A" "$accounts" "$series"
+    check_gzip "$case" B "$PORT_B" "$accounts" "$series"
+    set_reference "$case"
+    measure "$case" gzip
+    RSS_GZIP[$case-A]="$(status_kib "$PID_A" VmRSS)"
+    RSS_GZIP[$case-B]="$(status_kib "$PID_B" VmRSS)"
+    RSS_GZIP[$case-nginx]="$(status_kib "$NGINX_WORKER" VmRSS)"
+
+    check_plain "$case" A "$PORT_A" "$accounts" "$series"
+    check_plain "$case" B "$PORT_B" "$accounts" "$series"
+    measure "$case" plain
+    RSS_PLAIN[$case-A]="$(status_kib "$PID_A" VmRSS)"
+    RSS_PLAIN[$case-B]="$(status_kib "$PID_B" VmRSS)"
+    RSS_PLAIN[$case-nginx]="$(status_kib "$NGINX_WORKER" VmRSS)"
+    RSS_PEAK[$case-A]="$(status_kib "$PID_A" VmHWM)"
+    RSS_PEAK[$case-B]="$(status_kib "$PID_B" VmHWM)"
+    RSS_PEAK[$case-nginx]="$(status_kib "$NGINX_WORKER" VmHWM)"
+    # Alive to the end: a side that died mid-run would have failed a round, but say so plainly.
+    kill -0 "$PID_A" 2>/dev/null || die "${LABEL[A]} ($case) exited during the run"
+    kill -0 "$PID_B" 2>/dev/null || die "${LABEL[B]} ($case) exited during the run"
+    stop "$PID_A"
+    stop "$PID_B"
+    check_calls "$case" A
+    check_calls "$case" B
+}
+
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+# The 1-minute load average above which the machine is busy enough to blur margins of 5 %.
+BUSY_LOAD=1
+if awk -v l="${LOAD_START%% *}" -v b="$BUSY_LOAD" 'BEGIN { exit !(l > b) }'; then
+    note "load average $LOAD_START: the machine is busy, this run's numbers are noisy (see the report's per-round lines)"
+fi
+STARTED="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+
+# --- case 1: one account -------------------------------------------------------------------
+
+CASE_TITLE[one]="one account, $CATEGORIES categories, polled every ${POLL_INTERVAL_S}s"
+note "${CASE_TITLE[one]}"
+SMARTLEAD_API_KEY=bench run_case one 1 "$CATEGORIES" "$WAIT_TIMEOUT" --poll.interval="${POLL_INTERVAL_S}s"
+
+# --- case 2: many accounts -----------------------------------------------------------------
+
+CASES=(one)
+if ((ACCOUNTS > 0)); then
+    CASES+=(many)
+    CASE_TITLE[many]="$ACCOUNTS accounts x $ACCOUNT_CATEGORIES categories, each polled every ${ACCOUNT_INTERVAL_S}s"
+    note "${CASE_TITLE[many]}"
+    # Every account its own key, in its own variable (never on a command line).
+    for i in $(seq "$ACCOUNTS"); do
+        export "KEY_$i=key-$i"
+    done
+    python3 "$SCRIPTS/bench_accounts.py" config "$ACCOUNTS" "${ACCOUNT_INTERVAL_S}s" 99 >"$WORK/accounts.yaml"
+    # Every account polls within one interval of the start (start offsets spread them).
+    run_case many "$ACCOUNTS" $((ACCOUNTS * ACCOUNT_CATEGORIES)) $((ACCOUNT_INTERVAL_S + 15)) \
+        --config.file="$WORK/accounts.yaml"
+fi
+
+LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# --- report ------------------------------------------------------------------------------
+
+verdict() { if eval "$1"; then echo "ok"; else echo "MISSED"; fi; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
+kib_delta() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.2f MiB", (a - b) / 1024 }'; }
+# paired CASE-KIND FN: the median over the rounds of B's value over A's in the same round.
+paired() {
+    local round
+    for round in $(seq "$ROUNDS"); do
+        awk -v b="$("$2" "$1-B-$round")" -v a="$("$2" "$1-A-$round")" 'BEGIN { if (a > 0) printf "%.3f\n", b / a }'
+    done | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+}
+# rounds_line CASE-KIND TARGET: every round, requests/s / p99 / CPU per request.
+rounds_line() {
+    local round line=""
+    for round in $(seq "$ROUNDS"); do
+        line+="$(rps_of "$1-$2-$round") / $(fmt_us "$(p99_us_of "$1-$2-$round")") / $(cpu_us_of "$1-$2-$round") us; "
+    done
+    echo "${line%; }"
+}
+
+# scrape_rows CASE KIND: the table rows of one kind of scrape.
+scrape_rows() {
+    local key="$1-$2" a b n target=""
+    a="$(median_of "$key-A" rps_of)"
+    b="$(median_of "$key-B" rps_of)"
+    n="$(median_of "$key-nginx" rps_of)"
+    [[ "$2" == gzip ]] && target="B/A >= $RPS_SHARE $(verdict "awk -v r=$(ratio "$b" "$a") -v s=$RPS_SHARE 'BEGIN { exit !(r >= s) }'")"
+    echo "| $2 scrapes/s | $a | $b | $(ratio "$b" "$a") | $(paired "$key" rps_of) | $n | $(ratio "$a" "$n") | $(ratio "$b" "$n") | $target |"
+    a="$(median_of "$key-A" p99_us_of)"
+    b="$(median_of "$key-B" p99_us_of)"
+    n="$(median_of "$key-nginx" p99_us_of)"
+    [[ "$2" == gzip ]] && target="B <= A $(verdict "((b <= a))")"
+    echo "| $2 p99 | $(fmt_us "$a") | $(fmt_us "$b") | $(ratio "$b" "$a") | $(paired "$key" p99_us_of) | $(fmt_us "$n") | $(ratio "$a" "$n") | $(ratio "$b" "$n") | $target |"
+    a="$(median_of "$key-A" cpu_us_of)"
+    b="$(median_of "$key-B" cpu_us_of)"
+    n="$(median_of "$key-nginx" cpu_us_of)"
+    echo "| $2: server CPU per request | $a us | $b us | $(ratio "$b" "$a") | $(paired "$key" cpu_us_of) | $n us | $(ratio "$a" "$n") | $(ratio "$b" "$n") | |"
+}
+
+# rss_row CASE WHAT ARRAY TARGETED: one RSS row.
+rss_row() {
+    local -n values="$3"
+    local a="${values[$1-A]}" b="${values[$1-B]}" target=""
+    [[ "$4" == 1 ]] && target="B - A <= +$(awk -v k=$RSS_ALLOWANCE_KIB 'BEGIN { printf "%.1f", k / 1024 }') MiB $(verdict "((b - a <= RSS_ALLOWANCE_KIB))")"
+    echo "| $2 | $(mib "$a") | $(mib "$b") | $(kib_delta "$b" "$a") | | $(mib "${values[$1-nginx]}") (worker) | | | $target |"
+}
+
+report() {
+    local case
+    cat <<EOF
+smartlead_exporter, two builds side by side: $(uname -m), $(nproc) cores, $STARTED to $(date -u +%H:%M:%SZ), load average $LOAD_START at the start, $LOAD_END at the end
+nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), $(wrk --version 2>&1 | awk 'NR == 1 { print $1, $2 }'); wrk -t1 -c$CONNECTIONS -d${DURATION}s --latency over loopback, $ROUNDS rounds per server and kind,
+alternating (odd rounds nginx, A, B; even rounds nginx, B, A), medians shown; "paired" is the median over the rounds of B's value over A's in the same round.
+A = $(describe A)
+    flags added: ${FLAGS_A[*]:-(none)}
+B = $(describe B)
+    flags added: ${FLAGS_B[*]:-(none)}
+EOF
+    for case in "${CASES[@]}"; do
+        cat <<EOF
+
+## ${CASE_TITLE[$case]}
+/metrics: A ${PLAIN_BYTES[$case-A]} bytes plain, ${GZIP_BYTES[$case-A]} gzip, ${SAMPLES[$case-A]} samples; B ${PLAIN_BYTES[$case-B]} plain, ${GZIP_BYTES[$case-B]} gzip, ${SAMPLES[$case-B]} samples; nginx serves A's (gzip_static, 1 worker)
+stand-in calls during the case: A ${CALLS[$case-A]}, B ${CALLS[$case-B]} (fetch-categories only, every one 200)
+
+| | A: ${LABEL[A]} | B: ${LABEL[B]} | B / A | paired B / A | nginx | A / nginx | B / nginx | target |
+|---|---:|---:|---:|---:|---:|---:|---:|---|
+$(scrape_rows "$case" gzip)
+$(scrape_rows "$case" plain)
+$(rss_row "$case" "RSS, every account polled" RSS_POLLED 1)
+$(rss_row "$case" "RSS after the gzip rounds" RSS_GZIP 1)
+$(rss_row "$case" "RSS after the plain rounds too" RSS_PLAIN 0)
+$(rss_row "$case" "peak RSS (VmHWM)" RSS_PEAK 0)
+
+every round, requests/s / p99 / CPU per request:
+gzip  A: $(rounds_line "$case-gzip" A)
+gzip  B: $(rounds_line "$case-gzip" B)
+gzip  nginx: $(rounds_line "$case-gzip" nginx)
+plain A: $(rounds_line "$case-plain" A)
+plain B: $(rounds_line "$case-plain" B)
+plain nginx: $(rounds_line "$case-plain" nginx)
+EOF
+    done
+}
+
+mkdir -p "$(dirname "$LOG")"
+report | tee "$LOG"
+note "report written to $LOG"

@@ -20,8 +20,8 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 
 use crate::settings::Collector;
-use crate::smartlead::client::{Exchange, FailureReason, RateLimit};
 use crate::smartlead::categories::{Category, Origin, Sentiment};
+use crate::smartlead::client::{Exchange, FailureReason, RateLimit};
 use crate::smartlead::Endpoint;
 
 /// Upper bounds of the API latency histogram's buckets, in seconds: from 25 ms to SmartLead's

@@ -17,8 +17,8 @@ use std::time::{Duration, SystemTime};
 
 use smartlead_exporter::exposition::{BuildInfo, Encoder};
 use smartlead_exporter::settings::Collector;
-use smartlead_exporter::smartlead::client::{Exchange, FailureReason, RateLimit};
 use smartlead_exporter::smartlead::categories::{Category, Sentiment};
+use smartlead_exporter::smartlead::client::{Exchange, FailureReason, RateLimit};
 use smartlead_exporter::smartlead::Endpoint;
 use smartlead_exporter::state::{AccountState, Categories, Store};
 

@@ -8,8 +8,8 @@ use tracing::{debug, warn};
 use super::account::AccountRun;
 use super::job::RunError;
 use crate::settings::Account;
-use crate::smartlead::client::Exchange;
 use crate::smartlead::categories::{Catalog, MAX_CATEGORY_NAME_BYTES};
+use crate::smartlead::client::Exchange;
 use crate::smartlead::Endpoint;
 use crate::state::Categories;
 

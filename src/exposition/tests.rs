@@ -4,8 +4,8 @@ use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts};
 
 use super::*;
 use crate::settings::Collector;
-use crate::smartlead::client::{Exchange, FailureReason};
 use crate::smartlead::categories::{Category, Sentiment};
+use crate::smartlead::client::{Exchange, FailureReason};
 use crate::smartlead::Endpoint;
 use crate::state::{AccountState, Categories, LATENCY_BUCKETS, PREINITIALISED_CODES};
 

@@ -476,11 +476,14 @@ async fn retry_after_delays_the_next_poll_and_rate_limits_are_exported() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rate_limit_reset_delays_the_next_poll() {
-    let reset = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 3;
+    let now = std::time::SystemTime::now();
+    let started = Instant::now();
+    let reset = now.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 4;
+    // The reset on the monotonic clock: whole seconds, so up to a second sooner than 4 s.
+    let reset_at = started
+        + (std::time::UNIX_EPOCH + Duration::from_secs(reset))
+            .duration_since(now)
+            .unwrap();
     let stand_in = StandIn::start(vec![
         Reply::json(429, "{}").with_header("X-RateLimit-Reset", &reset.to_string()),
         Reply::json(200, "[]"),
@@ -495,10 +498,11 @@ async fn rate_limit_reset_delays_the_next_poll() {
         .wait_for("recovery", |t| value(t, UP) == Some(1.0))
         .await;
     let seen = stand_in.seen();
-    let gap = seen[1].at - seen[0].at;
+    // Not before the reset, give or take the clocks' rounding.
     assert!(
-        gap >= Duration::from_millis(1900),
-        "polled again after {gap:?}, before the reset"
+        seen[1].at + Duration::from_millis(50) >= reset_at,
+        "polled again {:?} before the reset",
+        reset_at - seen[1].at
     );
     assert_nothing_leaks(&exporter).await;
 }

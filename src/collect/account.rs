@@ -13,8 +13,9 @@ use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
+use super::budget::{plan, Limits, Pacer, Plan};
 use super::job::{Job, RunError};
-use super::schedule::{next_delay, stale_after, MAX_SERVER_WAIT};
+use super::schedule::{next_delay, server_wait, stale_after, MAX_SERVER_WAIT};
 use crate::settings::Account;
 use crate::settings::Collector;
 use crate::shutdown::Shutdown;
@@ -23,7 +24,11 @@ use crate::smartlead::client::{
 };
 use crate::smartlead::key::ApiKey;
 use crate::smartlead::Endpoint;
-use crate::state::{lock, AccountId, AccountState, Store};
+use crate::state::{lock, AccountId, AccountState, Budget, Store};
+
+/// A 429 that names no time to wait holds every call of the key this long: SmartLead's
+/// windows are a minute long.
+pub(crate) const RATE_LIMIT_PAUSE: Duration = Duration::from_secs(60);
 
 /// What an account's collectors share.
 #[derive(Debug)]
@@ -45,6 +50,19 @@ pub(crate) struct AccountRun {
     key: Mutex<(ApiKey, bool)>,
     /// When an answer last carried rate-limit headers, to withdraw them once stale.
     rate_limit_seen: Mutex<Option<Instant>>,
+    /// Paces every call of the key within its budget.
+    pacer: Pacer,
+    /// What each collector's run costs in calls, and the intervals in force that follow.
+    plan: Mutex<Planning>,
+}
+
+/// The budget's plan and what it was made from.
+#[derive(Debug)]
+struct Planning {
+    /// Calls per run, by [`Collector::index`], as last seen.
+    costs: [u64; Collector::ALL.len()],
+    /// The intervals in force.
+    plan: Plan,
 }
 
 impl AccountRun {
@@ -57,16 +75,95 @@ impl AccountRun {
         account: watch::Receiver<Arc<Account>>,
     ) -> Self {
         let current = Arc::clone(&account.borrow());
-        Self {
+        let settings = &current.settings;
+        let costs = [1; Collector::ALL.len()];
+        let run = Self {
             name: current.name.clone(),
             id,
             store,
             http,
             permits,
             key: Mutex::new((current.initial_key.clone(), false)),
-            account,
             rate_limit_seen: Mutex::new(None),
+            pacer: Pacer::new(limits(settings)),
+            // Planned without a budget, so that the first plan below says why it stretches.
+            plan: Mutex::new(Planning {
+                costs,
+                plan: plan(configured(settings), costs, UNLIMITED),
+            }),
+            account,
+        };
+        run.replan(&current);
+        run
+    }
+
+    /// The interval in force for `collector`: its own, or stretched to fit the budget.
+    pub(crate) fn interval(&self, collector: Collector) -> Duration {
+        lock(&self.plan).plan.intervals[collector.index()]
+    }
+
+    /// Records what a run of `collector` costs, in calls, and plans anew if it changed.
+    pub(crate) fn set_cost(&self, collector: Collector, calls: u64, account: &Account) {
+        let mut planning = lock(&self.plan);
+        if planning.costs[collector.index()] == calls.max(1) {
+            return;
         }
+        planning.costs[collector.index()] = calls.max(1);
+        drop(planning);
+        self.replan(account);
+    }
+
+    /// Plans the intervals in force for `account`'s settings and the costs last seen, and
+    /// publishes them; says once why when the budget stretches intervals.
+    pub(crate) fn replan(&self, account: &Account) {
+        let settings = &account.settings;
+        let limits = limits(settings);
+        self.pacer.set_limits(limits);
+        let mut planning = lock(&self.plan);
+        let next = plan(configured(settings), planning.costs, limits);
+        let before = std::mem::replace(&mut planning.plan, next.clone());
+        let costs = planning.costs;
+        drop(planning);
+        if next.stretched != before.stretched && !next.stretched.is_empty() {
+            let stretched: Vec<String> = next
+                .stretched
+                .iter()
+                .map(|&c| {
+                    format!(
+                        "{} every {}",
+                        c.name(),
+                        humantime::format_duration(round_seconds(next.intervals[c.index()]))
+                    )
+                })
+                .collect();
+            let wanted = plan(configured(settings), costs, UNLIMITED);
+            warn!(account = %self.name, calls_per_hour = wanted.per_hour.round(),
+                budget_per_minute = limits.per_minute, budget_per_hour = limits.per_hour,
+                stretched = %stretched.join(", "),
+                "the enabled collectors need more calls than the key's budget allows at their \
+                 intervals; the least important are run less often (raise \
+                 --smartlead.max-calls-per-minute/-per-hour, disable a collector or select \
+                 fewer campaign statuses)");
+        } else if next.stretched.is_empty() && !before.stretched.is_empty() {
+            info!(account = %self.name, "the collectors fit the key's budget again");
+        }
+        self.update(|state| {
+            for c in Collector::ALL {
+                state.collector_mut(c).interval = next.intervals[c.index()];
+            }
+            state.budget = Some(Budget {
+                per_minute: limits.per_minute,
+                per_hour: limits.per_hour,
+                planned_per_minute: next.per_minute,
+                planned_per_hour: next.per_hour,
+            });
+        });
+    }
+
+    /// The account's categories, as the `categories` collector last left them.
+    pub(crate) fn categories(&self) -> Option<Arc<[crate::smartlead::categories::Category]>> {
+        let state = self.store.account(&self.name)?;
+        state.categories.as_ref().map(|c| Arc::clone(&c.list))
     }
 
     /// Changes the account's state in the store (nothing once it was removed).
@@ -110,13 +207,19 @@ impl AccountRun {
         }
     }
 
-    /// One call to `endpoint`: sent while holding a permit, and counted (status, latency,
-    /// failure reason, rate-limit headers) whatever its outcome.
+    /// One call of `collector` to `endpoint`: sent once the key's budget has room and while
+    /// holding a permit, and counted (status, latency, failure reason, rate-limit headers)
+    /// whatever its outcome. An answer that asks the key to wait (429, `Retry-After`, a spent
+    /// budget) holds every collector of the key until then.
     pub(crate) async fn call<T>(
         &self,
+        collector: Collector,
         endpoint: Endpoint,
         request: impl std::future::Future<Output = Result<Fetched<T>, FetchError>>,
     ) -> Result<Fetched<T>, FetchError> {
+        // The budget first: waiting for it must not hold one of the permits every account
+        // shares.
+        self.pacer.acquire(collector).await;
         // The semaphore is never closed; were it, calling on without a permit is the safe side.
         let permit = Arc::clone(&self.permits).acquire_owned().await.ok();
         let result = request.await;
@@ -125,6 +228,16 @@ impl AccountRun {
             Ok(fetched) => (&fetched.exchange, None),
             Err(e) => (&e.exchange, Some(e.reason)),
         };
+        let wait = server_wait(exchange, SystemTime::now())
+            .or((exchange.status == Some(429)).then_some(RATE_LIMIT_PAUSE));
+        if let Some(wait) = wait {
+            let wait = wait.min(MAX_SERVER_WAIT);
+            self.pacer.pause_until(Instant::now() + wait);
+            let until = SystemTime::now() + wait;
+            self.update(|state| {
+                state.paused_until = state.paused_until.max(Some(until));
+            });
+        }
         let seen = exchange.rate_limit;
         if seen != RateLimit::default() {
             *lock(&self.rate_limit_seen) = Some(Instant::now());
@@ -152,6 +265,33 @@ impl AccountRun {
     }
 }
 
+/// A budget no plan reaches, to tell what the collectors would need unstretched.
+const UNLIMITED: Limits = Limits {
+    per_minute: u32::MAX,
+    per_hour: u32::MAX,
+};
+
+/// The key's budget in `settings`.
+fn limits(settings: &crate::settings::Settings) -> Limits {
+    Limits {
+        per_minute: settings.max_calls_per_minute,
+        per_hour: settings.max_calls_per_hour,
+    }
+}
+
+/// Each collector's configured interval, `None` when disabled.
+fn configured(settings: &crate::settings::Settings) -> [Option<Duration>; Collector::ALL.len()] {
+    Collector::ALL.map(|c| {
+        let own = settings.collector(c);
+        own.enabled.then_some(own.interval)
+    })
+}
+
+/// `duration` to the second, for messages.
+fn round_seconds(duration: Duration) -> Duration {
+    Duration::from_secs(duration.as_secs_f64().round() as u64)
+}
+
 /// Keeps the latest known value of each rate-limit header; answers without them change nothing.
 fn merge_rate_limit(known: &mut RateLimit, seen: RateLimit) {
     known.limit = seen.limit.or(known.limit);
@@ -172,14 +312,18 @@ pub(crate) async fn run_collector(
     mut shutdown: Shutdown,
 ) {
     let mut settings = run.account.clone();
+    let mut planned: Option<Arc<Account>> = None;
     let mut next = first;
     let mut last_success_at: Option<Instant> = None;
     let mut streak: Option<FailureKind> = None;
     let mut failures: u32 = 0;
     loop {
         let account = Arc::clone(&settings.borrow_and_update());
-        let own = account.settings.collector(collector).clone();
-        if !own.enabled {
+        if !planned.as_ref().is_some_and(|p| Arc::ptr_eq(p, &account)) {
+            run.replan(&account);
+            planned = Some(Arc::clone(&account));
+        }
+        if !account.settings.collector(collector).enabled {
             run.update(|state| {
                 *state.collector_mut(collector) = Default::default();
                 job.withdraw(state);
@@ -192,12 +336,12 @@ pub(crate) async fn run_collector(
             next = next.max(Instant::now());
             continue;
         }
-        let stale = stale_after(account.settings.stale_after, own.interval);
+        let interval = run.interval(collector);
+        let stale = stale_after(account.settings.stale_after, interval);
         let rate_limit_stale = account.settings.stale_after;
         run.update(|state| {
             let current = state.collector_mut(collector);
             current.enabled = true;
-            current.interval = own.interval;
             current.next_run = Some(system_time(next));
             for endpoint in job.endpoints() {
                 state.api[endpoint.index()].active = true;
@@ -261,14 +405,14 @@ pub(crate) async fn run_collector(
             }
         }
         let delay = next_delay(
-            own.interval,
+            run.interval(collector),
             account.settings.max_backoff,
             failures,
             &exchange,
             now,
             fastrand::f64(),
         );
-        if let Some(wait) = super::schedule::server_wait(&exchange, now) {
+        if let Some(wait) = server_wait(&exchange, now) {
             if wait > MAX_SERVER_WAIT {
                 warn!(account = %run.name, wait = %humantime::format_duration(wait),
                     "SmartLead asked to wait longer than {}; waiting that long instead",

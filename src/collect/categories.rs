@@ -7,7 +7,7 @@ use tracing::{debug, warn};
 
 use super::account::AccountRun;
 use super::job::RunError;
-use crate::settings::Account;
+use crate::settings::{Account, Collector};
 use crate::smartlead::categories::{Catalog, MAX_CATEGORY_NAME_BYTES};
 use crate::smartlead::client::Exchange;
 use crate::smartlead::Endpoint;
@@ -41,7 +41,11 @@ impl CategoriesJob {
         let client = run.client(account).map_err(|e| RunError::build(&e))?;
         let key = run.key(account);
         let fetched = run
-            .call(Endpoint::FetchCategories, client.fetch_categories(&key))
+            .call(
+                Collector::Categories,
+                Endpoint::FetchCategories,
+                client.fetch_categories(&key),
+            )
             .await?;
         let catalog = fetched.data;
         self.warn_about_oddities(&run.name, &catalog);

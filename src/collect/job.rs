@@ -1,14 +1,17 @@
 //! What each collector does in one run, behind one type, so that the schedule in
 //! `account.rs` is the same for all.
 
-use crate::settings::Account;
-use crate::settings::Collector;
-use crate::smartlead::client::{ClientError, Exchange, FailureReason, FetchError};
-use crate::smartlead::Endpoint;
-use crate::state::AccountState;
+use tracing::warn;
 
 use super::account::AccountRun;
+use super::campaigns::CampaignsJob;
 use super::categories::CategoriesJob;
+use super::mailboxes::MailboxesJob;
+use super::replies::RepliesJob;
+use crate::settings::{Account, Collector};
+use crate::smartlead::client::{ClientError, Exchange, FailureReason, FetchError};
+use crate::smartlead::{Endpoint, Oddities};
+use crate::state::AccountState;
 
 /// A failed run: why, in words without secrets, and the exchange that failed (its status and
 /// the server's waits set the schedule).
@@ -43,19 +46,69 @@ impl From<FetchError> for RunError {
     }
 }
 
+/// Warns once per process about each kind of oddity in a collector's answers.
+#[derive(Debug, Default)]
+pub(crate) struct WarnOnce {
+    /// Elements dropped.
+    dropped: bool,
+    /// Ids or names repeated.
+    duplicates: bool,
+    /// Values unreadable as their field.
+    unreadable: bool,
+    /// Names cut.
+    truncated: bool,
+}
+
+impl WarnOnce {
+    /// Warns about what in `oddities` was not warned about yet.
+    pub(crate) fn warn(&mut self, account: &str, collector: Collector, oddities: &Oddities) {
+        let collector = collector.name();
+        if oddities.dropped > 0 && !self.dropped {
+            self.dropped = true;
+            warn!(%account, collector, dropped = oddities.dropped,
+                first = oddities.drop_reason.as_deref().unwrap_or("unknown"),
+                "some elements of SmartLead's answer were not usable and were left out");
+        }
+        if oddities.duplicates > 0 && !self.duplicates {
+            self.duplicates = true;
+            warn!(%account, collector, duplicates = oddities.duplicates,
+                "SmartLead listed some elements more than once; each counts once");
+        }
+        if oddities.unreadable_values > 0 && !self.unreadable {
+            self.unreadable = true;
+            warn!(%account, collector, values = oddities.unreadable_values,
+                "some values in SmartLead's answer are not what their field should be; they \
+                 are taken as absent");
+        }
+        if oddities.truncated_names > 0 && !self.truncated {
+            self.truncated = true;
+            warn!(%account, collector, names = oddities.truncated_names,
+                "some names are longer than the limit and were cut");
+        }
+    }
+}
+
 /// One collector's work and what it remembers between runs.
 #[derive(Debug)]
 pub(crate) enum Job {
     /// `categories`.
     Categories(CategoriesJob),
+    /// `replies`.
+    Replies(RepliesJob),
+    /// `campaigns`.
+    Campaigns(Box<CampaignsJob>),
+    /// `mailboxes`.
+    Mailboxes(MailboxesJob),
 }
 
 impl Job {
-    /// The work of `collector`, when the exporter has it.
-    pub(crate) fn new(collector: Collector) -> Option<Self> {
+    /// The work of `collector`.
+    pub(crate) fn new(collector: Collector) -> Self {
         match collector {
-            Collector::Categories => Some(Self::Categories(CategoriesJob::default())),
-            _ => None,
+            Collector::Categories => Self::Categories(CategoriesJob::default()),
+            Collector::Replies => Self::Replies(RepliesJob::default()),
+            Collector::Campaigns => Self::Campaigns(Box::default()),
+            Collector::Mailboxes => Self::Mailboxes(MailboxesJob::default()),
         }
     }
 
@@ -63,6 +116,9 @@ impl Job {
     pub(crate) fn endpoints(&self) -> &'static [Endpoint] {
         match self {
             Self::Categories(_) => &[Endpoint::FetchCategories],
+            Self::Replies(_) => &[Endpoint::CategoryWiseResponse],
+            Self::Campaigns(_) => &[Endpoint::Campaigns, Endpoint::CampaignAnalytics],
+            Self::Mailboxes(_) => &[Endpoint::EmailAccounts],
         }
     }
 
@@ -74,6 +130,9 @@ impl Job {
     ) -> Result<Exchange, RunError> {
         match self {
             Self::Categories(job) => job.run(run, account).await,
+            Self::Replies(job) => job.run(run, account).await,
+            Self::Campaigns(job) => job.run(run, account).await,
+            Self::Mailboxes(job) => job.run(run, account).await,
         }
     }
 
@@ -81,6 +140,9 @@ impl Job {
     pub(crate) fn withdraw(&self, state: &mut AccountState) {
         match self {
             Self::Categories(_) => state.categories = None,
+            Self::Replies(_) => state.replies = None,
+            Self::Campaigns(_) => state.campaigns = None,
+            Self::Mailboxes(_) => state.mailboxes = None,
         }
     }
 }

@@ -5,13 +5,20 @@
 //!   configuration changes; `--once`.
 //! - `account`: what an account's collectors share (settings, key, client, permits) and the
 //!   loop each runs: due, run, record, back off, go stale.
+//! - `budget`: each key's calls paced within its budget, and intervals stretched when the
+//!   collectors would need more.
 //! - `schedule`: intervals, backoff, server waits, staleness and start times, as pure
 //!   functions.
-//! - `job`: one type over every collector's run; `categories`: the categories collector.
+//! - `job`: one type over every collector's run; `categories`, `replies`, `campaigns`,
+//!   `mailboxes`: each collector's run.
 
 mod account;
+mod budget;
+mod campaigns;
 mod categories;
 mod job;
+mod mailboxes;
+mod replies;
 mod schedule;
 mod supervisor;
 

@@ -139,7 +139,7 @@ impl Supervisor {
         for collector in Collector::ALL {
             let own = settings.collector(collector);
             let current = state.collector_mut(collector);
-            current.enabled = own.enabled && Job::new(collector).is_some();
+            current.enabled = own.enabled;
             current.interval = own.interval;
         }
         let id = self.store.register(state);
@@ -154,8 +154,8 @@ impl Supervisor {
         let (stop, shutdown) = shutdown::channel();
         let tasks = Collector::ALL
             .into_iter()
-            .filter_map(|collector| Job::new(collector).map(|job| (collector, job)))
-            .map(|(collector, job)| {
+            .map(|collector| {
+                let job = Job::new(collector);
                 let run = Arc::clone(&run);
                 let shutdown = shutdown.clone();
                 let ended = self.ended.clone();

@@ -65,7 +65,7 @@ pub(super) fn build(
         })
         .collect();
     let context = Context { exporter, build };
-    for family in &FAMILIES {
+    for family in FAMILIES {
         let mut header_written = false;
         match family.scope {
             Scope::Account(write) => {

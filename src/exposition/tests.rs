@@ -315,7 +315,7 @@ fn hand_written_families_match_the_prometheus_crate() {
         HistogramOpts::new(
             "smartlead_api_request_duration_seconds",
             "Duration of SmartLead API requests, from sending to the last body byte. Observed \
-             once per poll, not at scrape time.",
+             once per call, not at scrape time.",
         )
         .const_label("account", account)
         .const_label("api_endpoint", "fetch-categories")
@@ -325,7 +325,7 @@ fn hand_written_families_match_the_prometheus_crate() {
     let requests = IntCounterVec::new(
         Opts::new(
             "smartlead_api_requests_total",
-            "SmartLead API responses received, by HTTP status code. Counted once per poll.",
+            "SmartLead API responses received, by HTTP status code. Counted once per call.",
         )
         .const_label("account", account)
         .const_label("api_endpoint", "fetch-categories"),

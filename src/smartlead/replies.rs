@@ -16,7 +16,7 @@ use std::time::SystemTime;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use time::{Date, Duration, OffsetDateTime};
 
-use super::categories::{Catalog, Sentiment, MAX_UNKNOWN_SENTIMENTS};
+use super::categories::{Category, Sentiment, MAX_UNKNOWN_SENTIMENTS};
 use super::json::{
     count_of, percent_of, read, skip, text_of, unreadable_json, DecodeError, Element, Field,
     Oddities, Quoting, Record,
@@ -107,16 +107,14 @@ pub struct Replies {
 
 impl Replies {
     /// The sentiment of each entry, in order: [`Sentiment::None`] for `Uncategorized`; else
-    /// the one the answer gave; else that of the category of the same name in `catalog`
+    /// the one the answer gave; else that of the category of the same name in `categories`
     /// (the first one, when names repeat); else [`Sentiment::None`].
-    pub fn sentiments(&self, catalog: Option<&Catalog>) -> Vec<Sentiment> {
+    pub fn sentiments(&self, categories: &[Category]) -> Vec<Sentiment> {
         let mut by_name: HashMap<&str, Sentiment> = HashMap::new();
-        if let Some(catalog) = catalog {
-            for category in &catalog.categories {
-                by_name
-                    .entry(category.name.as_str())
-                    .or_insert(category.sentiment);
-            }
+        for category in categories {
+            by_name
+                .entry(category.name.as_str())
+                .or_insert(category.sentiment);
         }
         self.categories
             .iter()
@@ -408,7 +406,7 @@ impl Top<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::smartlead::categories::{self, Category};
+    use crate::smartlead::categories::{self, Catalog};
     use crate::smartlead::key::ApiKey;
 
     fn parse(body: &[u8]) -> Result<Replies, DecodeError> {
@@ -470,10 +468,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            replies.sentiments(Some(&catalog)),
+            replies.sentiments(&catalog.categories),
             [Sentiment::Positive, Sentiment::Negative, Sentiment::None]
         );
-        assert_eq!(replies.sentiments(None), [Sentiment::None; 3]);
+        assert_eq!(replies.sentiments(&[]), [Sentiment::None; 3]);
     }
 
     #[test]
@@ -494,7 +492,7 @@ mod tests {
             ..Catalog::default()
         };
         assert_eq!(
-            replies.sentiments(Some(&catalog)),
+            replies.sentiments(&catalog.categories),
             [Sentiment::Negative, Sentiment::None]
         );
     }

@@ -134,11 +134,12 @@ pub fn render(page: &Page, accounts: &[Arc<AccountState>], now: SystemTime) -> S
         let _ = write!(
             rows,
             "<tr class=\"{class}\"><td>{name}</td><td>{status}</td><td>{collectors}</td>\
-             <td>{categories}</td><td>{failures}</td><td>{error}</td></tr>",
+             <td>{budget}</td><td>{categories}</td><td>{failures}</td><td>{error}</td></tr>",
             class = if account.failing() { "down" } else { "ok" },
             name = escape(&account.name),
             status = status(account),
             collectors = collectors(account),
+            budget = budget(account, now),
             categories = account.categories.as_ref().map_or_else(
                 || "none (never polled successfully, or stale)".to_owned(),
                 |c| c.list.len().to_string(),
@@ -184,7 +185,7 @@ pub fn render(page: &Page, accounts: &[Arc<AccountState>], now: SystemTime) -> S
          <li><a href=\"/-/ready\">/-/ready</a></li></ul>\
          <h2>Accounts</h2><p>{total} accounts, {failing} failing, {waiting} waiting for their \
          first poll. As of {now}.</p>\
-         <table><tr><th>Account</th><th>Status</th><th>Collectors</th><th>Categories</th>\
+         <table><tr><th>Account</th><th>Status</th><th>Collectors</th><th>API budget</th><th>Categories</th>\
          <th>Consecutive failures</th><th>Last error</th></tr>{rows}</table>{more}\
          </body></html>\n",
         version = escape(crate::VERSION),
@@ -259,6 +260,25 @@ fn collectors(account: &AccountState) -> String {
     text
 }
 
+/// The key's budget, the calls planned within it, and a pause SmartLead imposed.
+fn budget(account: &AccountState, now: SystemTime) -> String {
+    let Some(budget) = &account.budget else {
+        return "none yet".to_owned();
+    };
+    let mut text = format!(
+        "{} calls/min, {} calls/h; planned {:.1}/min, {:.0}/h",
+        budget.per_minute, budget.per_hour, budget.planned_per_minute, budget.planned_per_hour
+    );
+    if let Some(until) = account.paused_until.filter(|&until| until > now) {
+        let _ = write!(
+            text,
+            "<br>paused by SmartLead until {}",
+            humantime::format_rfc3339_seconds(until)
+        );
+    }
+    text
+}
+
 /// Escapes text for HTML; upstream error messages end up on the page.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -315,6 +335,13 @@ mod tests {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let mut up = (*account("acme", 3, true, 0)).clone();
         up.collector_mut(Collector::Categories).next_run = Some(now + Duration::from_secs(42));
+        up.budget = Some(crate::state::Budget {
+            per_minute: 20,
+            per_hour: 500,
+            planned_per_minute: 3.5,
+            planned_per_hour: 208.0,
+        });
+        up.paused_until = Some(now + Duration::from_secs(30));
         let html = render(
             &page(true),
             &[Arc::new(up), account("globex", 3, false, 2)],
@@ -329,6 +356,10 @@ mod tests {
             ),
             "{html}"
         );
+        assert!(html.contains(
+            "20 calls/min, 500 calls/h; planned 3.5/min, 208/h<br>paused by SmartLead until \
+             2027-01-15T08:00:30Z"
+        ));
         assert!(html.contains("401 &lt;b&gt;"));
         assert!(html.contains("Demo mode."));
         assert!(html.contains("2 accounts, 1 failing, 0 waiting"));

@@ -40,6 +40,41 @@ pub const STAND_IN_BUDGET: [&str; 2] = [
     "--smartlead.max-calls-per-hour=18000",
 ];
 
+/// Every collector but `categories` turned off, for every exporter a test starts (unless the
+/// test names a collector, or runs the demo): most tests are about the categories poll, and
+/// their scripts answer every path alike.
+pub const CATEGORIES_ONLY: [&str; 3] = [
+    "--no-collector.replies",
+    "--no-collector.campaigns",
+    "--no-collector.mailboxes",
+];
+
+/// [`CATEGORIES_ONLY`] unless `args` name a collector or run the demo.
+pub fn categories_only(args: &[&str]) -> &'static [&'static str] {
+    if args
+        .iter()
+        .any(|a| a.contains("collector.") || *a == "--demo")
+    {
+        &[]
+    } else {
+        &CATEGORIES_ONLY
+    }
+}
+
+/// The flags every exporter a test starts and scrapes gets besides its own:
+/// [`STAND_IN_BUDGET`] unless it sets a budget, and [`categories_only`].
+pub fn default_args(args: &[&str]) -> Vec<&'static str> {
+    let mut defaults = Vec::new();
+    if !args
+        .iter()
+        .any(|a| a.starts_with("--smartlead.max-calls-per-"))
+    {
+        defaults.extend(STAND_IN_BUDGET);
+    }
+    defaults.extend(categories_only(args));
+    defaults
+}
+
 /// What the stand-in does with one request.
 #[derive(Debug, Clone)]
 pub enum Reply {
@@ -570,13 +605,8 @@ impl Exporter {
     ) -> Self {
         let mut command = Command::new(BIN);
         command.arg("--web.listen-address=127.0.0.1:0");
-        if !args
-            .iter()
-            .any(|a| a.starts_with("--smartlead.max-calls-per-"))
-        {
-            command.args(STAND_IN_BUDGET);
-        }
         command
+            .args(default_args(args))
             .args(args)
             .env_clear()
             .envs(env.iter().copied())
@@ -748,9 +778,11 @@ pub fn gunzip(gzip: &[u8]) -> String {
     text
 }
 
-/// Runs the exporter to completion with `args` and `env`: status, stdout, stderr.
+/// Runs the exporter to completion with `args` and `env` (and [`categories_only`], but the
+/// default budget): status, stdout, stderr.
 pub fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let output = Command::new(BIN)
+        .args(categories_only(args))
         .args(args)
         .env_clear()
         .envs(env.iter().copied())

@@ -1,5 +1,6 @@
-//! The schedule's families: each collector's outcome and interval, and the account's summary
-//! (`smartlead_up`, the categories poll's last success and failure streak).
+//! The schedule's families: each collector's outcome and interval, the key's budget and the
+//! calls planned within it, and the account's summary (`smartlead_up`, the categories poll's
+//! last success and failure streak).
 
 use crate::exposition::samples::Samples;
 use crate::settings::Collector;
@@ -71,6 +72,20 @@ pub(super) fn consecutive_failures(state: &AccountState, samples: &mut Samples<'
 
 pub(super) fn up(state: &AccountState, samples: &mut Samples<'_>) {
     samples.sample(&[], state.up());
+}
+
+pub(super) fn budget_calls(state: &AccountState, samples: &mut Samples<'_>) {
+    if let Some(budget) = &state.budget {
+        samples.sample(&[("window", "hour")], u64::from(budget.per_hour));
+        samples.sample(&[("window", "minute")], u64::from(budget.per_minute));
+    }
+}
+
+pub(super) fn planned_calls(state: &AccountState, samples: &mut Samples<'_>) {
+    if let Some(budget) = &state.budget {
+        samples.sample(&[("window", "hour")], budget.planned_per_hour);
+        samples.sample(&[("window", "minute")], budget.planned_per_minute);
+    }
 }
 
 /// Seconds since the Unix epoch; 0 for a time before it.

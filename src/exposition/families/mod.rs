@@ -4,9 +4,12 @@
 //! exporter's own.
 
 mod api;
+mod campaigns;
 mod categories;
 mod collectors;
 mod exporter;
+mod mailboxes;
+mod replies;
 
 use crate::state::{AccountState, ExporterState};
 
@@ -72,7 +75,7 @@ pub(crate) struct Family {
 }
 
 /// Every family, in exposition order.
-pub(crate) static FAMILIES: [Family; 20] = [
+pub(crate) static FAMILIES: &[Family] = &[
     Family {
         name: "smartlead_api_rate_limit_limit",
         kind: Kind::Gauge,
@@ -95,21 +98,60 @@ pub(crate) static FAMILIES: [Family; 20] = [
         name: "smartlead_api_request_duration_seconds",
         kind: Kind::Histogram,
         help: "Duration of SmartLead API requests, from sending to the last body byte. Observed \
-               once per poll, not at scrape time.",
+               once per call, not at scrape time.",
         scope: Scope::Account(api::request_duration),
     },
     Family {
         name: "smartlead_api_request_failures_total",
         kind: Kind::Counter,
-        help: "Failed polls of SmartLead by reason (timeout, transport, status, decode, \
-               too_large). Counted once per poll.",
+        help: "Failed calls to SmartLead by reason (timeout, transport, status, decode, \
+               too_large). Counted once per call.",
         scope: Scope::Account(api::request_failures),
     },
     Family {
         name: "smartlead_api_requests_total",
         kind: Kind::Counter,
-        help: "SmartLead API responses received, by HTTP status code. Counted once per poll.",
+        help: "SmartLead API responses received, by HTTP status code. Counted once per call.",
         scope: Scope::Account(api::requests),
+    },
+    Family {
+        name: "smartlead_campaign_emails",
+        kind: Kind::Gauge,
+        help: polled!(
+            "A campaign's lifetime email events (sent, opened, clicked, replied, bounced, \
+             unsubscribed, blocked). A gauge: SmartLead's totals fall when leads are deleted."
+        ),
+        scope: Scope::Account(campaigns::emails),
+    },
+    Family {
+        name: "smartlead_campaign_info",
+        kind: Kind::Gauge,
+        help: polled!("A SmartLead campaign, value 1, for every campaign in the list."),
+        scope: Scope::Account(campaigns::info),
+    },
+    Family {
+        name: "smartlead_campaign_interested_leads",
+        kind: Kind::Gauge,
+        help: polled!("A campaign's leads categorised as interested."),
+        scope: Scope::Account(campaigns::interested_leads),
+    },
+    Family {
+        name: "smartlead_campaign_leads",
+        kind: Kind::Gauge,
+        help: polled!("A campaign's leads by state."),
+        scope: Scope::Account(campaigns::leads),
+    },
+    Family {
+        name: "smartlead_campaign_unique_leads",
+        kind: Kind::Gauge,
+        help: polled!("A campaign's distinct leads sent to, opened and clicked."),
+        scope: Scope::Account(campaigns::unique_leads),
+    },
+    Family {
+        name: "smartlead_campaigns",
+        kind: Kind::Gauge,
+        help: polled!("SmartLead campaigns by status."),
+        scope: Scope::Account(campaigns::by_status),
     },
     Family {
         name: "smartlead_categories",
@@ -128,6 +170,15 @@ pub(crate) static FAMILIES: [Family; 20] = [
         kind: Kind::Gauge,
         help: polled!("A SmartLead lead category, value 1."),
         scope: Scope::Account(categories::info),
+    },
+    Family {
+        name: "smartlead_category_replies",
+        kind: Kind::Gauge,
+        help: polled!(
+            "Replies received in the last 30 days (UTC) by lead category; Uncategorized has \
+             sentiment none."
+        ),
+        scope: Scope::Account(replies::replies),
     },
     Family {
         name: "smartlead_collector_duration_seconds",
@@ -160,10 +211,78 @@ pub(crate) static FAMILIES: [Family; 20] = [
         scope: Scope::Account(collectors::success),
     },
     Family {
+        name: "smartlead_exporter_api_budget_calls",
+        kind: Kind::Gauge,
+        help: "The key's API budget the exporter keeps to, in calls per window \
+               (--smartlead.max-calls-per-minute, --smartlead.max-calls-per-hour).",
+        scope: Scope::Account(collectors::budget_calls),
+    },
+    Family {
+        name: "smartlead_exporter_api_planned_calls",
+        kind: Kind::Gauge,
+        help: "Calls per window the enabled collectors make at their intervals in force, from \
+               each collector's last seen cost per run.",
+        scope: Scope::Account(collectors::planned_calls),
+    },
+    Family {
         name: "smartlead_last_success_timestamp_seconds",
         kind: Kind::Gauge,
         help: polled!("Unix time of the latest successful poll."),
         scope: Scope::Account(collectors::account_last_success),
+    },
+    Family {
+        name: "smartlead_mailbox_campaigns",
+        kind: Kind::Gauge,
+        help: polled!("Campaigns sending from a mailbox."),
+        scope: Scope::Account(mailboxes::campaigns),
+    },
+    Family {
+        name: "smartlead_mailbox_daily_limit_emails",
+        kind: Kind::Gauge,
+        help: polled!("A mailbox's daily sending limit."),
+        scope: Scope::Account(mailboxes::daily_limit),
+    },
+    Family {
+        name: "smartlead_mailbox_daily_sent_emails",
+        kind: Kind::Gauge,
+        help: polled!("Emails a mailbox sent today."),
+        scope: Scope::Account(mailboxes::daily_sent),
+    },
+    Family {
+        name: "smartlead_mailbox_imap_up",
+        kind: Kind::Gauge,
+        help: polled!("1 if a mailbox's last IMAP connection worked, else 0."),
+        scope: Scope::Account(mailboxes::imap_up),
+    },
+    Family {
+        name: "smartlead_mailbox_info",
+        kind: Kind::Gauge,
+        help: polled!("A SmartLead sending mailbox, value 1."),
+        scope: Scope::Account(mailboxes::info),
+    },
+    Family {
+        name: "smartlead_mailbox_smtp_up",
+        kind: Kind::Gauge,
+        help: polled!("1 if a mailbox's last SMTP connection worked, else 0."),
+        scope: Scope::Account(mailboxes::smtp_up),
+    },
+    Family {
+        name: "smartlead_mailbox_suspended",
+        kind: Kind::Gauge,
+        help: polled!("1 if SmartLead suspended a mailbox, else 0."),
+        scope: Scope::Account(mailboxes::suspended),
+    },
+    Family {
+        name: "smartlead_mailbox_warmup_blocked",
+        kind: Kind::Gauge,
+        help: polled!("1 if a mailbox's warmup is blocked, else 0."),
+        scope: Scope::Account(mailboxes::warmup_blocked),
+    },
+    Family {
+        name: "smartlead_mailbox_warmup_reputation_ratio",
+        kind: Kind::Gauge,
+        help: polled!("A mailbox's warmup reputation, 0 to 1; absent when SmartLead gives none."),
+        scope: Scope::Account(mailboxes::warmup_reputation),
     },
     Family {
         name: "smartlead_poll_consecutive_failures",
@@ -230,7 +349,11 @@ mod tests {
             .position(|f| matches!(f.scope, Scope::Exporter(_)))
             .unwrap();
         assert_eq!(first_exporter, per_account.len());
-        for family in &FAMILIES {
+        assert!(
+            per_account.windows(2).all(|w| w[0] < w[1])
+                && exporter.iter().all(|e| per_account.iter().all(|a| a != e))
+        );
+        for family in FAMILIES {
             assert!(family.name.starts_with("smartlead_"), "{}", family.name);
             assert!(!family.help.contains(['\\', '\n']), "{}", family.name);
             let counter = family.kind == Kind::Counter;

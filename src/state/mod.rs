@@ -20,18 +20,17 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 
 use crate::settings::Collector;
-use crate::smartlead::categories::{Category, Origin, Sentiment};
-use crate::smartlead::client::{Exchange, FailureReason, RateLimit};
+use crate::smartlead::client::RateLimit;
+use crate::smartlead::mailboxes::Mailbox;
 use crate::smartlead::Endpoint;
 
-/// Upper bounds of the API latency histogram's buckets, in seconds: from 25 ms to SmartLead's
-/// slowest useful answer (Cloudflare gives up after about 100 s; the default timeout is 10 s).
-pub const LATENCY_BUCKETS: [f64; 11] =
-    [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0];
+mod counters;
+mod data;
 
-/// Status codes counted at 0 from the start for every endpoint an account calls, so that the
-/// alerts reading them see the first one (an `increase()` needs a sample before the change).
-pub const PREINITIALISED_CODES: [u16; 3] = [401, 403, 429];
+pub use counters::{EndpointCounters, Latency, LATENCY_BUCKETS, PREINITIALISED_CODES};
+pub use data::{
+    status_counts, Budget, CampaignEntry, Categories, Counts, ReplyCount, StatusCounts,
+};
 
 /// Names an account in the store, for as long as it stays registered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +88,19 @@ pub struct AccountState {
     pub rate_limit: RateLimit,
     /// The categories of the latest successful poll; `None` before it and once stale.
     pub categories: Option<Categories>,
+    /// Replies by category over the last 30 days; `None` before the first success and once
+    /// stale.
+    pub replies: Option<Arc<[ReplyCount]>>,
+    /// Every campaign of SmartLead's list, in its order; `None` before the first success and
+    /// once stale.
+    pub campaigns: Option<Arc<[CampaignEntry]>>,
+    /// Every mailbox, by id; `None` before the first complete listing and once stale.
+    pub mailboxes: Option<Arc<[Mailbox]>>,
+    /// The key's budget and the calls planned within it.
+    pub budget: Option<Budget>,
+    /// Until when SmartLead asked the key to wait (a 429, `Retry-After`, a spent budget): no
+    /// collector calls before then.
+    pub paused_until: Option<SystemTime>,
 }
 
 /// One collector of one account.
@@ -114,100 +126,6 @@ pub struct CollectorState {
     pub next_run: Option<SystemTime>,
 }
 
-/// Calls to one endpoint.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EndpointCounters {
-    /// Whether its series are exported: from the moment a collector that calls it is enabled.
-    pub active: bool,
-    /// Responses by status code, sorted by code.
-    pub requests: Vec<(u16, u64)>,
-    /// Failures by reason, by position in [`FailureReason::ALL`].
-    pub failures: [u64; FailureReason::ALL.len()],
-    /// Latency of every response.
-    pub latency: Latency,
-}
-
-/// A histogram over [`LATENCY_BUCKETS`].
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Latency {
-    /// Observations at or below each bucket's upper bound, not cumulative.
-    pub buckets: [u64; LATENCY_BUCKETS.len()],
-    /// Sum of the observations, in seconds.
-    pub sum: f64,
-    /// Number of observations.
-    pub count: u64,
-}
-
-/// The categories of a successful poll, and how to count them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Categories {
-    /// Sorted by id, each id once.
-    pub list: Arc<[Category]>,
-    /// Ids up to this are `origin="global"` (`--categories.global-max-id`).
-    pub global_max_id: u64,
-}
-
-/// Category counts by sentiment and origin: every one of the combinations.
-pub type Counts = [[u64; Origin::ALL.len()]; Sentiment::ALL.len()];
-
-impl Categories {
-    /// Counts the categories in every sentiment and origin combination.
-    pub fn counts(&self) -> Counts {
-        let mut counts = Counts::default();
-        for category in self.list.iter() {
-            let origin = Origin::of(category.id, self.global_max_id);
-            counts[category.sentiment.index()][origin.index()] += 1;
-        }
-        counts
-    }
-}
-
-impl Latency {
-    /// Counts one observation.
-    pub fn observe(&mut self, seconds: f64) {
-        if let Some(at) = LATENCY_BUCKETS.iter().position(|&bound| seconds <= bound) {
-            self.buckets[at] += 1;
-        }
-        self.sum += seconds;
-        self.count += 1;
-    }
-}
-
-impl Default for EndpointCounters {
-    fn default() -> Self {
-        Self {
-            active: false,
-            requests: PREINITIALISED_CODES.iter().map(|&code| (code, 0)).collect(),
-            failures: [0; FailureReason::ALL.len()],
-            latency: Latency::default(),
-        }
-    }
-}
-
-impl EndpointCounters {
-    /// Counts one call: its status code, latency and failure reason.
-    pub fn record(&mut self, exchange: &Exchange, failure: Option<FailureReason>) {
-        self.active = true;
-        if let Some(status) = exchange.status {
-            match self
-                .requests
-                .binary_search_by_key(&status, |&(code, _)| code)
-            {
-                Ok(at) => self.requests[at].1 += 1,
-                Err(at) => self.requests.insert(at, (status, 1)),
-            }
-        }
-        if let Some(elapsed) = exchange.elapsed {
-            self.latency.observe(elapsed.as_secs_f64());
-        }
-        if let Some(reason) = failure {
-            if let Some(at) = FailureReason::ALL.iter().position(|&r| r == reason) {
-                self.failures[at] += 1;
-            }
-        }
-    }
-}
-
 impl AccountState {
     /// An account that has not been polled yet.
     pub fn new(name: &str) -> Self {
@@ -217,6 +135,11 @@ impl AccountState {
             api: Default::default(),
             rate_limit: RateLimit::default(),
             categories: None,
+            replies: None,
+            campaigns: None,
+            mailboxes: None,
+            budget: None,
+            paused_until: None,
         }
     }
 
@@ -314,6 +237,13 @@ impl Store {
         }
     }
 
+    /// One account's state.
+    pub fn account(&self, name: &str) -> Option<Arc<AccountState>> {
+        lock(&self.accounts)
+            .get(name)
+            .map(|(_, state)| Arc::clone(state))
+    }
+
     /// Every account's state, by name.
     pub fn accounts(&self) -> Vec<Arc<AccountState>> {
         lock(&self.accounts)
@@ -385,6 +315,8 @@ pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::smartlead::categories::{Category, Sentiment};
+    use crate::smartlead::client::{Exchange, FailureReason};
 
     fn category(id: u64, sentiment: Sentiment) -> Category {
         Category {

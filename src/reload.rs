@@ -2,12 +2,16 @@
 //! thread (never on the one that serves), and only then hand the shard's accounts to the
 //! [`Supervisor`]. An invalid file changes nothing that runs: one error names the problem, and
 //! `smartlead_exporter_config_last_reload_successful` turns 0 until a good file arrives.
+//!
+//! A configuration that leaves this shard no account (fewer accounts than shards) is loaded
+//! like any other: the process polls nothing and is ready at once. One warning says so, at
+//! start and again only when a new content of the file still leaves the shard empty.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::accounts::AccountsError;
 use crate::collect::Supervisor;
@@ -56,6 +60,9 @@ pub struct Reloader {
     stuck: Option<JoinHandle<Outcome>>,
     /// Where the reload and shard facts go.
     store: Arc<Store>,
+    /// The content last warned about for leaving this shard without accounts: a SIGHUP that
+    /// applies the same content again does not repeat the warning.
+    warned_empty: Option<Fingerprint>,
 }
 
 impl std::fmt::Debug for Outcome {
@@ -77,6 +84,7 @@ impl Reloader {
             last_seen: None,
             stuck: None,
             store,
+            warned_empty: None,
         }
     }
 
@@ -87,7 +95,12 @@ impl Reloader {
     /// The [`AccountsError`] naming the file, line, account and field.
     pub async fn load(&mut self) -> Result<AccountsFile, AccountsError> {
         match self.read_and_parse(None).await {
-            Ok(Outcome::Parsed(_, parsed)) => parsed,
+            Ok(Outcome::Parsed(fingerprint, parsed)) => {
+                if let Ok(file) = &parsed {
+                    self.warn_if_shard_empty(fingerprint, file);
+                }
+                parsed
+            }
             Ok(Outcome::Unreadable(e)) => Err(e),
             Ok(Outcome::Unchanged) | Err(()) => Err(AccountsError::File {
                 path: self.source.path.clone(),
@@ -136,6 +149,24 @@ impl Reloader {
         }
     }
 
+    /// Warns when `file`, whose content is `fingerprint`, leaves this shard no account, unless
+    /// that content was warned about last.
+    fn warn_if_shard_empty(&mut self, fingerprint: Fingerprint, file: &AccountsFile) {
+        if file.accounts.iter().any(|a| self.shard.owns(&a.name)) {
+            self.warned_empty = None;
+            return;
+        }
+        if self.warned_empty == Some(fingerprint) {
+            return;
+        }
+        self.warned_empty = Some(fingerprint);
+        warn!(file = %self.source.path.display(), shard = self.shard.index,
+            total_shards = self.shard.total, accounts = file.accounts.len(),
+            "this shard owns none of the file's accounts: it polls nothing and is ready; \
+             with fewer accounts than --total-shards some shards stay empty, otherwise check \
+             --shard and --total-shards");
+    }
+
     /// Reloads and applies the file; returns whether the running configuration changed.
     pub async fn reload(&mut self, cause: Cause, supervisor: &mut Supervisor) -> bool {
         // Read once: an unchanged file is not parsed again unless a signal asks for it.
@@ -145,7 +176,12 @@ impl Reloader {
         };
         let parsed = match self.read_and_parse(unless).await {
             Ok(Outcome::Unchanged) => return false,
-            Ok(Outcome::Parsed(_, parsed)) => parsed,
+            Ok(Outcome::Parsed(fingerprint, parsed)) => {
+                if let Ok(file) = &parsed {
+                    self.warn_if_shard_empty(fingerprint, file);
+                }
+                parsed
+            }
             Ok(Outcome::Unreadable(e)) => Err(e),
             Err(()) => Err(AccountsError::File {
                 path: self.source.path.clone(),

@@ -746,3 +746,125 @@ async fn a_reload_keeps_retry_after_and_does_not_abort_polls_in_flight() {
     );
     assert!(exporter.alive());
 }
+
+/// The warnings saying this shard owns no account.
+fn empty_shard_warnings(exporter: &Exporter) -> Vec<String> {
+    exporter
+        .logs()
+        .into_iter()
+        .filter(|l| l.contains("this shard owns none of the file's accounts"))
+        .collect()
+}
+
+/// Waits until the exporter has logged `n` applied reloads.
+async fn wait_for_reloads(exporter: &Exporter, n: usize) {
+    let deadline = Instant::now() + WAIT;
+    while exporter
+        .logs()
+        .iter()
+        .filter(|l| l.contains("configuration reloaded"))
+        .count()
+        < n
+    {
+        assert!(
+            Instant::now() < deadline,
+            "not {n} reloads: {:#?}",
+            exporter.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shard_that_owns_no_account_is_ready_at_once_and_says_so_once() {
+    use smartlead_exporter::settings::shard_of;
+    const SHARDS: u32 = 4;
+    let stand_in = StandIn::start(vec![Reply::json(200, SEED_EXAMPLE)]).await;
+    let base = stand_in.base_url();
+    let names = ["acme", "globex", "initech"];
+    let empty = (0..SHARDS)
+        .find(|&s| names.iter().all(|n| shard_of(n, SHARDS) != s))
+        .expect("three accounts leave one of four shards empty");
+    let candidates = [
+        "umbrella",
+        "hooli",
+        "cyberdyne",
+        "tyrell",
+        "wonka",
+        "oscorp",
+    ];
+    let elsewhere = candidates
+        .into_iter()
+        .find(|n| shard_of(n, SHARDS) != empty)
+        .unwrap();
+    let mine = candidates
+        .into_iter()
+        .find(|n| shard_of(n, SHARDS) == empty)
+        .expect("a name of the empty shard");
+    let file = |extra: &[&str]| {
+        let accounts: Vec<(&str, &str)> =
+            names.iter().chain(extra).map(|name| (*name, "")).collect();
+        accounts_file(&base, &accounts)
+    };
+    let dir = TempDir::new("empty-shard");
+    let config = dir.write("accounts.yaml", &file(&[]));
+    let shard_flag = format!("--shard={empty}");
+    let total_flag = format!("--total-shards={SHARDS}");
+    let exporter = start(&config, &[&shard_flag, &total_flag], &[("KEY", "k")]);
+
+    // Ready from the first probe: there is no first poll to wait for.
+    let (status, _, body) = exporter.get("/-/ready").await;
+    assert_eq!(status, 200, "{body}");
+    let text = exporter.metrics().await;
+    let shard_accounts =
+        format!("smartlead_exporter_shard_accounts{{shard=\"{empty}\",total_shards=\"{SHARDS}\"}}");
+    assert_eq!(value(&text, &shard_accounts), Some(0.0));
+    assert!(accounts_in(&text).is_empty(), "{text}");
+    let warnings = empty_shard_warnings(&exporter);
+    assert_eq!(warnings.len(), 1, "{:#?}", exporter.logs());
+    assert!(
+        warnings[0].contains("level=warn")
+            && warnings[0].contains(&format!("shard={empty}"))
+            && warnings[0].contains(&format!("total_shards={SHARDS}"))
+            && warnings[0].contains("accounts=3")
+            && warnings[0].contains("accounts.yaml"),
+        "{}",
+        warnings[0]
+    );
+
+    // A new file that still leaves the shard empty: one more warning. The same file again
+    // (SIGHUP): none.
+    dir.write("accounts.yaml", &file(&[elsewhere]));
+    hangup(&exporter);
+    wait_for_reloads(&exporter, 1).await;
+    assert_eq!(empty_shard_warnings(&exporter).len(), 2);
+    hangup(&exporter);
+    wait_for_reloads(&exporter, 2).await;
+    assert_eq!(empty_shard_warnings(&exporter).len(), 2);
+    assert_eq!(exporter.get("/-/ready").await.0, 200);
+    assert_eq!(stand_in.calls(), 0, "an empty shard polled SmartLead");
+
+    // An account for this shard: polled, no warning; removed again: warned again.
+    dir.write("accounts.yaml", &file(&[elsewhere, mine]));
+    hangup(&exporter);
+    exporter
+        .wait_for("the shard's own account", |t| {
+            value(t, &series("smartlead_up", mine)) == Some(1.0)
+        })
+        .await;
+    assert_eq!(empty_shard_warnings(&exporter).len(), 2);
+    dir.write("accounts.yaml", &file(&[elsewhere]));
+    hangup(&exporter);
+    wait_for_reloads(&exporter, 4).await;
+    assert_eq!(empty_shard_warnings(&exporter).len(), 3);
+    assert_eq!(exporter.get("/-/ready").await.0, 200);
+
+    // A shard that owns accounts says nothing of the kind.
+    let owner = format!("--shard={}", shard_of("acme", SHARDS));
+    let busy = start(&config, &[&owner, &total_flag], &[("KEY", "k")]);
+    busy.wait_for("acme up", |t| {
+        value(t, &series("smartlead_up", "acme")) == Some(1.0)
+    })
+    .await;
+    assert!(empty_shard_warnings(&busy).is_empty());
+}

@@ -998,3 +998,299 @@ async fn a_wrong_password_flood_never_delays_cached_scrapes_or_probes() {
         "the flood should be refused at once past the queue, never left unanswered: {statuses:?}"
     );
 }
+
+/// Accounts in the landing-page load test: the most one process polls.
+const LANDING_ACCOUNTS: usize = 10_000;
+
+/// Clients reading `/` in a loop, each on its own keep-alive connection.
+const LANDING_READERS: usize = 128;
+
+/// Fresh gzip scrapes timed while they read.
+const LANDING_SCRAPES: usize = 1_000;
+
+/// The timed scrapes stop after this long, however many were made.
+const LANDING_MEASURE_FOR: Duration = Duration::from_secs(60);
+
+/// The p99 a fresh gzip scrape must stay under while the readers read.
+const LANDING_SCRAPE_P99: Duration = Duration::from_millis(10);
+
+/// Accounts the page lists a row for (`web::landing::MAX_ROWS`); the rest are counted.
+const LANDING_ROWS: usize = 300;
+
+/// The largest `/` may be at any number of accounts: the header, 300 rows of one account each
+/// (every collector's line, a last error) and the count of the rest.
+const LANDING_MAX_BYTES: usize = 256 * 1024;
+
+/// One `GET path` on a new connection, with `Accept-Encoding: gzip` when `gzip` is set: the
+/// response head (lower-cased) and body.
+async fn fetch(addr: std::net::SocketAddr, path: &str, gzip: bool) -> (String, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let encoding = if gzip {
+        "Accept-Encoding: gzip\r\n"
+    } else {
+        ""
+    };
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: exporter\r\n{encoding}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header block");
+    let head = String::from_utf8_lossy(&response[..end]).to_lowercase();
+    (head, response[end + 4..].to_vec())
+}
+
+/// The `Content-Length` in a lower-cased response head.
+fn content_length(head: &str) -> Option<usize> {
+    head.lines()
+        .find_map(|line| line.strip_prefix("content-length: "))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// Reads `/` over one keep-alive connection, again and again, until `stop`; counts each whole
+/// page in `pages`. Returns the first error, if any.
+async fn read_landing_pages(
+    addr: std::net::SocketAddr,
+    gzip: bool,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    pages: Arc<AtomicUsize>,
+) -> Result<(), String> {
+    let encoding = if gzip {
+        "Accept-Encoding: gzip\r\n"
+    } else {
+        ""
+    };
+    let request = format!("GET / HTTP/1.1\r\nHost: browser\r\n{encoding}\r\n");
+    let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let mut buffer = Vec::with_capacity(64 * 1024);
+    let mut chunk = vec![0; 64 * 1024];
+    while !stop.load(Ordering::SeqCst) {
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        buffer.clear();
+        let (end, length) = loop {
+            let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("closed before a whole head".into());
+            }
+            buffer.extend_from_slice(&chunk[..n]);
+            if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buffer[..end]).to_lowercase();
+                if !head.starts_with("http/1.1 200") {
+                    return Err(head);
+                }
+                let length = content_length(&head).ok_or("no content-length")?;
+                break (end + 4, length);
+            }
+        };
+        while buffer.len() < end + length {
+            let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("closed in the middle of a page".into());
+            }
+            buffer.extend_from_slice(&chunk[..n]);
+        }
+        pages.fetch_add(1, Ordering::SeqCst);
+    }
+    Ok(())
+}
+
+/// One gzip scrape of `/metrics` on a new connection, as a scraper without keep-alive makes
+/// it, with blocking I/O on the calling thread (so that the readers' tasks cannot delay the
+/// clock): how long it took from connecting to the last byte, and the body.
+fn timed_gzip_scrape(addr: std::net::SocketAddr) -> (Duration, Vec<u8>) {
+    use std::io::{Read as _, Write as _};
+    let started = Instant::now();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(
+            b"GET /metrics HTTP/1.1\r\nHost: prometheus\r\nAccept-Encoding: gzip\r\n\
+              Connection: close\r\n\r\n",
+        )
+        .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let took = started.elapsed();
+    let end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header block");
+    let head = String::from_utf8_lossy(&response[..end]).to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    let body = response[end + 4..].to_vec();
+    assert_eq!(content_length(&head), Some(body.len()), "a cut answer");
+    (took, body)
+}
+
+/// The `q` quantile of `sorted` (nearest rank).
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// With the most accounts one process polls (10,000), 128 clients reading `/` in a loop (half
+/// of them asking for gzip) leave fresh gzip scrapes of `/metrics` under 10 ms at p99: the
+/// page is built once per change, served from a cache, and paced, so that the readers wait
+/// asleep rather than take the serving thread. `/` answers gzip when asked, and stays bounded
+/// in size: above 300 accounts the rest are counted, not listed.
+#[tokio::test(flavor = "multi_thread")]
+async fn scrapes_stay_fast_while_128_clients_read_the_landing_page_of_10_000_accounts() {
+    raise_own_nofile(LANDING_READERS as u64 + 256);
+    let stand_in = StandIn::start(vec![Reply::json(200, "[]")]).await;
+    let dir = std::env::temp_dir().join(format!(
+        "smartlead-load-landing-{}-{}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    // One poll a day: the first polls are spread over the day, so the state changes every few
+    // seconds, and the 27 MB exposition is rebuilt as rarely, leaving the machine's two cores
+    // to the serving thread and the clients.
+    let mut file = String::from(
+        "defaults:\n  poll_interval: 24h\n  max_backoff: 24h\n  stale_after: 7d\naccounts:\n",
+    );
+    for n in 0..LANDING_ACCOUNTS {
+        file.push_str(&format!("  - name: account-{n:05}\n    api_key_env: KEY\n"));
+    }
+    let config = dir.join("accounts.yaml");
+    std::fs::write(&config, file).unwrap();
+    let config_flag = format!("--config.file={}", config.display());
+    let base = format!("--smartlead.base-url={}", stand_in.base_url());
+    let exporter = Exporter::start(
+        &[
+            &config_flag,
+            &base,
+            "--no-collector.replies",
+            "--no-collector.campaigns",
+            "--no-collector.mailboxes",
+        ],
+        &[("KEY", "k")],
+    );
+    let summary = format!("<p>{LANDING_ACCOUNTS} accounts, ");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, page) = fetch(exporter.addr, "/", false).await;
+        if String::from_utf8_lossy(&page).contains(&summary) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page never listed {LANDING_ACCOUNTS} accounts"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, exposition) = timed_gzip_scrape(exporter.addr);
+    let exposition = common::gunzip(&exposition);
+    let listed = exposition
+        .lines()
+        .filter(|l| l.starts_with("smartlead_up{"))
+        .count();
+    assert_eq!(listed, LANDING_ACCOUNTS);
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pages = Arc::new(AtomicUsize::new(0));
+    let readers: Vec<_> = (0..LANDING_READERS)
+        .map(|n| {
+            tokio::spawn(read_landing_pages(
+                exporter.addr,
+                n % 2 == 0,
+                Arc::clone(&stop),
+                Arc::clone(&pages),
+            ))
+        })
+        .collect();
+    // Every reader is under way before the clock starts.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pages.load(Ordering::SeqCst) < 2 * LANDING_READERS {
+        assert!(Instant::now() < deadline, "the readers got no pages");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pages_before = pages.load(Ordering::SeqCst);
+    let polls_before = stand_in.calls();
+    let addr = exporter.addr;
+    let measuring = std::thread::spawn(move || {
+        let started = Instant::now();
+        let mut times = Vec::with_capacity(LANDING_SCRAPES);
+        while times.len() < LANDING_SCRAPES && started.elapsed() < LANDING_MEASURE_FOR {
+            times.push(timed_gzip_scrape(addr).0);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        (times, started.elapsed())
+    });
+    let (mut times, measured_for) = tokio::task::spawn_blocking(move || measuring.join().unwrap())
+        .await
+        .unwrap();
+    let pages_read = pages.load(Ordering::SeqCst) - pages_before;
+    let polls = stand_in.calls() - polls_before;
+    stop.store(true, Ordering::SeqCst);
+    for reader in readers {
+        let outcome = reader.await.unwrap();
+        assert!(outcome.is_ok(), "a reader failed: {outcome:?}");
+    }
+    times.sort_unstable();
+    let (p50, p99, max) = (
+        quantile(&times, 0.5),
+        quantile(&times, 0.99),
+        times[times.len() - 1],
+    );
+
+    // `/`: gzip when asked, the same page; bounded in size.
+    let (plain_head, plain) = fetch(exporter.addr, "/", false).await;
+    let (gzip_head, gzip) = fetch(exporter.addr, "/", true).await;
+    eprintln!(
+        "{} fresh gzip scrapes of {} bytes in {measured_for:?} while {LANDING_READERS} \
+         clients read {pages_read} pages of / ({} bytes plain, {} gzip) and {polls} polls \
+         ran: p50 {p50:?}, p99 {p99:?}, max {max:?}",
+        times.len(),
+        exposition.len(),
+        plain.len(),
+        gzip.len(),
+    );
+    let mut failures = Vec::new();
+    if pages_read == 0 {
+        failures.push("the readers got no page while the scrapes were timed".into());
+    }
+    if times.len() < LANDING_SCRAPES {
+        failures.push(format!(
+            "only {} scrapes in {LANDING_MEASURE_FOR:?}",
+            times.len()
+        ));
+    }
+    if p99 >= LANDING_SCRAPE_P99 {
+        failures.push(format!("p99 {p99:?}, not under {LANDING_SCRAPE_P99:?}"));
+    }
+    if !gzip_head.contains("content-encoding: gzip") || !gzip_head.contains("vary: accept-encoding")
+    {
+        failures.push(format!("/ asked with gzip answered {gzip_head}"));
+    } else {
+        let page = common::gunzip(&gzip);
+        // The two answers may be of two builds, a poll apart: compare their shape.
+        if !page.contains(&summary) || page.matches("<tr class=").count() != LANDING_ROWS {
+            failures.push("the gzip page is not the page".into());
+        }
+    }
+    if plain_head.contains("content-encoding") {
+        failures.push(format!("/ asked without gzip answered {plain_head}"));
+    }
+    if plain.len() > LANDING_MAX_BYTES {
+        failures.push(format!(
+            "/ is {} bytes, more than {LANDING_MAX_BYTES}",
+            plain.len()
+        ));
+    }
+    let page = String::from_utf8_lossy(&plain);
+    if !page.contains(&format!(
+        "And {} more accounts, not listed",
+        LANDING_ACCOUNTS - LANDING_ROWS
+    )) {
+        failures.push("/ does not count the accounts it does not list".into());
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

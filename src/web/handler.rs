@@ -9,7 +9,9 @@ use std::task::{Context, Poll};
 use bytes::buf::Chain;
 use bytes::{Buf, Bytes};
 use hyper::body::{Body, Frame, SizeHint};
-use hyper::header::{HeaderValue, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, VARY};
+use hyper::header::{
+    HeaderValue, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, VARY,
+};
 use hyper::{Method, Request, Response, StatusCode, Version};
 
 use super::accept_encoding::wants_gzip;
@@ -21,6 +23,9 @@ use crate::exposition::{Encoder, Scrape, CONTENT_TYPE as EXPOSITION_TYPE};
 /// (HTTP/2's default frame size), so that each frame taken is progress the client allowed
 /// with its flow-control window; HTTP/1 gets the whole body in one frame.
 pub const H2_BODY_FRAME: usize = 16 * 1024;
+
+/// `Retry-After` on `/` when too many requests for it wait ([`super::landing::MAX_PAGE_WAIT`]).
+const PAGE_RETRY_AFTER: &str = "10";
 
 /// What one listener serves.
 #[derive(Debug)]
@@ -125,13 +130,13 @@ pub(crate) async fn respond<B>(
     request: &Request<B>,
 ) -> Response<Chunks> {
     let mut response = match web {
-        None => handle(app, request),
+        None => handle(app, request).await,
         Some(web) => {
             let mut response = match web.authorize(request).await {
                 Some(refusal) => {
                     refusal.into_response(|text| Chunks::one(Bytes::from_static(text.as_bytes())))
                 }
-                None => handle(app, request),
+                None => handle(app, request).await,
             };
             web.add_headers(response.headers_mut());
             response
@@ -145,7 +150,7 @@ pub(crate) async fn respond<B>(
 }
 
 /// Routes one request.
-fn handle<B>(app: &App, request: &Request<B>) -> Response<Chunks> {
+async fn handle<B>(app: &App, request: &Request<B>) -> Response<Chunks> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         let mut response = text(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -170,8 +175,17 @@ fn handle<B>(app: &App, request: &Request<B>) -> Response<Chunks> {
         }
         if path == "/" {
             let gzip = gzip();
-            let body = Chunks::one(landing.get(gzip));
-            return compressed(body, "text/html; charset=utf-8", gzip);
+            let Some(page) = landing.paced(gzip).await else {
+                let mut response = text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Too many requests for this page: try again in a few seconds.\n",
+                );
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static(PAGE_RETRY_AFTER));
+                return response;
+            };
+            return compressed(Chunks::one(page), "text/html; charset=utf-8", gzip);
         }
     }
     match path {

@@ -5,12 +5,14 @@
 //!
 //! Like the exposition, the page is built once per change of the state, off the serving
 //! thread and spaced the same way, and kept in plain and gzip forms: serving it is a buffer
-//! clone, however many accounts there are and however many clients read it.
+//! clone, however many accounts there are and however many clients read it. It is for people,
+//! so it is also paced ([`MAX_PAGES_PER_SECOND`]): clients reading it in a loop wait their
+//! turn asleep and leave the serving thread to scrapes.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -19,10 +21,20 @@ use flate2::Compression;
 
 use crate::exposition::Spacing;
 use crate::shutdown::Shutdown;
-use crate::state::{AccountState, Store};
+use crate::state::{lock, AccountState, Store};
 
 /// At most this many accounts get a row of their own; the rest are counted.
 pub const MAX_ROWS: usize = 300;
+
+/// The page is answered at most this many times a second, over every client; requests beyond
+/// that wait their turn. Far more than people reading it need, and few enough that clients
+/// reading it in a loop take next to nothing from the thread that answers scrapes.
+pub const MAX_PAGES_PER_SECOND: u32 = 50;
+
+/// A request whose turn would come later than this is refused at once with 503 (at
+/// [`MAX_PAGES_PER_SECOND`], 500 requests wait at most), well within the server's write
+/// timeout.
+pub const MAX_PAGE_WAIT: Duration = Duration::from_secs(10);
 
 /// What the page shows besides the accounts.
 #[derive(Debug, Clone)]
@@ -53,6 +65,8 @@ pub struct Landing {
     page: Page,
     /// The page as last built.
     built: ArcSwap<Built>,
+    /// When the next answer may go: [`MAX_PAGES_PER_SECOND`] over every client.
+    next_turn: Mutex<Instant>,
 }
 
 impl Landing {
@@ -63,7 +77,28 @@ impl Landing {
             store,
             page,
             built: ArcSwap::from_pointee(built),
+            next_turn: Mutex::new(Instant::now()),
         }
+    }
+
+    /// The page, gzip-compressed when `gzip` is set, once this request's turn has come;
+    /// `None`, at once, when that would be more than [`MAX_PAGE_WAIT`] away.
+    pub async fn paced(&self, gzip: bool) -> Option<Bytes> {
+        let turn = self.turn(Instant::now())?;
+        tokio::time::sleep_until(turn.into()).await;
+        Some(self.get(gzip))
+    }
+
+    /// Takes the next turn after `now`, if it is at most [`MAX_PAGE_WAIT`] away. A request
+    /// dropped before its turn leaves the turn unused: the wait stays bounded all the same.
+    fn turn(&self, now: Instant) -> Option<Instant> {
+        let mut next = lock(&self.next_turn);
+        let turn = (*next).max(now);
+        if turn > now + MAX_PAGE_WAIT {
+            return None;
+        }
+        *next = turn + Duration::from_secs(1) / MAX_PAGES_PER_SECOND;
+        Some(turn)
     }
 
     /// The page, gzip-compressed when `gzip` is set.
@@ -299,7 +334,6 @@ pub fn escape(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::settings::Collector;
-    use std::time::Duration;
 
     #[test]
     fn html_is_escaped() {
@@ -383,6 +417,23 @@ mod tests {
             "{}",
             &html[html.len() - 300..]
         );
+    }
+
+    #[test]
+    fn answers_are_paced_and_a_turn_too_far_away_is_refused() {
+        let landing = Landing::new(Arc::new(Store::new()), page(false));
+        let now = Instant::now();
+        let spacing = Duration::from_secs(1) / MAX_PAGES_PER_SECOND;
+        let waiting = (MAX_PAGE_WAIT.as_millis() / spacing.as_millis()) as u32 + 1;
+        for n in 0..waiting {
+            assert_eq!(landing.turn(now), Some(now + spacing * n), "turn {n}");
+        }
+        assert_eq!(landing.turn(now), None, "more than {MAX_PAGE_WAIT:?} away");
+        // Once the time has come, turns are given again, spaced as before.
+        let later = now + MAX_PAGE_WAIT;
+        assert_eq!(landing.turn(later), Some(now + spacing * waiting));
+        let idle = now + MAX_PAGE_WAIT * 3;
+        assert_eq!(landing.turn(idle), Some(idle));
     }
 
     #[tokio::test]

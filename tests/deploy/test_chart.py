@@ -346,6 +346,11 @@ def test_defaults_image_flags_and_objects():
         "--smartlead.base-url=https://server.smartlead.ai/api/v1",
         "--poll.interval=60s",
         "--smartlead.account=default",
+        "--collector.categories",
+        "--collector.replies",
+        "--collector.campaigns",
+        "--collector.mailboxes",
+        "--smartlead.allowed-hosts=server.smartlead.ai",
     ]
     assert "env" not in c and "envFrom" not in c
     assert c["livenessProbe"] == {"httpGet": {"path": "/-/healthy", "port": "http", "scheme": "HTTP"},
@@ -573,6 +578,62 @@ def test_tuning_values_reach_the_pod():
     assert "--smartlead.account=acme" in c["args"]
     assert f"--smartlead.base-url={values['smartlead']['baseUrl']}" in c["args"]
     assert c["resources"] == values["resources"]
+    # The collectors and the budget, as the single account's flags; the keys go to the base
+    # URL's host only.
+    flags = c["args"][c["args"].index("--smartlead.account=acme") + 1:-len(values["extraArgs"])]
+    assert flags == ["--collector.categories", "--collector.replies", "--collector.replies.interval=30m",
+                     "--collector.campaigns", "--collector.campaigns.interval=10m", "--no-collector.mailboxes",
+                     "--collector.campaigns.statuses=ACTIVE,PAUSED,STOPPED", "--smartlead.max-calls-per-minute=30",
+                     "--smartlead.max-calls-per-hour=800", "--smartlead.allowed-hosts=smartlead.example.internal"]
+
+
+@pytest.mark.parametrize(
+    "smartlead,expected",
+    [
+        ({"baseUrl": "https://Server.SmartLead.ai:443/api/v1"}, "server.smartlead.ai"),
+        ({"baseUrl": "http://[::1]:8080/api/v1"}, "[::1]"),
+        ({"baseUrl": "http://127.0.0.1:8080/api/v1", "allowedHosts": ["a.example", "127.0.0.1"]}, "127.0.0.1,a.example"),
+        ({"baseUrl": ""}, "server.smartlead.ai"),
+    ],
+    ids=["case-and-port", "ipv6", "added-hosts-once", "exporter-default"],
+)
+def test_allowed_hosts_are_the_hosts_of_the_base_urls(smartlead, expected, tmp_path):
+    r = Rendered({"smartlead": {"apiKey": API_KEY, **smartlead}})
+    assert f"--smartlead.allowed-hosts={expected}" in r.container["args"]
+    result = _exporter_check(r, tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "values,args,defaults",
+    [
+        ({"smartlead": {"apiKey": API_KEY, "collectors": {"categories": {"interval": "2m"}}}},
+         ["--collector.categories", "--collector.categories.interval=2m"], None),
+        ({"smartlead": {"collectors": {"categories": {"interval": "2m"}}}, "accounts": [{"name": "a", "apiKey": "k"}]},
+         [], {"collectors": {"categories": {"enabled": True, "interval": "2m"}}}),
+        ({"accounts": [{"name": "a", "apiKey": "k"}], "accountDefaults": {"collectors": {"categories": {"interval": "3m"}}}},
+         [], {"collectors": {"categories": {"enabled": True, "interval": "3m"}}}),
+        ({"smartlead": {"collectors": {"categories": {"interval": "2m"}}}, "accounts": [{"name": "a", "apiKey": "k"}],
+          "accountDefaults": {"pollInterval": "3m"}},
+         [], {"poll_interval": "3m", "collectors": {"categories": {"enabled": True}}}),
+    ],
+    ids=["single-account", "smartlead-defaults", "account-defaults", "account-defaults-poll-interval"],
+)
+def test_the_categories_interval_is_given_once(values, args, defaults, tmp_path):
+    # pollInterval and collectors.categories.interval are one setting: the exporter refuses two
+    # different values at one level, so the chart passes the one that wins, and the exporter
+    # accepts the result.
+    r = Rendered(values)
+    if defaults is None:
+        assert not [a for a in r.container["args"] if a.startswith("--poll.interval")]
+        for arg in args:
+            assert arg in r.container["args"]
+    else:
+        config = yaml.safe_load(r.get("ConfigMap", f"{FULLNAME}-config")["data"]["config.yaml"])
+        assert config["defaults"].get("poll_interval") == defaults.get("poll_interval")
+        assert config["defaults"]["collectors"]["categories"] == defaults["collectors"]["categories"]
+    result = _exporter_check(r, tmp_path)
+    assert result.returncode == 0, result.stderr
 
 
 # --- many accounts (issue 10) -----------------------------------------------------------------
@@ -581,17 +642,26 @@ def test_tuning_values_reach_the_pod():
 def test_accounts_render_the_config_file_and_mount_each_key():
     r = variant("accounts")
     c = r.container
-    assert c["args"] == ["--web.listen-address=:10072", f"--config.file={CONFIG_FILE}"]
+    # The keys may go to the host of every base URL and to smartlead.allowedHosts, and must lie
+    # under the mounted key directory.
+    assert c["args"] == ["--web.listen-address=:10072", f"--config.file={CONFIG_FILE}", "--smartlead.key-dir=/secrets",
+                         "--smartlead.allowed-hosts=server.smartlead.ai,eu.smartlead.example,smartlead-proxy.example.internal"]
     config_map = r.get("ConfigMap", f"{FULLNAME}-config")
     assert list(config_map["data"]) == ["config.yaml"]
     assert yaml.safe_load(config_map["data"]["config.yaml"]) == {
-        "defaults": {"base_url": "https://server.smartlead.ai/api/v1", "poll_interval": "60s", "timeout": "15s"},
+        "defaults": {"base_url": "https://server.smartlead.ai/api/v1", "poll_interval": "60s", "timeout": "15s",
+                     "collectors": {"categories": {"enabled": True}, "replies": {"enabled": True},
+                                    "campaigns": {"enabled": True}, "mailboxes": {"enabled": False}}},
         "accounts": [
             {"name": "acme", "api_key_file": "/secrets/acme/api-key"},
             {"name": "globex", "api_key_file": "/secrets/globex/api-key",
              "base_url": "https://server.smartlead.ai/api/v1", "global_max_id": 99, "max_body_size": "32MiB"},
             {"name": "initech", "api_key_file": "/secrets/initech/api-key", "poll_interval": "5m", "timeout": "20s",
-             "max_backoff": "30m", "stale_after": "20m"},
+             "max_backoff": "30m", "stale_after": "20m",
+             "collectors": {"campaigns": {"interval": "15m"}, "mailboxes": {"enabled": True}},
+             "campaign_statuses": ["ACTIVE"], "max_calls_per_minute": 40, "max_calls_per_hour": 1000},
+            {"name": "umbrella", "api_key_file": "/secrets/umbrella/api-key",
+             "base_url": "https://eu.smartlead.example:8443/api/v1", "collectors": {"categories": {"interval": "2m"}}},
         ],
     }
     # The config directory is mounted whole: the exporter sees the kubelet's ..data swap.
@@ -604,6 +674,7 @@ def test_accounts_render_the_config_file_and_mount_each_key():
             {"secret": {"name": "smartlead-acme", "items": [{"key": "api-key", "path": "acme/api-key"}]}},
             {"secret": {"name": "smartlead-keys", "items": [{"key": "globex", "path": "globex/api-key"}]}},
             {"secret": {"name": f"{FULLNAME}-accounts", "items": [{"key": "initech", "path": "initech/api-key"}]}},
+            {"secret": {"name": "smartlead-keys", "items": [{"key": "umbrella", "path": "umbrella/api-key"}]}},
         ],
     }
     secret = r.get("Secret", f"{FULLNAME}-accounts")
@@ -630,11 +701,21 @@ def test_account_names_stay_strings_in_the_accounts_file():
 def test_everything_account_settings_and_defaults():
     r = variant("everything")
     config = yaml.safe_load(r.get("ConfigMap", "smartlead-smartlead-metrics-config")["data"]["config.yaml"])
-    assert config["defaults"] == {"poll_interval": "2m", "timeout": "15s", "base_url": "https://server.smartlead.ai/api/v1",
-                                  "global_max_id": 99, "max_body_size": "16MiB", "max_backoff": "10m", "stale_after": "10m"}
-    assert config["accounts"][0] == {"name": "acme", "api_key_file": "/secrets/acme/api-key", "poll_interval": "90s",
-                                     "timeout": "20s", "base_url": "https://server.smartlead.ai/api/v1", "global_max_id": 120,
-                                     "max_body_size": "32MiB", "max_backoff": "20m", "stale_after": "15m"}
+    # accountDefaults over smartlead's settings, setting by setting; its poll interval, given both
+    # ways, replaces smartlead.collectors.categories.interval.
+    assert config["defaults"] == {
+        "poll_interval": "2m", "timeout": "15s", "base_url": "https://server.smartlead.ai/api/v1",
+        "global_max_id": 99, "max_body_size": "16MiB", "max_backoff": "10m", "stale_after": "10m",
+        "collectors": {"categories": {"enabled": True, "interval": "2m"}, "replies": {"enabled": True, "interval": "20m"},
+                       "campaigns": {"enabled": True, "interval": "10m"}, "mailboxes": {"enabled": False, "interval": "2h"}},
+        "campaign_statuses": ["ACTIVE", "PAUSED"], "max_calls_per_minute": 20, "max_calls_per_hour": 600}
+    assert config["accounts"][0] == {
+        "name": "acme", "api_key_file": "/secrets/acme/api-key", "poll_interval": "90s",
+        "timeout": "20s", "base_url": "https://server.smartlead.ai/api/v1", "global_max_id": 120,
+        "max_body_size": "32MiB", "max_backoff": "20m", "stale_after": "15m",
+        "collectors": {"campaigns": {"enabled": True, "interval": "15m"}, "mailboxes": {"enabled": True}},
+        "campaign_statuses": ["ACTIVE"], "max_calls_per_minute": 60, "max_calls_per_hour": 1000}
+    assert "--smartlead.allowed-hosts=server.smartlead.ai,smartlead-proxy.example.internal" in r.container["args"]
 
 
 @pytest.mark.parametrize(
@@ -741,7 +822,8 @@ def test_sharding_renders_a_statefulset_whose_pods_take_their_shard_from_the_pod
     assert sts["spec"]["podManagementPolicy"] == "Parallel"
     assert sts["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "smartlead-exporter", "app.kubernetes.io/instance": RELEASE}
     c = r.container
-    assert c["args"] == ["--web.listen-address=:10072", f"--config.file={CONFIG_FILE}", "--shard=$(SHARD)", "--total-shards=3"]
+    assert c["args"] == ["--web.listen-address=:10072", f"--config.file={CONFIG_FILE}", "--smartlead.key-dir=/secrets",
+                         "--smartlead.allowed-hosts=server.smartlead.ai", "--shard=$(SHARD)", "--total-shards=3"]
     # Kubernetes expands $(SHARD) in args from the env var, set from the label the
     # StatefulSet controller puts on each pod (1.28+).
     assert c["env"] == [{"name": "SHARD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['apps.kubernetes.io/pod-index']"}}}]
@@ -999,7 +1081,8 @@ def eval_path(values, path: str):
 PASSED_THROUGH = {"webConfig.config", "serviceMonitor.basicAuth", "podMonitor.basicAuth"}
 GLOBAL_KEYS = {f"global.{k}" for k in SCHEMA["properties"]["global"]["properties"]}
 # The keys of the values table (and of values.yaml): objects of Kubernetes' own types are one row.
-TABLE_KEYS = (_schema_leaves(SCHEMA, PASSED_THROUGH | {"livenessProbe", "readinessProbe", "dnsConfig", "resources", "accountDefaults"})
+TABLE_KEYS = (_schema_leaves(SCHEMA, PASSED_THROUGH | {"livenessProbe", "readinessProbe", "dnsConfig", "resources", "accountDefaults",
+                                                        "smartlead.collectors"})
               - {"global"}) | GLOBAL_KEYS
 # Every key, down to each setting.
 SCHEMA_KEYS = (_schema_leaves(SCHEMA, PASSED_THROUGH) - {"global"}) | GLOBAL_KEYS

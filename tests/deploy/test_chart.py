@@ -19,6 +19,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+import test_webconfig_prometheus as webconfig
 from deploy_support import CHART_DIR, DASHBOARD_FILE, JOB_MATCHER, REPO, RULES_FILE, exporter_binary, load_rules, promtool
 
 helm.disable_logging()
@@ -745,9 +746,38 @@ def test_accounts_misconfiguration_fails_with_a_clear_message(values, error, mes
 # --- the exporter accepts what the chart renders --------------------------------------------
 
 
-def _exporter_check(r: Rendered, tmp_path: Path, shard: int = 0) -> subprocess.CompletedProcess[str]:
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> Path:
+    """A CA, and a server certificate and key it signed (openssl), for the web config's TLS."""
+    work = tmp_path_factory.mktemp("pki")
+    webconfig.make_pki(work)
+    return work
+
+
+def _secret_files(r: Rendered, volume: dict, pki: Path | None) -> dict[str, str]:
+    """The files of a whole-Secret volume: the chart's own web config Secret as rendered, the
+    TLS Secret (webConfig.tlsSecret) from `pki`, or, for webConfig.existingSecret, a web config
+    requiring client certificates whose relative paths name files beside it."""
+    name = volume["secret"]["secretName"]
+    web = r.values.get("webConfig", {})
+    if name == web.get("tlsSecret"):
+        assert pki, "a TLS Secret needs certificates"
+        return {"tls.crt": (pki / "server.crt").read_text(), "tls.key": (pki / "server.key").read_text(),
+                "ca.crt": (pki / "ca.crt").read_text()}
+    if name == web.get("existingSecret"):
+        assert pki, "a web config Secret needs certificates"
+        config = {"tls_server_config": {"cert_file": "server.crt", "key_file": "server.key", "client_ca_file": "ca.crt",
+                                        "client_auth_type": "RequireAndVerifyClientCert"}}
+        return {web.get("existingSecretKey", "web-config.yml"): yaml.safe_dump(config),
+                **{f: (pki / f).read_text() for f in ("server.crt", "server.key", "ca.crt")}}
+    secret = r.get("Secret", name)
+    return {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+
+
+def _exporter_check(r: Rendered, tmp_path: Path, shard: int = 0, pki: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Runs the exporter binary with the container's args plus --config.check, the pod's
-    files (keys, accounts file) laid out under tmp_path, as the kubelet would mount them."""
+    files (keys, accounts file, web config and certificates) laid out under tmp_path, as the
+    kubelet would mount them."""
     root = tmp_path / "pod"
 
     def local(path: str) -> str:
@@ -763,6 +793,10 @@ def _exporter_check(r: Rendered, tmp_path: Path, shard: int = 0) -> subprocess.C
         items = [(item["path"], "key-" + item["path"].replace("/", "-"))
                  for source in volume.get("projected", {}).get("sources", []) for item in source["secret"]["items"]]
         items += [(item["path"], "key") for item in volume.get("secret", {}).get("items", [])]
+        if "secret" in volume and "items" not in volume["secret"]:
+            # Absolute paths in a web config name other mounts: under the same root here.
+            items += [(path, content.replace("/etc/smartlead-exporter/", local("/etc/smartlead-exporter") + "/"))
+                      for path, content in _secret_files(r, volume, pki).items()]
         for path, content in items:
             target = Path(local(mount["mountPath"])) / path
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -778,13 +812,14 @@ def _exporter_check(r: Rendered, tmp_path: Path, shard: int = 0) -> subprocess.C
                           env={"PATH": "/usr/bin:/bin"})
 
 
-@pytest.mark.parametrize("name", ["api-key", "existing-secret", "tuning", "accounts", "sharding"])
-def test_exporter_accepts_the_rendered_args_and_files(name, tmp_path):
+@pytest.mark.parametrize("name", ["api-key", "existing-secret", "tuning", "accounts", "sharding", "web-config",
+                                  *sorted(MTLS_VARIANTS)])
+def test_exporter_accepts_the_rendered_args_and_files(name, tmp_path, pki):
     r = variant(name)
     shards = r.workload["spec"]["replicas"] if r.workload["kind"] == "StatefulSet" else 1
     polled = 0
     for shard in range(shards):
-        result = _exporter_check(r, tmp_path / str(shard), shard)
+        result = _exporter_check(r, tmp_path / str(shard), shard, pki)
         assert result.returncode == 0, f"shard {shard}: {result.stdout}{result.stderr}"
         if "accounts" in VARIANTS[name]:
             found = re.search(r"(\d+) accounts, (\d+) polled by shard (\d+) of (\d+)", result.stdout)

@@ -40,7 +40,11 @@ UNIT_TEST_FILE = REPO / "alerts" / "smartlead-exporter.rules.test.yml"
 
 STEP = 60  # seconds between samples: the tests' scrape and evaluation interval
 MAX_SERVER_WAIT = 3600  # the exporter honours a Retry-After up to this long
-ENDPOINT = "fetch-categories"
+# The call that opens each attempt of a collector; a campaigns attempt then makes one analytics
+# call per campaign (Account.fanout).
+ENDPOINTS = {"categories": "fetch-categories", "replies": "category-wise-response", "campaigns": "campaigns",
+             "mailboxes": "email-accounts"}
+FANOUT_ENDPOINT = "campaign-analytics"
 PREINITIALISED_CODES = ("401", "403", "429")  # exported at 0 before they first happen
 FAILURE_REASONS = ("timeout", "transport", "status", "decode", "too_large")
 DURATION_BUCKETS = ("0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "20", "30", "+Inf")
@@ -54,9 +58,11 @@ OPERATOR_TARGET = {"job": "smartlead-exporter", "instance": "10.0.1.7:10072", "n
                    "container": "smartlead-exporter", "endpoint": "http"}
 
 ACCOUNT_ALERTS = ("SmartLeadAuthFailing", "SmartLeadRateLimited", "SmartLeadAPIDown", "SmartLeadPollFailuresHigh",
-                  "SmartLeadDataStale", "SmartLeadRateLimitBudgetLow", "SmartLeadAPILatencyHigh")
+                  "SmartLeadDataStale", "SmartLeadRateLimitBudgetLow", "SmartLeadAPILatencyHigh",
+                  "SmartLeadMailboxDisconnected", "SmartLeadMailboxWarmupBlocked", "SmartLeadMailboxReputationLow",
+                  "SmartLeadCampaignBounceRateHigh", "SmartLeadAPIBudgetStretching")
 # Alerts that carry the collector label (they are per collector).
-COLLECTOR_ALERTS = {"SmartLeadAPIDown", "SmartLeadDataStale"}
+COLLECTOR_ALERTS = {"SmartLeadAPIDown", "SmartLeadDataStale", "SmartLeadPollFailuresHigh"}
 
 # "ok", "key" (401), "forbidden" (403), "limit" (429), "down" (500), "timeout" (no answer),
 # "slow_body" (a 200 whose body times out: an answer and a failure), "stuck" (never finishes).
@@ -93,6 +99,8 @@ class Account:
     latency: float | None = None  # seconds per request; None: no duration histogram
     budget: tuple[int, int] | None = None  # X-RateLimit-Limit and -Remaining of every answer
     collector: str = "categories"
+    fanout: int = 0  # calls after each successful attempt's first (campaigns: one per campaign)
+    fanout_failing: int = 0  # of those, failing with 500 each time; the attempt still succeeds
 
     def outcome(self, index: int, t: int) -> Outcome:
         if callable(self.outcomes):
@@ -154,10 +162,13 @@ def sample_times(end: int) -> list[int]:
     return list(range(0, end + 1, STEP))
 
 
-def account_series(target: Target, account: Account, end: int) -> Series:
+def account_series(target: Target, account: Account, end: int, account_level: bool = True) -> Series:
+    """The series of one collector of an account; with account_level, the account's own series
+    too (an account of several collectors has them once)."""
     base = {**target.labels, "account": account.name}
     col = {**base, "collector": account.collector}
-    api = {**base, "api_endpoint": ENDPOINT}
+    api = {**base, "api_endpoint": ENDPOINTS[account.collector]}
+    fanout_api = {**base, "api_endpoint": FANOUT_ENDPOINT}
     attempts = account.attempts(end)
     times = sample_times(end)
     out: Series = {}
@@ -168,8 +179,10 @@ def account_series(target: Target, account: Account, end: int) -> Series:
     polls, success, last_ok, streak, codes, reasons, limit, remaining = [], [], [], [], {}, {}, [], []
     buckets: dict[str, list[float]] = {le: [] for le in DURATION_BUCKETS}
     count = []
+    fanout_ok, fanout_failed = [], []
     state = {"polls": 0, "success": 0, "last_ok": None, "streak": 0, "codes": {c: 0 for c in PREINITIALISED_CODES},
-             "reasons": {r: 0 for r in FAILURE_REASONS}, "limit": None, "remaining": None, "observed": 0}
+             "reasons": {r: 0 for r in FAILURE_REASONS}, "limit": None, "remaining": None, "observed": 0,
+             "fanout_ok": 0, "fanout_failed": 0}
     i = 0
     for t in times:
         while i < len(attempts) and attempts[i][0] <= t:
@@ -184,6 +197,8 @@ def account_series(target: Target, account: Account, end: int) -> Series:
                     state["limit"], state["remaining"] = account.budget
             if outcome == "ok":
                 state["success"], state["last_ok"], state["streak"] = 1, at, 0
+                state["fanout_ok"] += account.fanout - account.fanout_failing
+                state["fanout_failed"] += account.fanout_failing
             else:
                 state["success"] = 0
                 state["streak"] += 1
@@ -198,6 +213,8 @@ def account_series(target: Target, account: Account, end: int) -> Series:
             reasons.setdefault(reason, []).append(state["reasons"][reason])
         limit.append(state["limit"])
         remaining.append(state["remaining"])
+        fanout_ok.append(state["fanout_ok"])
+        fanout_failed.append(state["fanout_failed"])
         if account.latency is not None:
             for le in DURATION_BUCKETS:
                 inside = le == "+Inf" or account.latency <= float(le)
@@ -208,15 +225,22 @@ def account_series(target: Target, account: Account, end: int) -> Series:
     put("smartlead_collector_success", col, success)
     put("smartlead_collector_interval_seconds", col, [account.interval] * len(times))
     put("smartlead_collector_last_success_timestamp_seconds", col, last_ok)
-    # The account's own series (the categories poll), as the exporter also exports them.
-    put("smartlead_up", base, success)
-    put("smartlead_last_success_timestamp_seconds", base, last_ok)
-    put("smartlead_poll_consecutive_failures", base, streak)
+    if account_level:
+        # The account's own series (of its first collector), as the exporter also exports them.
+        put("smartlead_up", base, success)
+        put("smartlead_last_success_timestamp_seconds", base, last_ok)
+        put("smartlead_poll_consecutive_failures", base, streak)
     for code in sorted(codes, key=int):
         put("smartlead_api_requests_total", {**api, "code": code}, codes[code])
     for reason in FAILURE_REASONS:
         put("smartlead_api_request_failures_total", {**api, "reason": reason}, reasons[reason])
-    if account.budget:
+    if account.fanout:
+        put("smartlead_api_requests_total", {**fanout_api, "code": "200"}, fanout_ok)
+        put("smartlead_api_requests_total", {**fanout_api, "code": "500"}, fanout_failed)
+        for reason in FAILURE_REASONS:
+            put("smartlead_api_request_failures_total", {**fanout_api, "reason": reason},
+                fanout_failed if reason == "status" else [0] * len(times))
+    if account.budget and account_level:
         put("smartlead_api_rate_limit_limit", base, limit)
         put("smartlead_api_rate_limit_remaining", base, remaining)
     if account.latency is not None:
@@ -243,8 +267,12 @@ def target_series(target: Target, end: int) -> Series:
             alive(len(target.accounts)),
     }
     assert all(len(v) == n for v in out.values())
+    seen: set[str] = set()
     for account in target.accounts:
-        out.update(account_series(target, account, end))
+        series = account_series(target, account, end, account_level=account.name not in seen)
+        assert not set(series) & set(out), f"{account.name}: a series twice"
+        out.update(series)
+        seen.add(account.name)
     return out
 
 
@@ -316,8 +344,58 @@ def account_labels(target: Target, account: Account, alert: str) -> dict[str, st
     if alert in COLLECTOR_ALERTS:
         labels["collector"] = account.collector
     if alert == "SmartLeadAPILatencyHigh":
-        labels["api_endpoint"] = ENDPOINT
+        labels["api_endpoint"] = ENDPOINTS[account.collector]
     return labels
+
+
+# --- what the accounts' data says: mailboxes, campaigns, the budget ---------------------------
+
+Curve = Callable[[int], "float | None"]  # a value at each second; None: no series then
+
+
+def curve_values(curve: Curve, end: int) -> list[float | None]:
+    return [curve(t) for t in sample_times(end)]
+
+
+def mailbox_series(target: Target, account: str, mailbox_id: str, email: str, end: int,
+                   smtp: Curve = lambda t: 1, imap: Curve = lambda t: 1, blocked: Curve = lambda t: 0,
+                   reputation: Curve = lambda t: 0.95) -> Series:
+    """One mailbox as the mailboxes collector exports it: its info, SMTP and IMAP up (1) or down
+    (0), warmup blocked (1) or not, and its warmup reputation (0 to 1; None: SmartLead gives
+    none, and the series is absent)."""
+    base = {**target.labels, "account": account, "mailbox_id": mailbox_id}
+    info = {**base, "email": email, "type": "GMAIL", "client_id": "", "warmup_status": "active"}
+    out = {selector("smartlead_mailbox_info", info): curve_values(lambda t: 1, end),
+           selector("smartlead_mailbox_smtp_up", base): curve_values(smtp, end),
+           selector("smartlead_mailbox_imap_up", base): curve_values(imap, end),
+           selector("smartlead_mailbox_suspended", base): curve_values(lambda t: 0, end),
+           selector("smartlead_mailbox_warmup_blocked", base): curve_values(blocked, end)}
+    values = curve_values(reputation, end)
+    if any(v is not None for v in values):
+        out[selector("smartlead_mailbox_warmup_reputation_ratio", base)] = values
+    return out
+
+
+def campaign_series(target: Target, account: str, campaign_id: str, name: str, end: int,
+                    sent: Curve, bounced: Curve) -> Series:
+    """One campaign as the campaigns collector exports it: its info and its lifetime e-mails
+    sent and bounced (gauges: they fall when leads are deleted)."""
+    base = {**target.labels, "account": account, "campaign_id": campaign_id}
+    info = {**base, "campaign": name, "status": "active", "client_id": ""}
+    return {selector("smartlead_campaign_info", info): curve_values(lambda t: 1, end),
+            selector("smartlead_campaign_emails", {**base, "event": "sent"}): curve_values(sent, end),
+            selector("smartlead_campaign_emails", {**base, "event": "bounced"}): curve_values(bounced, end)}
+
+
+def budget_series(target: Target, account: str, end: int, planned_per_hour: Curve,
+                  per_minute: int = 20, per_hour: int = 500) -> Series:
+    """An account's budget and the calls its plan needs, per minute and per hour."""
+    base = {**target.labels, "account": account}
+    return {selector("smartlead_exporter_api_budget_calls", {**base, "window": "minute"}): curve_values(lambda t: per_minute, end),
+            selector("smartlead_exporter_api_budget_calls", {**base, "window": "hour"}): curve_values(lambda t: per_hour, end),
+            selector("smartlead_exporter_api_planned_calls", {**base, "window": "minute"}):
+                curve_values(lambda t: round(planned_per_hour(t) / 60, 6), end),
+            selector("smartlead_exporter_api_planned_calls", {**base, "window": "hour"}): curve_values(planned_per_hour, end)}
 
 
 def case(name: str, targets: list[Target], end: int, checks: list[dict], extra: Series | None = None) -> dict:
@@ -498,6 +576,110 @@ def unit_tests() -> dict:
     cases.append(account_silent(
         "SmartLeadAPILatencyHigh stays silent at 0.3s",
         Account("globex", latency=0.3), m(70), "SmartLeadAPILatencyHigh", [m(50), m(70)]))
+    # The failure share per collector, with collectors of different call counts.
+    def two_collectors(name: str, campaigns: Account, end: int, checks: list[dict]) -> dict:
+        globex = [Account("globex"), campaigns]
+        return case(name, [Target([acme, *globex], dict(op))], end, checks)
+
+    campaign_labels = {**op, "account": "globex", "collector": "campaigns"}
+    cases.append(two_collectors(
+        "globex's campaigns attempts make 11 calls each, 5 of whose analytics fail while the attempt succeeds: "
+        "no SmartLeadPollFailuresHigh (failed calls over attempts would be 5 per campaigns attempt)",
+        Account("globex", collector="campaigns", interval=300, fanout=10, fanout_failing=5), m(130),
+        [check(t, alert) for t in (m(70), m(100), m(130)) for alert in ACCOUNT_ALERTS]))
+    cases.append(two_collectors(
+        "One campaigns attempt in three of globex failing fires SmartLeadPollFailuresHigh for globex's campaigns "
+        "alone, beside its healthy categories collector polling twelve times as often",
+        Account("globex", collector="campaigns", interval=300, fanout=10,
+                outcomes=lambda i, t: "down" if i % 3 == 2 else "ok"), m(130),
+        [check(m(40), "SmartLeadPollFailuresHigh"),
+         check(m(100), "SmartLeadPollFailuresHigh", [expected("SmartLeadPollFailuresHigh", campaign_labels, "33.33%")]),
+         *[check(m(100), other) for other in ACCOUNT_ALERTS if other != "SmartLeadPollFailuresHigh"]]))
+
+    # What the accounts' data says. acme's mailbox, campaign and budget are healthy throughout.
+    def data_case(name: str, end: int, alert: str, silent_at: list[int], firing_at: int | None,
+                  fired: list[tuple[dict, str | None]], globex: Series) -> dict:
+        target = Target([acme, Account("globex")], dict(op))
+        extra = {**mailbox_series(target, "acme", "101", "ann@acme.example", end),
+                 **campaign_series(target, "acme", "201", "Acme Spring", end, sent=lambda t: 100 * (t // 60),
+                                   bounced=lambda t: 2 * (t // 60)),
+                 **budget_series(target, "acme", end, lambda t: 208), **globex}
+        checks = [check(t, alert) for t in silent_at]
+        if firing_at is not None:
+            checks.append(check(firing_at, alert, [expected(alert, {**op, "account": "globex", **labels}, value)
+                                                   for labels, value in fired]))
+            checks += [check(firing_at, other) for other in ACCOUNT_ALERTS if other != alert]
+        return case(name, [target], end, checks, extra)
+
+    target = Target([], dict(op))
+    down_from = lambda start: (lambda t: 0 if t >= start else 1)
+    cases.append(data_case(
+        "globex's mailbox 301 losing SMTP and 302 losing IMAP for good fire SmartLeadMailboxDisconnected after 30m, "
+        "once per mailbox and protocol",
+        m(60), "SmartLeadMailboxDisconnected", [m(35)], m(45),
+        [({"mailbox_id": "301", "email": "bo@globex.example", "protocol": "smtp"}, None),
+         ({"mailbox_id": "302", "email": "cy@globex.example", "protocol": "imap"}, None)],
+        {**mailbox_series(target, "globex", "301", "bo@globex.example", m(60), smtp=down_from(m(10))),
+         **mailbox_series(target, "globex", "302", "cy@globex.example", m(60), imap=down_from(m(10)))}))
+    cases.append(data_case(
+        "SmartLeadMailboxDisconnected stays silent for a mailbox whose SMTP, then IMAP, fail 4 minutes in every 20 "
+        "(the demo's)",
+        m(90), "SmartLeadMailboxDisconnected", [m(40), m(60), m(90)], None, [],
+        mailbox_series(target, "globex", "301", "bo@globex.example", m(90),
+                       smtp=lambda t: 0 if t // 60 % 20 < 4 else 1, imap=lambda t: 0 if 4 <= t // 60 % 20 < 8 else 1)))
+    cases.append(data_case(
+        "A warmup blocked on globex's mailbox fires SmartLeadMailboxWarmupBlocked after 15m",
+        m(40), "SmartLeadMailboxWarmupBlocked", [m(15)], m(25),
+        [({"mailbox_id": "301", "email": "bo@globex.example"}, None)],
+        mailbox_series(target, "globex", "301", "bo@globex.example", m(40), blocked=lambda t: 1 if t >= m(5) else 0)))
+    cases.append(data_case(
+        "SmartLeadMailboxWarmupBlocked stays silent on a block lifted after 10 minutes",
+        m(40), "SmartLeadMailboxWarmupBlocked", [m(20), m(30), m(40)], None, [],
+        mailbox_series(target, "globex", "301", "bo@globex.example", m(40),
+                       blocked=lambda t: 1 if m(5) <= t < m(15) else 0)))
+    cases.append(data_case(
+        "A warmup reputation of 62% on globex's mailbox fires SmartLeadMailboxReputationLow after 6h; a mailbox "
+        "without reputation does not",
+        hours(7), "SmartLeadMailboxReputationLow", [m(330)], m(375),
+        [({"mailbox_id": "301", "email": "bo@globex.example"}, "62%")],
+        {**mailbox_series(target, "globex", "301", "bo@globex.example", hours(7), reputation=lambda t: 0.62),
+         **mailbox_series(target, "globex", "302", "cy@globex.example", hours(7), reputation=lambda t: None)}))
+    cases.append(data_case(
+        "SmartLeadMailboxReputationLow stays silent on 75% for 5h that then recovers to 85%",
+        hours(7), "SmartLeadMailboxReputationLow", [m(330), m(375), m(420)], None, [],
+        mailbox_series(target, "globex", "301", "bo@globex.example", hours(7),
+                       reputation=lambda t: 0.75 if t < hours(5) else 0.85)))
+    cases.append(data_case(
+        "A campaign of globex bouncing 7% of 100 sends a minute fires SmartLeadCampaignBounceRateHigh after 30m",
+        m(60), "SmartLeadCampaignBounceRateHigh", [m(25)], m(40),
+        [({"campaign_id": "401", "campaign": "Globex Cold"}, "7%")],
+        campaign_series(target, "globex", "401", "Globex Cold", m(60), sent=lambda t: 5000 + 100 * (t // 60),
+                        bounced=lambda t: 150 + 7 * (t // 60))))
+    cases.append(data_case(
+        "SmartLeadCampaignBounceRateHigh stays silent at 3% bounces",
+        m(60), "SmartLeadCampaignBounceRateHigh", [m(40), m(60)], None, [],
+        campaign_series(target, "globex", "401", "Globex Cold", m(60), sent=lambda t: 5000 + 100 * (t // 60),
+                        bounced=lambda t: 150 + 3 * (t // 60))))
+    cases.append(data_case(
+        "SmartLeadCampaignBounceRateHigh stays silent for a campaign of 16% lifetime bounces sending 6 e-mails an "
+        "hour: fewer than 100 sends in the window",
+        hours(6), "SmartLeadCampaignBounceRateHigh", [m(120), m(360)], None, [],
+        campaign_series(target, "globex", "401", "Globex Cold", hours(6), sent=lambda t: 5000 + t // 600,
+                        bounced=lambda t: 800 + t // 3600)))
+    cases.append(data_case(
+        "SmartLeadCampaignBounceRateHigh stays silent at 3% when bounced leads are deleted: the bounced total falls "
+        "from 750 to 150, which increase() would count as 150 new bounces",
+        m(90), "SmartLeadCampaignBounceRateHigh", [m(40), m(60), m(90)], None, [],
+        campaign_series(target, "globex", "401", "Globex Cold", m(90), sent=lambda t: 5000 + 100 * (t // 60),
+                        bounced=lambda t: (750 if t < m(30) else 150) + 3 * (t // 60))))
+    cases.append(data_case(
+        "A plan that needs the whole hourly budget of globex for an hour fires SmartLeadAPIBudgetStretching",
+        m(80), "SmartLeadAPIBudgetStretching", [m(50)], m(70), [({}, "100%")],
+        budget_series(target, "globex", m(80), lambda t: 500)))
+    cases.append(data_case(
+        "SmartLeadAPIBudgetStretching stays silent at 60% of the budget, and after 40 minutes at the budget",
+        m(100), "SmartLeadAPIBudgetStretching", [m(50), m(80), m(100)], None, [],
+        {**budget_series(target, "globex", m(100), lambda t: 500 if m(10) <= t < m(50) else 300)}))
     # The latency case's acme has no histogram: give the silent case one too.
     return {"rule_files": [RULES_FILE.name], "evaluation_interval": "1m", "tests": cases}
 

@@ -4,8 +4,9 @@ the shipped inhibition rules, sends every notification to a webhook receiver ins
 
 To keep it short, the rules are rendered with scripts/render-rules.py --time-scale=60 (a
 minute of the rules is a second here) and the exporter polls every second: the same rules and
-inhibitions, sixty times faster. Three accounts: acme is healthy throughout; globex's key is
-revoked until the end; initech's SmartLead fails with 500 until it recovers. The phases:
+inhibitions, sixty times faster. Three accounts, each with every collector: acme is healthy
+throughout; globex's key is revoked until the end (every endpoint answers 401); initech's
+category list fails with 500 until it recovers (its other endpoints answer). The phases:
 
 1. SmartLeadAuthFailing is notified once for globex and SmartLeadAPIDown once for initech,
    nothing for acme, nothing else for either;
@@ -37,6 +38,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import smartlead_stand_in
 from deploy_support import INHIBIT_FILE, REPO, exporter_binary, free_port, loopback_env, require_tool
 
 TIME_SCALE = 60  # the rules' minutes become seconds
@@ -52,7 +54,9 @@ HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class SmartLead:
-    """The stand-in's behaviour per account key, switched by the test."""
+    """The stand-in's behaviour per account key, switched by the test: 200 (every endpoint
+    answers as a healthy account), 401 (every endpoint refuses the key) or 500 (the category
+    list fails, the other endpoints answer)."""
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -70,11 +74,16 @@ class SmartLead:
 def stand_in_handler(smartlead: SmartLead):
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802
-            key = (urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).get("api_key") or [""])[0]
+            url = urllib.parse.urlsplit(self.path)
+            key = (urllib.parse.parse_qs(url.query).get("api_key") or [""])[0]
             status = smartlead.status(key)
-            body = {200: json.dumps([{"id": 1, "name": "Interested", "sentiment_type": "positive",
-                                      "created_at": "2022-08-30T06:13:04.000Z"}]),
-                    401: '{"message":"Invalid API Key"}', 500: '{"message":"Internal Server Error"}'}[status].encode()
+            if status == 401:
+                body = '{"message":"Invalid API Key"}'
+            elif status == 500 and url.path.endswith("/leads/fetch-categories"):
+                body = '{"message":"Internal Server Error"}'
+            else:
+                status, body = smartlead_stand_in.answer(url.path, url.query)
+            body = body.encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -190,7 +199,7 @@ class Stack:
         with self.logs["exporter"].open("ab") as out:
             self.exporter = subprocess.Popen(
                 [str(exporter_binary()), f"--web.listen-address=127.0.0.1:{self.exporter_port}",
-                 f"--config.file={self.work / 'accounts.yml'}"],
+                 f"--config.file={self.work / 'accounts.yml'}", "--smartlead.allowed-hosts=127.0.0.1"],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**loopback_env(), **{f"E2E_KEY_{n.upper()}": f"key-{n}" for n in (GOOD, REVOKED, FAILING)}})
         self.wait("the exporter's /-/healthy",
@@ -221,9 +230,12 @@ def stack(tmp_path_factory):
     prometheus_port, alertmanager_port = free_port(), free_port()
     s = Stack(work, smartlead, webhook, f"http://127.0.0.1:{prometheus_port}", free_port(),
               {name: work / f"{name}.log" for name in ("prometheus", "alertmanager", "exporter")})
-    # Polls every second, as the rules' minutes are seconds; backoff up to 8s.
+    # Polls the categories every second, as the rules' minutes are seconds; backoff up to 8s;
+    # the other collectors at their intervals; a budget that fits (the exporter refuses one that
+    # cannot hold the categories collector).
     (work / "accounts.yml").write_text(yaml.safe_dump({
-        "defaults": {"poll_interval": "1s", "max_backoff": "8s", "base_url": base_url},
+        "defaults": {"poll_interval": "1s", "max_backoff": "8s", "base_url": base_url,
+                     "max_calls_per_minute": 300, "max_calls_per_hour": 18000},
         "accounts": [{"name": name, "api_key_env": f"E2E_KEY_{name.upper()}"} for name in (GOOD, REVOKED, FAILING)],
     }))
     inhibit = yaml.safe_load(INHIBIT_FILE.read_text())

@@ -34,7 +34,11 @@ GENERIC_SERIES = re.compile(r"\b(up|process_[a-z_]+)\{")
 OPERATOR_TARGET_LABELS = {"namespace", "service", "pod", "container", "endpoint", "job", "instance"}
 # Every label the exporter itself puts on its series (the metric contract).
 EXPORTER_LABELS = {"account", "collector", "sentiment", "origin", "id", "name", "api_endpoint", "code", "reason",
-                   "le", "version", "revision", "rustversion", "shard", "total_shards"}
+                   "le", "version", "revision", "rustversion", "shard", "total_shards", "category", "status",
+                   "campaign_id", "campaign", "client_id", "event", "state", "mailbox_id", "email", "type",
+                   "warmup_status", "window"}
+# Labels the rules themselves add to an alert (SmartLeadMailboxDisconnected's protocol).
+RULE_LABELS = {"protocol"}
 # The alerts about one account: each names it, and each is tested beside a healthy account.
 ACCOUNT_ALERTS = set(alert_scenarios.ACCOUNT_ALERTS)
 RENDER_SCRIPT = REPO / "scripts" / "render-rules.py"
@@ -143,9 +147,36 @@ def test_every_runbook_section_says_meaning_impact_diagnosis_and_fix():
         assert "```promql" in section, f"runbook {rule['alert']}: no query"
 
 
+def runbook_queries() -> list[str]:
+    """Every PromQL query of the runbook's ```promql blocks: one a line, a line that starts with
+    blanks continuing the one before."""
+    queries: list[str] = []
+    for block in re.findall(r"```promql\n(.*?)```", RUNBOOK_FILE.read_text(), re.S):
+        for line in block.splitlines():
+            if line.startswith((" ", "\t")) and queries:
+                queries[-1] += "\n" + line
+            elif line.strip():
+                queries.append(line)
+    return queries
+
+
+def test_every_runbook_query_parses(tmp_path):
+    # promtool parses each query as a recording rule's expression; <account> and the like are
+    # placeholders inside label values.
+    queries = runbook_queries()
+    assert len(queries) > 40
+    rules = {"groups": [{"name": "runbook", "rules": [{"record": f"runbook:query{i}:parses", "expr": q}
+                                                      for i, q in enumerate(queries)]}]}
+    path = tmp_path / "runbook.rules.yml"
+    path.write_text(yaml.safe_dump(rules))
+    result = promtool("check", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_account_alerts_name_the_account_in_their_summary():
     for rule in alert_rules():
-        account_series = re.search(r"\b(account[a-z_]*:|smartlead_(collector|api)_|smartlead_up\b)", rule["expr"])
+        account_series = re.search(r"\b(account[a-z_]*:|smartlead_(collector|api|exporter_api|mailbox|campaign)_|smartlead_up\b)",
+                                   rule["expr"])
         assert bool(account_series) == (rule["alert"] in ACCOUNT_ALERTS), rule["alert"]
         if rule["alert"] in ACCOUNT_ALERTS:
             assert "{{ $labels.account }}" in rule["annotations"]["summary"], rule["alert"]
@@ -181,17 +212,19 @@ def test_job_matcher_has_one_form_and_only_generic_series_use_it():
 
 
 def test_no_label_of_ours_is_an_operator_target_label():
-    assert EXPORTER_LABELS & OPERATOR_TARGET_LABELS == set()
+    assert (EXPORTER_LABELS | RULE_LABELS) & OPERATOR_TARGET_LABELS == set()
     used = set()
     for rule in alert_rules() + recording_rules():
         used |= set(re.findall(r"\b([a-z_]+)\s*(?:=~|!=|!~|=)\s*\"", rule["expr"]))
         used |= {label for clause in re.findall(r"\b(?:without|ignoring)\s*\(([^)]*)\)", rule["expr"])
                  for label in re.split(r"\s*,\s*", clause.strip())}
         used |= set(re.findall(r"\$labels\.(\w+)", " ".join(rule.get("annotations", {}).values())))
+        # label_replace(vector, "destination", "replacement", "source", "regex")
+        used |= {m for pair in re.findall(r'"(\w+)",\s*"[^"]*",\s*"(\w*)",', rule["expr"]) for m in pair if m}
     assert "endpoint" not in used, "the Operator's endpoint label is the port name; ours is api_endpoint"
     # job and instance name the target; instance and pod are what SmartLeadExporterRestarting
     # aggregates away.
-    assert used <= EXPORTER_LABELS | {"job", "instance", "pod"}, used - EXPORTER_LABELS
+    assert used <= EXPORTER_LABELS | RULE_LABELS | {"job", "instance", "pod"}, used - EXPORTER_LABELS - RULE_LABELS
 
 
 # --- Alertmanager inhibition ----------------------------------------------------------------

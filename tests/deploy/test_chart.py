@@ -19,6 +19,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+import test_webconfig_prometheus as webconfig
 from deploy_support import CHART_DIR, DASHBOARD_FILE, JOB_MATCHER, REPO, RULES_FILE, exporter_binary, load_rules, promtool
 
 helm.disable_logging()
@@ -346,6 +347,11 @@ def test_defaults_image_flags_and_objects():
         "--smartlead.base-url=https://server.smartlead.ai/api/v1",
         "--poll.interval=60s",
         "--smartlead.account=default",
+        "--collector.categories",
+        "--collector.replies",
+        "--collector.campaigns",
+        "--collector.mailboxes",
+        "--smartlead.allowed-hosts=server.smartlead.ai",
     ]
     assert "env" not in c and "envFrom" not in c
     assert c["livenessProbe"] == {"httpGet": {"path": "/-/healthy", "port": "http", "scheme": "HTTP"},
@@ -573,6 +579,62 @@ def test_tuning_values_reach_the_pod():
     assert "--smartlead.account=acme" in c["args"]
     assert f"--smartlead.base-url={values['smartlead']['baseUrl']}" in c["args"]
     assert c["resources"] == values["resources"]
+    # The collectors and the budget, as the single account's flags; the keys go to the base
+    # URL's host only.
+    flags = c["args"][c["args"].index("--smartlead.account=acme") + 1:-len(values["extraArgs"])]
+    assert flags == ["--collector.categories", "--collector.replies", "--collector.replies.interval=30m",
+                     "--collector.campaigns", "--collector.campaigns.interval=10m", "--no-collector.mailboxes",
+                     "--collector.campaigns.statuses=ACTIVE,PAUSED,STOPPED", "--smartlead.max-calls-per-minute=30",
+                     "--smartlead.max-calls-per-hour=800", "--smartlead.allowed-hosts=smartlead.example.internal"]
+
+
+@pytest.mark.parametrize(
+    "smartlead,expected",
+    [
+        ({"baseUrl": "https://Server.SmartLead.ai:443/api/v1"}, "server.smartlead.ai"),
+        ({"baseUrl": "http://[::1]:8080/api/v1"}, "[::1]"),
+        ({"baseUrl": "http://127.0.0.1:8080/api/v1", "allowedHosts": ["a.example", "127.0.0.1"]}, "127.0.0.1,a.example"),
+        ({"baseUrl": ""}, "server.smartlead.ai"),
+    ],
+    ids=["case-and-port", "ipv6", "added-hosts-once", "exporter-default"],
+)
+def test_allowed_hosts_are_the_hosts_of_the_base_urls(smartlead, expected, tmp_path):
+    r = Rendered({"smartlead": {"apiKey": API_KEY, **smartlead}})
+    assert f"--smartlead.allowed-hosts={expected}" in r.container["args"]
+    result = _exporter_check(r, tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "values,args,defaults",
+    [
+        ({"smartlead": {"apiKey": API_KEY, "collectors": {"categories": {"interval": "2m"}}}},
+         ["--collector.categories", "--collector.categories.interval=2m"], None),
+        ({"smartlead": {"collectors": {"categories": {"interval": "2m"}}}, "accounts": [{"name": "a", "apiKey": "k"}]},
+         [], {"collectors": {"categories": {"enabled": True, "interval": "2m"}}}),
+        ({"accounts": [{"name": "a", "apiKey": "k"}], "accountDefaults": {"collectors": {"categories": {"interval": "3m"}}}},
+         [], {"collectors": {"categories": {"enabled": True, "interval": "3m"}}}),
+        ({"smartlead": {"collectors": {"categories": {"interval": "2m"}}}, "accounts": [{"name": "a", "apiKey": "k"}],
+          "accountDefaults": {"pollInterval": "3m"}},
+         [], {"poll_interval": "3m", "collectors": {"categories": {"enabled": True}}}),
+    ],
+    ids=["single-account", "smartlead-defaults", "account-defaults", "account-defaults-poll-interval"],
+)
+def test_the_categories_interval_is_given_once(values, args, defaults, tmp_path):
+    # pollInterval and collectors.categories.interval are one setting: the exporter refuses two
+    # different values at one level, so the chart passes the one that wins, and the exporter
+    # accepts the result.
+    r = Rendered(values)
+    if defaults is None:
+        assert not [a for a in r.container["args"] if a.startswith("--poll.interval")]
+        for arg in args:
+            assert arg in r.container["args"]
+    else:
+        config = yaml.safe_load(r.get("ConfigMap", f"{FULLNAME}-config")["data"]["config.yaml"])
+        assert config["defaults"].get("poll_interval") == defaults.get("poll_interval")
+        assert config["defaults"]["collectors"]["categories"] == defaults["collectors"]["categories"]
+    result = _exporter_check(r, tmp_path)
+    assert result.returncode == 0, result.stderr
 
 
 # --- many accounts (issue 10) -----------------------------------------------------------------
@@ -581,17 +643,26 @@ def test_tuning_values_reach_the_pod():
 def test_accounts_render_the_config_file_and_mount_each_key():
     r = variant("accounts")
     c = r.container
-    assert c["args"] == ["--web.listen-address=:10072", f"--config.file={CONFIG_FILE}"]
+    # The keys may go to the host of every base URL and to smartlead.allowedHosts, and must lie
+    # under the mounted key directory.
+    assert c["args"] == ["--web.listen-address=:10072", f"--config.file={CONFIG_FILE}", "--smartlead.key-dir=/secrets",
+                         "--smartlead.allowed-hosts=server.smartlead.ai,eu.smartlead.example,smartlead-proxy.example.internal"]
     config_map = r.get("ConfigMap", f"{FULLNAME}-config")
     assert list(config_map["data"]) == ["config.yaml"]
     assert yaml.safe_load(config_map["data"]["config.yaml"]) == {
-        "defaults": {"base_url": "https://server.smartlead.ai/api/v1", "poll_interval": "60s", "timeout": "15s"},
+        "defaults": {"base_url": "https://server.smartlead.ai/api/v1", "poll_interval": "60s", "timeout": "15s",
+                     "collectors": {"categories": {"enabled": True}, "replies": {"enabled": True},
+                                    "campaigns": {"enabled": True}, "mailboxes": {"enabled": False}}},
         "accounts": [
             {"name": "acme", "api_key_file": "/secrets/acme/api-key"},
             {"name": "globex", "api_key_file": "/secrets/globex/api-key",
              "base_url": "https://server.smartlead.ai/api/v1", "global_max_id": 99, "max_body_size": "32MiB"},
             {"name": "initech", "api_key_file": "/secrets/initech/api-key", "poll_interval": "5m", "timeout": "20s",
-             "max_backoff": "30m", "stale_after": "20m"},
+             "max_backoff": "30m", "stale_after": "20m",
+             "collectors": {"campaigns": {"interval": "15m"}, "mailboxes": {"enabled": True}},
+             "campaign_statuses": ["ACTIVE"], "max_calls_per_minute": 40, "max_calls_per_hour": 1000},
+            {"name": "umbrella", "api_key_file": "/secrets/umbrella/api-key",
+             "base_url": "https://eu.smartlead.example:8443/api/v1", "collectors": {"categories": {"interval": "2m"}}},
         ],
     }
     # The config directory is mounted whole: the exporter sees the kubelet's ..data swap.
@@ -604,6 +675,7 @@ def test_accounts_render_the_config_file_and_mount_each_key():
             {"secret": {"name": "smartlead-acme", "items": [{"key": "api-key", "path": "acme/api-key"}]}},
             {"secret": {"name": "smartlead-keys", "items": [{"key": "globex", "path": "globex/api-key"}]}},
             {"secret": {"name": f"{FULLNAME}-accounts", "items": [{"key": "initech", "path": "initech/api-key"}]}},
+            {"secret": {"name": "smartlead-keys", "items": [{"key": "umbrella", "path": "umbrella/api-key"}]}},
         ],
     }
     secret = r.get("Secret", f"{FULLNAME}-accounts")
@@ -630,11 +702,21 @@ def test_account_names_stay_strings_in_the_accounts_file():
 def test_everything_account_settings_and_defaults():
     r = variant("everything")
     config = yaml.safe_load(r.get("ConfigMap", "smartlead-smartlead-metrics-config")["data"]["config.yaml"])
-    assert config["defaults"] == {"poll_interval": "2m", "timeout": "15s", "base_url": "https://server.smartlead.ai/api/v1",
-                                  "global_max_id": 99, "max_body_size": "16MiB", "max_backoff": "10m", "stale_after": "10m"}
-    assert config["accounts"][0] == {"name": "acme", "api_key_file": "/secrets/acme/api-key", "poll_interval": "90s",
-                                     "timeout": "20s", "base_url": "https://server.smartlead.ai/api/v1", "global_max_id": 120,
-                                     "max_body_size": "32MiB", "max_backoff": "20m", "stale_after": "15m"}
+    # accountDefaults over smartlead's settings, setting by setting; its poll interval, given both
+    # ways, replaces smartlead.collectors.categories.interval.
+    assert config["defaults"] == {
+        "poll_interval": "2m", "timeout": "15s", "base_url": "https://server.smartlead.ai/api/v1",
+        "global_max_id": 99, "max_body_size": "16MiB", "max_backoff": "10m", "stale_after": "10m",
+        "collectors": {"categories": {"enabled": True, "interval": "2m"}, "replies": {"enabled": True, "interval": "20m"},
+                       "campaigns": {"enabled": True, "interval": "10m"}, "mailboxes": {"enabled": False, "interval": "2h"}},
+        "campaign_statuses": ["ACTIVE", "PAUSED"], "max_calls_per_minute": 20, "max_calls_per_hour": 600}
+    assert config["accounts"][0] == {
+        "name": "acme", "api_key_file": "/secrets/acme/api-key", "poll_interval": "90s",
+        "timeout": "20s", "base_url": "https://server.smartlead.ai/api/v1", "global_max_id": 120,
+        "max_body_size": "32MiB", "max_backoff": "20m", "stale_after": "15m",
+        "collectors": {"campaigns": {"enabled": True, "interval": "15m"}, "mailboxes": {"enabled": True}},
+        "campaign_statuses": ["ACTIVE"], "max_calls_per_minute": 60, "max_calls_per_hour": 1000}
+    assert "--smartlead.allowed-hosts=server.smartlead.ai,smartlead-proxy.example.internal" in r.container["args"]
 
 
 @pytest.mark.parametrize(
@@ -664,9 +746,38 @@ def test_accounts_misconfiguration_fails_with_a_clear_message(values, error, mes
 # --- the exporter accepts what the chart renders --------------------------------------------
 
 
-def _exporter_check(r: Rendered, tmp_path: Path, shard: int = 0) -> subprocess.CompletedProcess[str]:
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> Path:
+    """A CA, and a server certificate and key it signed (openssl), for the web config's TLS."""
+    work = tmp_path_factory.mktemp("pki")
+    webconfig.make_pki(work)
+    return work
+
+
+def _secret_files(r: Rendered, volume: dict, pki: Path | None) -> dict[str, str]:
+    """The files of a whole-Secret volume: the chart's own web config Secret as rendered, the
+    TLS Secret (webConfig.tlsSecret) from `pki`, or, for webConfig.existingSecret, a web config
+    requiring client certificates whose relative paths name files beside it."""
+    name = volume["secret"]["secretName"]
+    web = r.values.get("webConfig", {})
+    if name == web.get("tlsSecret"):
+        assert pki, "a TLS Secret needs certificates"
+        return {"tls.crt": (pki / "server.crt").read_text(), "tls.key": (pki / "server.key").read_text(),
+                "ca.crt": (pki / "ca.crt").read_text()}
+    if name == web.get("existingSecret"):
+        assert pki, "a web config Secret needs certificates"
+        config = {"tls_server_config": {"cert_file": "server.crt", "key_file": "server.key", "client_ca_file": "ca.crt",
+                                        "client_auth_type": "RequireAndVerifyClientCert"}}
+        return {web.get("existingSecretKey", "web-config.yml"): yaml.safe_dump(config),
+                **{f: (pki / f).read_text() for f in ("server.crt", "server.key", "ca.crt")}}
+    secret = r.get("Secret", name)
+    return {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+
+
+def _exporter_check(r: Rendered, tmp_path: Path, shard: int = 0, pki: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Runs the exporter binary with the container's args plus --config.check, the pod's
-    files (keys, accounts file) laid out under tmp_path, as the kubelet would mount them."""
+    files (keys, accounts file, web config and certificates) laid out under tmp_path, as the
+    kubelet would mount them."""
     root = tmp_path / "pod"
 
     def local(path: str) -> str:
@@ -682,6 +793,10 @@ def _exporter_check(r: Rendered, tmp_path: Path, shard: int = 0) -> subprocess.C
         items = [(item["path"], "key-" + item["path"].replace("/", "-"))
                  for source in volume.get("projected", {}).get("sources", []) for item in source["secret"]["items"]]
         items += [(item["path"], "key") for item in volume.get("secret", {}).get("items", [])]
+        if "secret" in volume and "items" not in volume["secret"]:
+            # Absolute paths in a web config name other mounts: under the same root here.
+            items += [(path, content.replace("/etc/smartlead-exporter/", local("/etc/smartlead-exporter") + "/"))
+                      for path, content in _secret_files(r, volume, pki).items()]
         for path, content in items:
             target = Path(local(mount["mountPath"])) / path
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -697,13 +812,14 @@ def _exporter_check(r: Rendered, tmp_path: Path, shard: int = 0) -> subprocess.C
                           env={"PATH": "/usr/bin:/bin"})
 
 
-@pytest.mark.parametrize("name", ["api-key", "existing-secret", "tuning", "accounts", "sharding"])
-def test_exporter_accepts_the_rendered_args_and_files(name, tmp_path):
+@pytest.mark.parametrize("name", ["api-key", "existing-secret", "tuning", "accounts", "sharding", "web-config",
+                                  *sorted(MTLS_VARIANTS)])
+def test_exporter_accepts_the_rendered_args_and_files(name, tmp_path, pki):
     r = variant(name)
     shards = r.workload["spec"]["replicas"] if r.workload["kind"] == "StatefulSet" else 1
     polled = 0
     for shard in range(shards):
-        result = _exporter_check(r, tmp_path / str(shard), shard)
+        result = _exporter_check(r, tmp_path / str(shard), shard, pki)
         assert result.returncode == 0, f"shard {shard}: {result.stdout}{result.stderr}"
         if "accounts" in VARIANTS[name]:
             found = re.search(r"(\d+) accounts, (\d+) polled by shard (\d+) of (\d+)", result.stdout)
@@ -741,7 +857,8 @@ def test_sharding_renders_a_statefulset_whose_pods_take_their_shard_from_the_pod
     assert sts["spec"]["podManagementPolicy"] == "Parallel"
     assert sts["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "smartlead-exporter", "app.kubernetes.io/instance": RELEASE}
     c = r.container
-    assert c["args"] == ["--web.listen-address=:10072", f"--config.file={CONFIG_FILE}", "--shard=$(SHARD)", "--total-shards=3"]
+    assert c["args"] == ["--web.listen-address=:10072", f"--config.file={CONFIG_FILE}", "--smartlead.key-dir=/secrets",
+                         "--smartlead.allowed-hosts=server.smartlead.ai", "--shard=$(SHARD)", "--total-shards=3"]
     # Kubernetes expands $(SHARD) in args from the env var, set from the label the
     # StatefulSet controller puts on each pod (1.28+).
     assert c["env"] == [{"name": "SHARD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['apps.kubernetes.io/pod-index']"}}}]
@@ -999,7 +1116,8 @@ def eval_path(values, path: str):
 PASSED_THROUGH = {"webConfig.config", "serviceMonitor.basicAuth", "podMonitor.basicAuth"}
 GLOBAL_KEYS = {f"global.{k}" for k in SCHEMA["properties"]["global"]["properties"]}
 # The keys of the values table (and of values.yaml): objects of Kubernetes' own types are one row.
-TABLE_KEYS = (_schema_leaves(SCHEMA, PASSED_THROUGH | {"livenessProbe", "readinessProbe", "dnsConfig", "resources", "accountDefaults"})
+TABLE_KEYS = (_schema_leaves(SCHEMA, PASSED_THROUGH | {"livenessProbe", "readinessProbe", "dnsConfig", "resources", "accountDefaults",
+                                                        "smartlead.collectors"})
               - {"global"}) | GLOBAL_KEYS
 # Every key, down to each setting.
 SCHEMA_KEYS = (_schema_leaves(SCHEMA, PASSED_THROUGH) - {"global"}) | GLOBAL_KEYS

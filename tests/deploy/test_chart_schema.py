@@ -32,6 +32,23 @@ SIZES = {
                  "512k", "16m", "1GB"],
     "refused": ["sixteen", "16 megabytes", "16MiB/s", "-1MiB", "16Q", "MiB", "16 MiB please"],
 }
+# Campaign statuses: letters and '_', at most 32, case and surrounding blanks as they come.
+STATUSES = {
+    "accepted": ["ACTIVE", "paused", "Stopped", " COMPLETED ", "CUSTOM_STATUS", "A" * 32],
+    "refused": ["in progress", "x-y", "1", "", "A" * 33, "ÄCTIVE"],
+}
+# The key's budget: whole calls per minute (1 to 300) and per hour (up to 18,000; at least the
+# 60 an hour the categories collector takes at its default minute, which the exporter alone
+# checks).
+CALLS_PER_MINUTE = {"accepted": [1, 20, 300], "refused": [0, 301, -1, 20.5]}
+CALLS_PER_HOUR = {"accepted": [60, 500, 18000], "refused": [0, 18001, -5, 100.5]}
+# Hosts the keys may be sent to: a name or an address, without scheme, port or path.
+HOSTS = {
+    "accepted": ["example.com", "EXAMPLE.com", "1.2.3.4", "[::1]", "smartlead.example.internal", "*.smartlead.ai"],
+    "refused": ["https://a.example", "a.example/x", "a b", "", "a.example:443"],
+}
+# A collector's `enabled`, in the accounts file.
+ENABLED = {"accepted": [True, False], "refused": ["yes", 1]}
 # Top-level keys of the exporter-toolkit web config.
 WEB_CONFIG_KEYS = {
     "accepted": [{"rate_limit": {"interval": "1s", "burst": 10}},
@@ -98,6 +115,16 @@ DURATION_SETTINGS = {
                               lambda v, tmp: exporter_check(tmp, [], {"accounts": [{"name": "acme", "max_backoff": v}]})),
     "accounts[].staleAfter": (lambda v: many({"staleAfter": v}),
                               lambda v, tmp: exporter_check(tmp, [], {"accounts": [{"name": "acme", "stale_after": v}]})),
+    "smartlead.collectors.replies.interval": (
+        lambda v: single({"smartlead": {"collectors": {"replies": {"interval": v}}}}),
+        lambda v, tmp: exporter_check(tmp, [f"--collector.replies.interval={v}"])),
+    "accounts[].collectors.campaigns.interval": (
+        lambda v: many({"collectors": {"campaigns": {"interval": v}}}),
+        lambda v, tmp: exporter_check(tmp, [], {"accounts": [{"name": "acme", "collectors": {"campaigns": {"interval": v}}}]})),
+    "accountDefaults.collectors.mailboxes.interval": (
+        lambda v: many(defaults={"collectors": {"mailboxes": {"interval": v}}}),
+        lambda v, tmp: exporter_check(tmp, [], {"defaults": {"collectors": {"mailboxes": {"interval": v}}},
+                                                "accounts": [{"name": "acme"}]})),
 }
 SIZE_SETTINGS = {
     "accounts[].maxBodySize": (lambda v: many({"maxBodySize": v}),
@@ -105,6 +132,40 @@ SIZE_SETTINGS = {
     "accountDefaults.maxBodySize": (lambda v: many(defaults={"maxBodySize": v}),
                                     lambda v, tmp: exporter_check(tmp, [], {"defaults": {"max_body_size": v},
                                                                             "accounts": [{"name": "acme"}]})),
+}
+
+
+STATUS_SETTINGS = {
+    "smartlead.campaignStatuses": (lambda v: single({"smartlead": {"campaignStatuses": [v]}}),
+                                   lambda v, tmp: exporter_check(tmp, [f"--collector.campaigns.statuses={v}"])),
+    "accounts[].campaignStatuses": (lambda v: many({"campaignStatuses": [v]}),
+                                    lambda v, tmp: exporter_check(tmp, [], {"accounts": [{"name": "acme", "campaign_statuses": [v]}]})),
+}
+
+
+def budget_settings(chart_key: str, flag: str, file_key: str) -> dict:
+    return {
+        f"smartlead.{chart_key}": (lambda v: single({"smartlead": {chart_key: v}}),
+                                   lambda v, tmp: exporter_check(tmp, [f"--smartlead.{flag}={v}"])),
+        f"accounts[].{chart_key}": (lambda v: many({chart_key: v}),
+                                    lambda v, tmp: exporter_check(tmp, [], {"accounts": [{"name": "acme", file_key: v}]})),
+        f"accountDefaults.{chart_key}": (lambda v: many(defaults={chart_key: v}),
+                                         lambda v, tmp: exporter_check(tmp, [], {"defaults": {file_key: v},
+                                                                                 "accounts": [{"name": "acme"}]})),
+    }
+
+
+MINUTE_SETTINGS = budget_settings("maxCallsPerMinute", "max-calls-per-minute", "max_calls_per_minute")
+HOUR_SETTINGS = budget_settings("maxCallsPerHour", "max-calls-per-hour", "max_calls_per_hour")
+HOST_SETTINGS = {
+    "smartlead.allowedHosts": (
+        lambda v: single({"smartlead": {"allowedHosts": [v]}}),
+        lambda v, tmp: exporter_check(tmp, [f"--smartlead.allowed-hosts=server.smartlead.ai,{v}"])),
+}
+ENABLED_SETTINGS = {
+    "accounts[].collectors.replies.enabled": (
+        lambda v: many({"collectors": {"replies": {"enabled": v}}}),
+        lambda v, tmp: exporter_check(tmp, [], {"accounts": [{"name": "acme", "collectors": {"replies": {"enabled": v}}}]})),
 }
 
 
@@ -118,6 +179,15 @@ def cases(table: dict, settings: dict):
 @pytest.mark.parametrize("values_for,check,value,accepted",
                          list(cases(DURATIONS, DURATION_SETTINGS)) + list(cases(SIZES, SIZE_SETTINGS)))
 def test_schema_and_exporter_agree_on_durations_and_sizes(values_for, check, value, accepted, tmp_path):
+    assert check(value, tmp_path) is accepted, f"the exporter {'refuses' if accepted else 'accepts'} {value!r}"
+    assert schema_accepts(values_for(value)) is accepted, f"the schema {'refuses' if accepted else 'accepts'} {value!r}"
+
+
+@pytest.mark.parametrize("values_for,check,value,accepted",
+                         list(cases(STATUSES, STATUS_SETTINGS)) + list(cases(CALLS_PER_MINUTE, MINUTE_SETTINGS))
+                         + list(cases(CALLS_PER_HOUR, HOUR_SETTINGS)) + list(cases(HOSTS, HOST_SETTINGS))
+                         + list(cases(ENABLED, ENABLED_SETTINGS)))
+def test_schema_and_exporter_agree_on_collectors_budget_and_hosts(values_for, check, value, accepted, tmp_path):
     assert check(value, tmp_path) is accepted, f"the exporter {'refuses' if accepted else 'accepts'} {value!r}"
     assert schema_accepts(values_for(value)) is accepted, f"the schema {'refuses' if accepted else 'accepts'} {value!r}"
 
@@ -136,6 +206,13 @@ def test_schema_and_exporter_agree_on_extra_args(args, accepted, tmp_path):
     assert schema_accepts(single({"extraArgs": args})) is accepted
     if accepted:
         assert chart.Rendered(single({"extraArgs": args})).container["args"][-len(args):] == args
+
+
+def test_the_budget_as_a_string_is_refused_in_the_accounts_file(tmp_path):
+    # The accounts file takes whole numbers only ("20" is refused there, though a flag is text).
+    for chart_key, file_key in (("maxCallsPerMinute", "max_calls_per_minute"), ("maxCallsPerHour", "max_calls_per_hour")):
+        assert not exporter_check(tmp_path, [], {"accounts": [{"name": "acme", file_key: "500"}]})
+        assert not schema_accepts(many({chart_key: "500"}))
 
 
 def test_the_lists_hold_what_the_exporter_is_known_to_accept():

@@ -38,7 +38,31 @@ EXPORTER_METRICS = {
     "smartlead_api_rate_limit_limit",
     "smartlead_api_rate_limit_remaining",
     "smartlead_poll_consecutive_failures",
+    "smartlead_category_replies",
+    "smartlead_campaigns",
+    "smartlead_campaign_info",
+    "smartlead_campaign_emails",
+    "smartlead_campaign_unique_leads",
+    "smartlead_campaign_leads",
+    "smartlead_campaign_interested_leads",
+    "smartlead_mailbox_info",
+    "smartlead_mailbox_smtp_up",
+    "smartlead_mailbox_imap_up",
+    "smartlead_mailbox_suspended",
+    "smartlead_mailbox_warmup_blocked",
+    "smartlead_mailbox_warmup_reputation_ratio",
+    "smartlead_mailbox_daily_sent_emails",
+    "smartlead_mailbox_daily_limit_emails",
+    "smartlead_mailbox_campaigns",
+    "smartlead_collector_interval_seconds",
+    "smartlead_exporter_api_budget_calls",
+    "smartlead_exporter_api_planned_calls",
 }
+# SmartLead's lifetime totals: gauges that fall when leads are deleted.
+LIFETIME_GAUGES = {"smartlead_campaign_emails", "smartlead_campaign_unique_leads", "smartlead_campaign_leads",
+                   "smartlead_campaign_interested_leads"}
+# The campaigns collector's default interval: a window over its gauges holds two of its runs.
+CAMPAIGNS_INTERVAL_SECONDS = 300
 # Series of the exporter process or of the scrape, without an account label.
 TARGET_METRICS = {
     "up",
@@ -209,6 +233,27 @@ def test_counters_only_inside_rate_or_increase(item):
             assert after.startswith("[$__rate_interval])"), f"{title}: {match.group(1)} not over $__rate_interval"
 
 
+@pytest.mark.parametrize("item", TARGETS, ids=target_id)
+def test_lifetime_gauges_grow_by_delta_or_deriv_never_below_zero(item):
+    # The campaigns' totals fall when leads are deleted: increase() and rate() would read a fall
+    # as a counter reset and count the whole total again. Over a window they go through delta()
+    # or deriv(), clamped at 0, and the panel says why.
+    title, panel, target = item
+    expr = target["expr"]
+    for match in SELECTOR.finditer(expr):
+        if match.group(1) not in LIFETIME_GAUGES:
+            continue
+        before = expr[: match.start()]
+        after = expr[match.end():]
+        assert not re.search(r"\b(rate|irate|increase)\(\s*$", before), f"{title}: {match.group(1)} as a counter"
+        if after.startswith("["):
+            assert re.search(r"\bclamp_min\(\s*(delta|deriv)\(\s*$", before), f"{title}: {match.group(1)} over a window"
+            assert re.match(r"\[[^]]+\]\), 0\)", after), f"{title}: {match.group(1)} not clamped at 0"
+            assert "gauge" in panel["description"] and "increase()" in panel["description"], title
+            if "$__rate_interval" in after:
+                assert seconds(panel["interval"]) >= 2 * CAMPAIGNS_INTERVAL_SECONDS, title
+
+
 def test_rate_and_quantile_panels_span_at_least_two_polls():
     for panel in PANELS:
         exprs = [t["expr"] for t in panel["targets"]]
@@ -260,6 +305,24 @@ def panel_using(predicate):
         ("build version", lambda p, t: "smartlead_exporter_build_info{" in t["expr"] and "{{version}}" in t["legendFormat"]),
         ("config reload", lambda p, t: "smartlead_exporter_config_last_reload_successful{" in t["expr"]),
         ("accounts per shard", lambda p, t: "smartlead_exporter_shard_accounts{" in t["expr"]),
+        ("replies by category", lambda p, t: "by (account, category, sentiment) (smartlead_category_replies{" in t["expr"]),
+        ("replies by sentiment", lambda p, t: "by (account, sentiment) (smartlead_category_replies{" in t["expr"]),
+        ("campaigns by status", lambda p, t: "by (status) (smartlead_campaigns{" in t["expr"]),
+        ("campaign table", lambda p, t: p["type"] == "table" and "smartlead_campaign_info{" in t["expr"]),
+        ("campaign funnel over time",
+         lambda p, t: p["type"] == "timeseries" and "by (account, event)" in t["expr"] and "smartlead_campaign_emails{" in t["expr"]),
+        ("leads by state", lambda p, t: "by (account, state) (smartlead_campaign_leads{" in t["expr"]),
+        ("mailbox table", lambda p, t: p["type"] == "table" and "smartlead_mailbox_info{" in t["expr"]),
+        ("mailboxes unhealthy", lambda p, t: p["type"] == "stat" and "smartlead_mailbox_smtp_up{" in t["expr"]),
+        ("daily sent against limit", lambda p, t: "smartlead_mailbox_daily_limit_emails{" in t["expr"] and p["type"] == "timeseries"),
+        ("warmup reputation", lambda p, t: p["type"] == "timeseries" and t["expr"].startswith("smartlead_mailbox_warmup_reputation_ratio{")),
+        ("planned against budget",
+         lambda p, t: "smartlead_exporter_api_planned_calls{" in t["expr"] and "/ smartlead_exporter_api_budget_calls{" in t["expr"]),
+        ("intervals in force", lambda p, t: t["expr"].startswith("smartlead_collector_interval_seconds{")),
+        ("calls made against planned",
+         lambda p, t: "smartlead_exporter_api_planned_calls{" in t["expr"] and 'window="minute"' in t["expr"]
+         and any("rate(smartlead_api_requests_total{" in o["expr"] for o in p["targets"])),
+        ("exporters per account", lambda p, t: t["expr"].startswith("count by (account) (smartlead_up{")),
     ],
 )
 def test_required_panel_exists(what, predicate):
@@ -278,6 +341,46 @@ def test_accounts_table_heads_the_dashboard_failing_first():
     assert sort["options"]["sort"] == [{"field": "Failed in a row", "desc": True}]
     renamed = next(t for t in first["transformations"] if t["id"] == "organize")["options"]["renameByName"]
     assert renamed["Value #B"] == "Failed in a row"
+
+
+def panel(title: str) -> dict:
+    (found,) = [p for p in PANELS if p["title"] == title]
+    return found
+
+
+@pytest.mark.parametrize("title", ["Replies by category (30 days)", "Replies by sentiment (30 days)"])
+def test_replies_are_coloured_by_sentiment(title):
+    # Each sentiment the exporter exports has its colour, matched on the end of the legend.
+    colours = {}
+    for override in panel(title)["fieldConfig"]["overrides"]:
+        assert override["matcher"]["id"] == "byRegexp"
+        sentiment = re.search(r"(\w+)\$$", override["matcher"]["options"]).group(1)
+        (prop,) = override["properties"]
+        colours[sentiment] = prop["value"]["fixedColor"]
+    assert colours == {"positive": "green", "negative": "red", "neutral": "yellow", "none": "text", "other": "purple"}
+    (target,) = panel(title)["targets"]
+    assert target["legendFormat"].endswith("{{sentiment}}")
+
+
+def test_tables_list_the_worst_first():
+    for title, field in [("Mailboxes, unhealthy first", "Problems"), ("Campaigns", "Bounce rate (24h)")]:
+        (sort,) = [t for t in panel(title)["transformations"] if t["id"] == "sortBy"]
+        assert sort["options"]["sort"] == [{"field": field, "desc": True}], title
+        renamed = next(t for t in panel(title)["transformations"] if t["id"] == "organize")["options"]["renameByName"]
+        assert field in renamed.values(), title
+    problems = next(t["expr"] for t in panel("Mailboxes, unhealthy first")["targets"] if t["refId"] == "B")
+    for signal in ("1 - smartlead_mailbox_smtp_up{", "1 - smartlead_mailbox_imap_up{", "smartlead_mailbox_warmup_blocked{",
+                   "smartlead_mailbox_suspended{", "smartlead_mailbox_warmup_reputation_ratio{"):
+        assert signal in problems, signal
+    # A mailbox without a reputation still has a count of its problems.
+    assert "< bool 0.8) or smartlead_mailbox_smtp_up{" in problems
+
+
+def test_the_intervals_panel_states_the_configured_defaults():
+    description = panel("Collector intervals in force")["description"]
+    for default in ("categories 60s", "replies 15m", "campaigns 5m", "mailboxes 5m"):
+        assert default in description, default
+    assert panel("Collector intervals in force")["fieldConfig"]["defaults"]["unit"] == "s"
 
 
 def test_dashboard_is_read_only_as_provisioned():

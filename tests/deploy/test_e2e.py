@@ -34,6 +34,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import smartlead_stand_in
 from deploy_support import (
     JOB_MATCHER,
     RULES_FILE,
@@ -66,6 +67,14 @@ STARTUP_TIMEOUT = 30  # seconds for either process to become ready
 GRAFANA_INTERVALS = {"__rate_interval": "1m", "__interval": "15s", "__range": "1m", "__range_s": "60", "__range_ms": "60000"}
 # An alert that always fires, so that the dashboard's alerts panel has something to list.
 PROBE_ALERT = "SmartLeadE2EProbe"
+
+# Every collector every few seconds, so that the data moves within the test, and a budget that
+# holds them (4 calls a second for the demo's 5 campaigns whose analytics are collected).
+COLLECTOR_ARGS = ["--poll.interval=1s", "--collector.replies.interval=2s", "--collector.campaigns.interval=3s",
+                  "--collector.mailboxes.interval=2s", "--smartlead.max-calls-per-minute=300",
+                  "--smartlead.max-calls-per-hour=18000"]
+# Every endpoint the collectors call: the api_endpoint label's values.
+API_ENDPOINTS = ["campaign-analytics", "campaigns", "category-wise-response", "email-accounts", "fetch-categories"]
 
 # Plain urllib without proxies: every request here goes to 127.0.0.1 and must stay there.
 HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -131,17 +140,13 @@ def operator_scrape_config(target: str) -> dict:
 
 
 class StandIn(BaseHTTPRequestHandler):
-    """SmartLead's fetch-categories on loopback: the categories for GOOD_KEY, SmartLead's 401
-    for any other key."""
+    """SmartLead on loopback: every endpoint answers as a healthy account (three categories,
+    smartlead_stand_in) for GOOD_KEY; SmartLead's 401 for any other key."""
 
     def do_GET(self):  # noqa: N802 (the http.server name)
-        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
-        if query.get("api_key") == [GOOD_KEY]:
-            status, body = 200, json.dumps([
-                {"id": 1, "name": "Interested", "sentiment_type": "positive", "created_at": "2022-08-30T06:13:04.000Z"},
-                {"id": 3, "name": "Not Interested", "sentiment_type": "negative", "created_at": "2022-08-30T06:13:04.000Z"},
-                {"id": 789, "name": "Follow Up Later", "sentiment_type": "neutral", "created_at": "2025-11-20T14:22:00.000Z"},
-            ])
+        url = urllib.parse.urlsplit(self.path)
+        if urllib.parse.parse_qs(url.query).get("api_key") == [GOOD_KEY]:
+            status, body = smartlead_stand_in.answer(url.path, url.query)
         else:
             status, body = 401, '{"message":"Invalid API Key"}'
         data = body.encode()
@@ -219,7 +224,7 @@ def stop(process: subprocess.Popen) -> None:
 def start_exporter(binary: Path, port: int, log: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     with log.open("ab") as out:
         return subprocess.Popen(
-            [str(binary), f"--web.listen-address=127.0.0.1:{port}", "--poll.interval=1s", *(args or ["--demo"])],
+            [str(binary), f"--web.listen-address=127.0.0.1:{port}", *COLLECTOR_ARGS, *(args or ["--demo"])],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**loopback_env(), **(env or {})},
         )
 
@@ -268,6 +273,7 @@ def stack(tmp_path_factory):
         wait_until("Prometheus' /-/ready", lambda: ready(f"{s.prometheus_url}/-/ready"), STARTUP_TIMEOUT, logs)
         s.processes.append(start_exporter(
             binary, accounts_port, logs["accounts exporter"], f"--config.file={work / 'accounts.yml'}",
+            "--smartlead.allowed-hosts=127.0.0.1",
             env={"E2E_GOOD_KEY": GOOD_KEY, "E2E_REVOKED_KEY": "e2e-revoked-key"}))
         # Start, get scraped under both jobs, stop and start again: one restart to annotate.
         # process_start_time_seconds counts whole seconds, so the second start is a second later.
@@ -422,7 +428,7 @@ def test_no_label_of_ours_collides_with_the_operators_target_labels(stack):
     assert [n for n in names if n.startswith("exported_")] == []
     assert "api_endpoint" in names
     assert stack.api("label/endpoint/values", **{"match[]": f'{{job="{OPERATOR_JOB}"}}'}) == ["http"]
-    assert stack.api("label/api_endpoint/values", **{"match[]": f'{{job="{OPERATOR_JOB}"}}'}) == ["fetch-categories"]
+    assert stack.api("label/api_endpoint/values", **{"match[]": f'{{job="{OPERATOR_JOB}"}}'}) == API_ENDPOINTS
 
 
 def test_metrics_pass_promtool_check_metrics(stack):

@@ -128,7 +128,7 @@ def vm(tmp_path_factory):
                                  (tls_port, logs["tls exporter"], [f"--web.config.file={work / 'web.yml'}"])]:
             with log.open("wb") as out:
                 s.processes.append(subprocess.Popen(
-                    [str(binary), f"--web.listen-address=127.0.0.1:{port}", "--poll.interval=1s", "--demo", *extra],
+                    [str(binary), f"--web.listen-address=127.0.0.1:{port}", *e2e.COLLECTOR_ARGS, "--demo", *extra],
                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env))
         e2e.wait_until("the plain exporter", lambda: e2e.ready(f"http://127.0.0.1:{plain_port}/-/ready"),
                        STARTUP_TIMEOUT, logs)

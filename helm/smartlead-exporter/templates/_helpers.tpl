@@ -229,20 +229,108 @@ only with accounts) and fails naming the account.
 {{- end }}
 
 {{/*
-Per-account settings, from the chart's camelCase names to the accounts file's snake_case
-ones. Call with an account (or accountDefaults) map; prints a YAML map, or nothing.
+The collectors: names in the exporter's order.
 */}}
-{{- define "smartlead-exporter.accountSettings" -}}
-{{- $names := dict "pollInterval" "poll_interval" "timeout" "timeout" "baseUrl" "base_url" "globalMaxId" "global_max_id" "maxBodySize" "max_body_size" "maxBackoff" "max_backoff" "staleAfter" "stale_after" }}
+{{- define "smartlead-exporter.collectorNames" -}}
+categories replies campaigns mailboxes
+{{- end }}
+
+{{/*
+A `collectors` value ({categories: {enabled, interval}, ...}) as the accounts file takes it:
+only what is set (`enabled` true or false, a non-empty `interval`), collectors with nothing set
+left out. Prints a YAML map, or nothing.
+*/}}
+{{- define "smartlead-exporter.collectorSettings" -}}
 {{- $out := dict }}
-{{- range $from, $to := $names }}
-{{- if and (hasKey $ $from) (not (kindIs "invalid" (get $ $from))) }}
-{{- $_ := set $out $to (get $ $from) }}
+{{- range $name := splitList " " (include "smartlead-exporter.collectorNames" .) }}
+{{- $c := get ($ | default dict) $name | default dict }}
+{{- $one := dict }}
+{{- if kindIs "bool" $c.enabled }}
+{{- $_ := set $one "enabled" $c.enabled }}
+{{- end }}
+{{- with $c.interval }}
+{{- $_ := set $one "interval" . }}
+{{- end }}
+{{- if $one }}
+{{- $_ := set $out $name $one }}
 {{- end }}
 {{- end }}
 {{- if $out }}
 {{- toYaml $out }}
 {{- end }}
+{{- end }}
+
+{{/*
+Per-account settings, from the chart's camelCase names to the accounts file's snake_case
+ones. Call with an account (or accountDefaults) map; prints a YAML map, or nothing.
+*/}}
+{{- define "smartlead-exporter.accountSettings" -}}
+{{- $names := dict "pollInterval" "poll_interval" "timeout" "timeout" "baseUrl" "base_url" "globalMaxId" "global_max_id" "maxBodySize" "max_body_size" "maxBackoff" "max_backoff" "staleAfter" "stale_after" "campaignStatuses" "campaign_statuses" "maxCallsPerMinute" "max_calls_per_minute" "maxCallsPerHour" "max_calls_per_hour" }}
+{{- $out := dict }}
+{{- range $from, $to := $names }}
+{{- if and (hasKey $ $from) (not (kindIs "invalid" (get $ $from))) }}
+{{- $value := get $ $from }}
+{{- if or (kindIs "float64" $value) (kindIs "int" $value) (kindIs "int64" $value) }}
+{{- $value = int64 $value }}
+{{- end }}
+{{- $_ := set $out $to $value }}
+{{- end }}
+{{- end }}
+{{- with include "smartlead-exporter.collectorSettings" $.collectors | fromYaml }}
+{{- $_ := set $out "collectors" . }}
+{{- end }}
+{{- if $out }}
+{{- toYaml $out }}
+{{- end }}
+{{- end }}
+
+{{/*
+The settings of `smartlead` that apply to every account: with `accounts`, the accounts file's
+defaults beneath `accountDefaults`; alone, the flags of the single account. Same names as
+accountSettings. `collectors.categories.interval` is the same setting as `pollInterval` and
+wins over it when set.
+*/}}
+{{- define "smartlead-exporter.smartleadSettings" -}}
+{{- $s := .Values.smartlead }}
+{{- $values := dict "baseUrl" $s.baseUrl "maxCallsPerMinute" $s.maxCallsPerMinute "maxCallsPerHour" $s.maxCallsPerHour "collectors" (deepCopy ($s.collectors | default dict)) }}
+{{- with $s.campaignStatuses }}
+{{- $_ := set $values "campaignStatuses" . }}
+{{- end }}
+{{- if not (($s.collectors | default dict).categories | default dict).interval }}
+{{- $_ := set $values "pollInterval" $s.pollInterval }}
+{{- end }}
+{{- range $k, $v := $values }}
+{{- if or (kindIs "invalid" $v) (and (kindIs "string" $v) (eq $v "")) }}
+{{- $_ := unset $values $k }}
+{{- end }}
+{{- end }}
+{{- include "smartlead-exporter.accountSettings" $values }}
+{{- end }}
+
+{{/*
+The hosts the keys may be sent to (--smartlead.allowed-hosts): the host of smartlead.baseUrl
+(or of the exporter's default base URL when it is empty), with `accounts` the host of
+accountDefaults.baseUrl and of every account's baseUrl, then smartlead.allowedHosts; each once,
+comma-separated. A host is written as the exporter takes it: without scheme or port, an IPv6
+address in brackets.
+*/}}
+{{- define "smartlead-exporter.allowedHosts" -}}
+{{- $urls := list (.Values.smartlead.baseUrl | default "https://server.smartlead.ai/api/v1") }}
+{{- if .Values.accounts }}
+{{- with (.Values.accountDefaults | default dict).baseUrl }}
+{{- $urls = append $urls . }}
+{{- end }}
+{{- range .Values.accounts }}
+{{- with .baseUrl }}
+{{- $urls = append $urls . }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $hosts := list }}
+{{- range $urls }}
+{{- $hosts = append $hosts (regexReplaceAll ":[0-9]*$" (urlParse .).host "" | lower) }}
+{{- end }}
+{{- concat $hosts (.Values.smartlead.allowedHosts | default list) | uniq | join "," }}
 {{- end }}
 
 {{- define "smartlead-exporter.configMountPath" -}}

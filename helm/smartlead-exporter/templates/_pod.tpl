@@ -44,18 +44,39 @@ spec:
         - --web.listen-address=:10072
         {{- if .Values.accounts }}
         - --config.file={{ include "smartlead-exporter.configMountPath" . }}/config.yaml
+        - --smartlead.key-dir={{ include "smartlead-exporter.accountKeysMountPath" . }}
         {{- else }}
         - --smartlead.api-key-file={{ include "smartlead-exporter.secretMountPath" . }}/api-key
-        {{- with .Values.smartlead.baseUrl }}
+        {{- $settings := include "smartlead-exporter.smartleadSettings" . | fromYaml }}
+        {{- with $settings.base_url }}
         - {{ printf "--smartlead.base-url=%s" . | quote }}
         {{- end }}
-        {{- with .Values.smartlead.pollInterval }}
+        {{- with $settings.poll_interval }}
         - {{ printf "--poll.interval=%s" . | quote }}
         {{- end }}
         {{- with .Values.smartlead.account }}
         - {{ printf "--smartlead.account=%s" . | quote }}
         {{- end }}
+        {{- range $name := splitList " " (include "smartlead-exporter.collectorNames" .) }}
+        {{- $collector := get ($settings.collectors | default dict) $name | default dict }}
+        {{- if hasKey $collector "enabled" }}
+        - --{{ ternary "" "no-" $collector.enabled }}collector.{{ $name }}
         {{- end }}
+        {{- with $collector.interval }}
+        - {{ printf "--collector.%s.interval=%s" $name . | quote }}
+        {{- end }}
+        {{- end }}
+        {{- with $settings.campaign_statuses }}
+        - {{ printf "--collector.campaigns.statuses=%s" (join "," .) | quote }}
+        {{- end }}
+        {{- with $settings.max_calls_per_minute }}
+        - --smartlead.max-calls-per-minute={{ int . }}
+        {{- end }}
+        {{- with $settings.max_calls_per_hour }}
+        - --smartlead.max-calls-per-hour={{ int . }}
+        {{- end }}
+        {{- end }}
+        - {{ printf "--smartlead.allowed-hosts=%s" (include "smartlead-exporter.allowedHosts" .) | quote }}
         {{- if $sharded }}
         - --shard=$(SHARD)
         - --total-shards={{ int .Values.sharding.replicas }}

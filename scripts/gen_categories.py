@@ -2,10 +2,10 @@
 """Writes a SmartLead `GET /leads/fetch-categories` answer with N categories to stdout.
 
 Used by scripts/bench.sh as the body the SmartLead stand-in serves. The shape follows what
-SmartLead really sends (see README, "What the exporter expects from SmartLead"): SmartLead's
-nine global categories first, then user-created ones with ids ascending, sentiments mixed
-(some null, some unknown), a timestamp on most, and the odd name that needs escaping. About
-110 bytes per category: 100,000 categories make about 11 MB.
+SmartLead really sends (see docs/collectors.md, "What the exporter accepts from SmartLead"):
+SmartLead's nine global categories first, then user-created ones with ids ascending,
+sentiments mixed (some null, some unknown), a timestamp on most, and the odd name that needs
+escaping. About 110 bytes per category: 100,000 categories make about 11 MB.
 
 Usage: gen_categories.py N
 """

@@ -637,7 +637,7 @@ def test_the_categories_interval_is_given_once(values, args, defaults, tmp_path)
     assert result.returncode == 0, result.stderr
 
 
-# --- many accounts (issue 10) -----------------------------------------------------------------
+# --- many accounts -----------------------------------------------------------------------------
 
 
 def test_accounts_render_the_config_file_and_mount_each_key():
@@ -845,7 +845,7 @@ def test_exporter_refuses_a_broken_render(tmp_path):
     assert 'account "acme": api_key_file: cannot read the API key file' in result.stderr
 
 
-# --- sharding (issue 10) ----------------------------------------------------------------------
+# --- sharding ----------------------------------------------------------------------------------
 
 
 def test_sharding_renders_a_statefulset_whose_pods_take_their_shard_from_the_pod_index():
@@ -871,7 +871,7 @@ def test_sharding_renders_a_statefulset_whose_pods_take_their_shard_from_the_pod
     assert [s["secret"]["items"][0]["path"] for s in sources] == [f"{a['name']}/api-key" for a in VARIANTS["sharding"]["accounts"]]
 
 
-# --- web config (issue 11) --------------------------------------------------------------------
+# --- web config --------------------------------------------------------------------------------
 
 
 def test_web_config_is_a_secret_mounted_as_a_file_and_probes_use_https():
@@ -939,7 +939,7 @@ def test_web_config_both_sources_fail():
     assert "webConfig.config" in str(excinfo.value) and "not both" in str(excinfo.value)
 
 
-# --- CA bundle (issue 12) ---------------------------------------------------------------------
+# --- CA bundle ---------------------------------------------------------------------------------
 
 
 def test_ca_bundle_is_a_config_map_mounted_as_a_file():
@@ -1450,8 +1450,8 @@ CATEGORIES_ONLY_PER_ACCOUNT, CATEGORIES_ONLY_PER_CATEGORY = 50, 2
 # Each status code an endpoint answers adds a series to the account's own, beyond the 200, 401,
 # 403 and 429 measured: the README's number leaves room for five more on each of the five.
 ROOM_FOR_STATUS_CODES = 5 * 5
-# The account the default is sized for, twice over: issue 17's agency account (30 categories,
-# 1,000 campaigns of which 200 active or paused, 5,000 mailboxes).
+# The account the default is sized for, twice over: the benchmark's large agency account (30
+# categories, 1,000 campaigns of which 200 active or paused, 5,000 mailboxes).
 AGENCY = {"categories": 30, "collected": 200, "other": 800, "mailboxes": 5000}
 COLLECTED_STATUSES = {"active", "paused"}  # the default --collector.campaigns.statuses
 SERIES = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? \S+$')

@@ -431,7 +431,7 @@ def test_links_to_readme_and_runbook():
 
 def test_linter_exceptions_are_the_deliberate_ones():
     # dashboards/.lint: Grafana's dashboard-linter wants allValue '.+' on job and instance,
-    # which is exactly what issue 13 forbids; and the alerts panel matches "$job|".
+    # which would make All select every target in Prometheus; and the alerts panel matches "$job|".
     lint = yaml.safe_load((DASHBOARD_FILE.parent / ".lint").read_text())
     assert set(lint) == {"exclusions"}
     exclusions = lint["exclusions"]

@@ -173,6 +173,13 @@ def test_heatmap_axis_has_a_unit():
         assert all(t.get("format") == "heatmap" for t in panel["targets"])
 
 
+def test_no_row_is_collapsed_over_panels():
+    # A collapsed row keeps its panels inside it, where neither these checks nor the end-to-end
+    # queries (test_e2e.py, test_victoriametrics.py) would read them.
+    for row in ROWS:
+        assert row.get("collapsed") is False and not row.get("panels"), row["title"]
+
+
 def test_panel_ids_unique_and_layout_does_not_overlap():
     ids = [p["id"] for p in DASHBOARD["panels"]]
     assert len(ids) == len(set(ids))
@@ -431,7 +438,7 @@ def test_links_to_readme_and_runbook():
 
 def test_linter_exceptions_are_the_deliberate_ones():
     # dashboards/.lint: Grafana's dashboard-linter wants allValue '.+' on job and instance,
-    # which is exactly what issue 13 forbids; and the alerts panel matches "$job|".
+    # which would make All select every target in Prometheus; and the alerts panel matches "$job|".
     lint = yaml.safe_load((DASHBOARD_FILE.parent / ".lint").read_text())
     assert set(lint) == {"exclusions"}
     exclusions = lint["exclusions"]

@@ -8,7 +8,9 @@ find its series under both jobs.
 
 A second exporter, scraped by the plain job too, polls two accounts of a loopback SmartLead
 stand-in, one with a revoked key: of the account alerts, only SmartLeadAuthFailing's expression
-must hold, and only for that account. The demo exporter is restarted once, so that the restart
+must hold, and only for that account; of the mailbox, campaign and budget alerts, none for
+either (the stand-in's account is healthy), while the demo's low-reputation mailbox meets
+SmartLeadMailboxReputationLow's. The demo exporter is restarted once, so that the restart
 annotation has something to show.
 Everything listens on 127.0.0.1 only; both processes are started and killed here, and the
 whole module takes about half a minute.
@@ -57,7 +59,9 @@ OTHER_JOB = "prometheus"  # Prometheus scraping itself: a target that is not the
 GOOD_ACCOUNT, REVOKED_ACCOUNT = "acme", "globex"
 GOOD_KEY = "e2e-good-key"
 ACCOUNT_ALERTS = ["SmartLeadAuthFailing", "SmartLeadRateLimited", "SmartLeadAPIDown", "SmartLeadPollFailuresHigh",
-                  "SmartLeadDataStale", "SmartLeadRateLimitBudgetLow", "SmartLeadAPILatencyHigh"]
+                  "SmartLeadDataStale", "SmartLeadRateLimitBudgetLow", "SmartLeadAPILatencyHigh",
+                  "SmartLeadMailboxDisconnected", "SmartLeadMailboxWarmupBlocked", "SmartLeadMailboxReputationLow",
+                  "SmartLeadCampaignBounceRateHigh", "SmartLeadAPIBudgetStretching"]
 NAMESPACE = "monitoring"
 POD = "smartlead-exporter-5c9d8b7f6-x2x4q"
 CLUSTER = "e2e"  # added by a user relabeling (serviceMonitor.relabelings), as multi-cluster setups do
@@ -500,6 +504,20 @@ def test_a_revoked_key_meets_one_alert_expression(stack):
         expected = [REVOKED_ACCOUNT] if rule["alert"] == "SmartLeadAuthFailing" else []
         assert accounts == expected, rule["alert"]
     assert set(ACCOUNT_ALERTS) <= {rule["alert"] for rule in alert_rules()}
+
+
+def test_the_demos_low_reputation_mailbox_meets_its_alert_expression(stack):
+    # The demo has one mailbox with a warmup reputation under 0.8: the expression finds it
+    # (`for` aside) under either job, named by the e-mail address joined from its info series.
+    (rule,) = [r for r in alert_rules() if r["alert"] == "SmartLeadMailboxReputationLow"]
+    result = stack.api("query", query=rule["expr"], time=time.time())["result"]
+    found = sorted((r["metric"]["job"], r["metric"]["account"]) for r in result)
+    assert found == sorted((job, "demo") for job in JOBS), result
+    for r in result:
+        assert r["metric"]["email"].endswith(".example") and r["metric"]["mailbox_id"], r["metric"]
+        assert float(r["value"][1]) < 0.8
+    info = stack.api("query", query=f'smartlead_mailbox_info{{account="demo", email="{result[0]["metric"]["email"]}"}}')
+    assert {r["metric"]["mailbox_id"] for r in info["result"]} == {result[0]["metric"]["mailbox_id"]}
 
 
 def test_accounts_table_lists_the_failing_account_with_its_failures(stack, selections):

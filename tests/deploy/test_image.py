@@ -33,6 +33,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import smartlead_stand_in
 from deploy_support import CHART_DIR, REPO, free_port
 
 # The chart runs the image with these ids (values.yaml securityContext).
@@ -186,8 +187,9 @@ def metric(text: str, name: str, **labels: str) -> float | None:
 
 
 class StandIn:
-    """SmartLead's fetch-categories on 127.0.0.1, answering the seed example to the right key,
-    optionally over TLS; it counts the requests it answered."""
+    """SmartLead on 127.0.0.1, optionally over TLS: to the right key, the seed example for the
+    category list and a healthy account (smartlead_stand_in) on the other endpoints the
+    collectors call; it counts the requests it answered."""
 
     def __init__(self, tls: ssl.SSLContext | None = None):
         stand_in = self
@@ -197,12 +199,14 @@ class StandIn:
             def do_GET(self):  # noqa: N802 (http.server's naming)
                 url = urllib.parse.urlsplit(self.path)
                 key = urllib.parse.parse_qs(url.query).get("api_key", [""])[0]
-                if url.path != "/api/v1/leads/fetch-categories":
-                    status, body = 404, b'{"message": "not found"}'
-                elif key != KEY:
+                if key != KEY:
                     status, body = 401, b'{"message": "Invalid API Key"}'
-                else:
+                elif url.path == "/api/v1/leads/fetch-categories":
                     status, body = 200, SEED_EXAMPLE
+                else:
+                    status, text = smartlead_stand_in.answer(url.path, url.query)
+                    body = text.encode()
+                if status == 200:
                     stand_in.answered += 1
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -366,7 +370,8 @@ def test_tls_needs_the_ca_file_for_a_private_ca(image: str, containers: list[Con
         refused = run(image, containers, args, flags)
         text = refused.wait_for(
             "a transport failure for the unknown CA",
-            lambda t: (metric(t, "smartlead_api_request_failures_total", reason="transport") or 0) > 0,
+            lambda t: (metric(t, "smartlead_api_request_failures_total", api_endpoint="fetch-categories",
+                             reason="transport") or 0) > 0,
         )
         assert metric(text, "smartlead_up") == 0
         assert stand_in.answered == 0

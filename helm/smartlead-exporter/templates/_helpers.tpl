@@ -385,7 +385,7 @@ cannot present; the probes then go to the plain-HTTP health listener
 {{- end }}
 
 {{/*
-CA bundle for calls to SmartLead (issue 12): smartlead.caBundle or an existing ConfigMap.
+CA bundle for calls to SmartLead: smartlead.caBundle or an existing ConfigMap.
 */}}
 {{- define "smartlead-exporter.caBundleConfigMap" -}}
 {{- if and .Values.smartlead.caBundle .Values.smartlead.existingCaBundleConfigMap }}

@@ -9,10 +9,14 @@
 //! statically, so this holds there too. Other C libraries (musl, in `Dockerfile.multistage`'s
 //! build) return large blocks on their own, so there this module does nothing.
 
+// The one module allowed `unsafe` (the crate denies it everywhere else): glibc's allocator is
+// tuned through its C functions, which `libc` declares and only an `unsafe` block can call.
+#![allow(unsafe_code)]
+
 /// Blocks at least this large get their own mapping: above the buffers every request
 /// allocates (hyper's 8 to 16 KiB), below the per-poll ones worth returning (a body or an
 /// exposition of 1,000 categories is 110 to 200 KB).
-pub const MMAP_THRESHOLD: usize = 128 * 1024;
+pub(crate) const MMAP_THRESHOLD: usize = 128 * 1024;
 
 /// Fixes glibc's mmap threshold (which also stops it and the trim threshold from adapting).
 /// Call first thing in `main`, before other threads exist.
@@ -26,7 +30,7 @@ pub fn configure() {
 }
 
 /// Returns freed heap pages to the system; called once per poll, on the poller's thread.
-pub fn release_free_memory() {
+pub(crate) fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases memory that no allocation uses.
     unsafe {

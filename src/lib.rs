@@ -34,22 +34,64 @@
 //!
 //! `src/main.rs` only wires these together.
 
-pub mod accounts;
-pub mod allocator;
-pub mod cli;
-pub mod collect;
-pub mod demo;
-pub mod exposition;
-pub mod fsread;
-pub mod logging;
-pub mod reload;
-pub mod settings;
-pub mod shutdown;
-pub mod smartlead;
-pub mod startup;
-pub mod state;
-pub mod watch;
-pub mod web;
+#![warn(unreachable_pub, dead_code, unused)]
+#![deny(unsafe_code)]
+
+mod accounts;
+mod allocator;
+mod cli;
+mod collect;
+mod demo;
+mod exposition;
+mod fsread;
+mod logging;
+mod reload;
+mod settings;
+mod shutdown;
+mod smartlead;
+mod startup;
+mod state;
+mod watch;
+mod web;
+
+// The public surface: everything `src/main.rs`, the integration tests (`tests/`) and the
+// benches (`benches/`) use, and nothing else. Every module is private.
+
+// Start-up, for the binary: flags, the configuration and its I/O, logging, signals.
+pub use allocator::configure as configure_allocator;
+pub use cli::{Cli, CliExit, Flags, API_KEY_ENV};
+pub use logging::init as init_logging;
+pub use shutdown::{channel as shutdown_channel, Signal, Signals, Trigger};
+pub use startup::{
+    check as check_config, demo_account, shared_http_client, usage_error, Accounts, Config,
+};
+
+// The accounts, their collectors, and reloading them.
+pub use collect::Supervisor;
+pub use reload::{Cause, Reloader};
+pub use settings::{shard_of, Account, Collector};
+pub use watch::{FileWatch, POLL_INTERVAL as WATCH_POLL_INTERVAL};
+
+// The store and the exposition.
+pub use exposition::{BuildInfo, Encoder};
+pub use state::{AccountId, AccountState, Categories, Store};
+
+// The web layer.
+pub use web::{
+    bind, raise_fd_limit, serve, serve_health, Landing, Page, WebConfig, WebSecurity,
+    MAX_CONNECTIONS,
+};
+
+// SmartLead: the client, the key, and the model types the tests and benches build or check.
+pub use smartlead::campaigns::{CampaignStatus, Event, LeadState, UniqueEvent};
+pub use smartlead::categories::{parse as parse_categories, Catalog, Category, Sentiment};
+pub use smartlead::client::{
+    http_client, Client, ClientConfig, Exchange, FailureReason, FetchError, HttpConfig, RateLimit,
+};
+pub use smartlead::key::ApiKey;
+pub use smartlead::mailboxes::WarmupStatus;
+pub use smartlead::replies::window as replies_window;
+pub use smartlead::Endpoint;
 
 /// The exporter's version, as reported by `--version` and `smartlead_exporter_build_info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -18,10 +18,10 @@ use crate::smartlead::client::{self, ClientError, HttpConfig, POOL_IDLE_TIMEOUT}
 use crate::smartlead::key::{ApiKey, KeyError, KeySource};
 
 /// Exit status for a configuration that cannot run.
-pub const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 
 /// The largest CA bundle read: the whole public web PKI is a few hundred kilobytes.
-pub const MAX_CA_BUNDLE_BYTES: u64 = 4 * 1024 * 1024;
+pub(crate) const MAX_CA_BUNDLE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Which accounts to poll, ready.
 #[derive(Debug, Clone)]
@@ -177,7 +177,7 @@ fn resolve_key_dir(dir: &Path) -> Result<PathBuf, ConfigError> {
 
 /// Why a `--smartlead.ca-file` bundle cannot be used. The message names the file.
 #[derive(Debug, thiserror::Error)]
-pub enum CaBundleError {
+pub(crate) enum CaBundleError {
     /// The file cannot be read, is not a regular file, or is too large.
     #[error(transparent)]
     Read(#[from] ReadError),
@@ -198,7 +198,7 @@ pub enum CaBundleError {
 /// # Errors
 /// [`CaBundleError`] when the file cannot be read, holds no `CERTIFICATE` block, or a block is
 /// not a certificate that can serve as a trust anchor.
-pub fn load_ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, CaBundleError> {
+pub(crate) fn load_ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, CaBundleError> {
     let invalid = |reason: String| CaBundleError::Invalid {
         path: path.display().to_string(),
         reason,
@@ -233,7 +233,10 @@ pub fn load_ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, CaBundle
 ///
 /// # Errors
 /// When the TLS backend cannot be initialised.
-pub fn http_client(config: &Config, accounts: &[Account]) -> Result<reqwest::Client, ClientError> {
+pub fn shared_http_client(
+    config: &Config,
+    accounts: &[Account],
+) -> Result<reqwest::Client, ClientError> {
     let per_idle = |settings: &Settings| {
         POOL_IDLE_TIMEOUT.as_secs_f64() / settings.poll_interval().as_secs_f64()
     };
@@ -384,7 +387,7 @@ fn check_under(file: &Path, dir: &Path) -> Result<(), String> {
 }
 
 /// The process environment, for `api_key_env`.
-pub fn process_env(name: &str) -> Option<OsString> {
+pub(crate) fn process_env(name: &str) -> Option<OsString> {
     std::env::var_os(name)
 }
 
@@ -455,6 +458,7 @@ pub async fn demo_account(name: &str, defaults: &Settings) -> Option<Account> {
 mod tests {
     use super::*;
     use crate::cli::{Cli, CliExit};
+    use crate::fsread::testing::{mkfifo, temp_dir};
 
     fn config(args: &[&str], key: Option<&str>) -> Result<Config, String> {
         let mut argv = vec!["smartlead_exporter"];
@@ -469,13 +473,6 @@ mod tests {
             .map_err(|e| e.to_string())
     }
 
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("startup-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     #[test]
     fn the_key_file_is_read_at_start() {
         let err = config(&["--smartlead.api-key-file=/nonexistent/key"], None).unwrap_err();
@@ -483,7 +480,7 @@ mod tests {
             err.contains("/nonexistent/key") && err.contains("--smartlead.api-key-file"),
             "{err}"
         );
-        let dir = temp_dir("key");
+        let dir = temp_dir("startup-key");
         let path = dir.join("key");
         std::fs::write(&path, "sk-1\n").unwrap();
         let c = config(
@@ -501,7 +498,7 @@ mod tests {
 
     #[test]
     fn ca_file_must_be_a_readable_pem_bundle() {
-        let dir = temp_dir("ca-file");
+        let dir = temp_dir("startup-ca-file");
         let missing = dir.join("missing.pem");
         let empty = dir.join("empty.pem");
         std::fs::write(&empty, "no certificate here\n").unwrap();
@@ -512,11 +509,7 @@ mod tests {
         )
         .unwrap();
         let fifo = dir.join("fifo.pem");
-        assert!(std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success());
+        mkfifo(&fifo);
         for (path, why) in [
             (&missing, "cannot read"),
             (&empty, "no \"BEGIN CERTIFICATE\" block"),
@@ -534,7 +527,7 @@ mod tests {
 
     #[test]
     fn key_files_must_lie_under_the_key_dir_once_resolved() {
-        let dir = temp_dir("key-dir");
+        let dir = temp_dir("startup-key-dir");
         let keys = dir.join("keys");
         std::fs::create_dir_all(keys.join("a")).unwrap();
         std::fs::write(keys.join("a/key"), "k").unwrap();

@@ -11,18 +11,16 @@ use std::path::{Path, PathBuf};
 
 use crate::settings::Settings;
 
-pub use guard::{MAX_DEPTH, MAX_NODES};
-
 /// At most this many accounts in one file: the exporter is measured up to 500, and the limit
 /// keeps a mistaken generator from starting a million collectors.
-pub const MAX_ACCOUNTS: usize = 10_000;
+pub(crate) const MAX_ACCOUNTS: usize = 10_000;
 
 /// The largest accounts file read: 10,000 accounts of a few lines each fit easily.
-pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Where an account's key comes from, as the file says it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeySpec {
+pub(crate) enum KeySpec {
     /// `api_key_file`: a file re-read before every call.
     File(PathBuf),
     /// `api_key_env`: the environment variable holding the key, read at load.
@@ -31,7 +29,7 @@ pub enum KeySpec {
 
 /// One account of the file, validated, its key not yet read.
 #[derive(Debug, Clone)]
-pub struct AccountSpec {
+pub(crate) struct AccountSpec {
     /// The `account` label; unique in the file.
     pub name: String,
     /// Where its key comes from.
@@ -108,7 +106,11 @@ impl AccountsError {
 ///
 /// # Errors
 /// An [`AccountsError`] naming the file, and where it can the line, account and field.
-pub fn parse(path: &Path, text: &str, base: &Base) -> Result<Vec<AccountSpec>, AccountsError> {
+pub(crate) fn parse(
+    path: &Path,
+    text: &str,
+    base: &Base,
+) -> Result<Vec<AccountSpec>, AccountsError> {
     let parse_error = |message| AccountsError::Parse {
         path: path.to_owned(),
         message,

@@ -55,7 +55,7 @@ const COLLECTOR_NAMES: &[&str] = &[
 
 /// The file as written.
 #[derive(Debug, Default)]
-pub struct RawFile {
+pub(super) struct RawFile {
     /// `defaults:`.
     pub defaults: Overrides,
     /// `accounts:`, in file order.
@@ -64,7 +64,7 @@ pub struct RawFile {
 
 /// One account as written.
 #[derive(Debug, Default)]
-pub struct RawAccount {
+pub(super) struct RawAccount {
     /// `name:`, checked to be a valid label.
     pub name: String,
     /// `api_key_file:`.
@@ -77,7 +77,7 @@ pub struct RawAccount {
 
 /// The settings a map (`defaults:` or an account) sets; `None` where it leaves one out.
 #[derive(Debug, Default, Clone)]
-pub struct Overrides {
+pub(super) struct Overrides {
     base_url: Option<Url>,
     timeout: Option<Duration>,
     max_body_size: Option<u64>,
@@ -102,7 +102,7 @@ struct CollectorOverride {
 
 impl Overrides {
     /// These settings over `base`.
-    pub fn over(&self, base: &Settings) -> Settings {
+    pub(super) fn over(&self, base: &Settings) -> Settings {
         let mut collectors: [CollectorSettings; 4] = base.collectors.clone();
         for (setting, over) in collectors.iter_mut().zip(&self.collectors) {
             setting.enabled = over.enabled.unwrap_or(setting.enabled);
@@ -224,7 +224,7 @@ fn set<T, E: de::Error>(slot: &mut Option<T>, key: &str, value: T) -> Result<(),
 
 /// Parses `text` as the accounts file; `current` holds the name of the account being read
 /// when an error stops it, so that the error can name it.
-pub fn parse(
+pub(super) fn parse(
     text: &str,
     current: &RefCell<Option<String>>,
 ) -> Result<RawFile, serde_yaml_ng::Error> {

@@ -22,4 +22,4 @@ mod replies;
 mod schedule;
 mod supervisor;
 
-pub use supervisor::{once, Changes, Supervisor};
+pub use supervisor::Supervisor;

@@ -11,72 +11,72 @@ use crate::smartlead::key::{ApiKey, KeySource};
 
 mod parse;
 
-pub use parse::{
-    check_host, check_name, parse_base_url, parse_duration, parse_host, parse_hosts, parse_size,
-    parse_status, parse_statuses, show_duration, show_size,
+pub(crate) use parse::{
+    check_host, check_name, parse_base_url, parse_duration, parse_hosts, parse_size, parse_status,
+    parse_statuses, show_duration, show_size,
 };
 
 /// Collections closer than this are refused: SmartLead's budget is a few calls a second at
 /// best.
-pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const MIN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The longest interval accepted: a day. Collecting less often than that makes the data
 /// useless for the dashboards and alerts, and the staleness limit must still exceed it.
-pub const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 
 /// The shortest request timeout accepted: zero would fail every call.
-pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+pub(crate) const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 
 /// The longest request timeout accepted. An answer that takes longer than ten minutes is not
 /// coming, and until the timeout fires the collector waits and `smartlead_up` keeps its old
 /// value.
-pub const MAX_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 /// The longest backoff accepted: a day, like the longest interval. Longer would leave a
 /// recovered SmartLead unnoticed for days.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
 
 /// The longest staleness limit accepted: a week. Data older than that is not worth showing as
 /// current, and every bound here keeps time arithmetic far from overflow.
-pub const MAX_STALE_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
+pub(crate) const MAX_STALE_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The smallest body cap accepted: an error page must still fit.
-pub const MIN_BODY_SIZE: u64 = 1024;
+pub(crate) const MIN_BODY_SIZE: u64 = 1024;
 
 /// The largest body cap accepted. The whole answer is held in memory and parsed at once, at a
 /// peak of several times its size; a cap beyond 1 GiB is a typo (a missing unit prefix), not
 /// a plan.
-pub const MAX_BODY_SIZE: u64 = 1024 * 1024 * 1024;
+pub(crate) const MAX_BODY_SIZE: u64 = 1024 * 1024 * 1024;
 
 /// The longest account name: a Kubernetes label value's limit, so that names travel anywhere.
-pub const MAX_NAME_LEN: usize = 63;
+pub(crate) const MAX_NAME_LEN: usize = 63;
 
 /// Calls to SmartLead are paced to at most this many in any one second, whatever the budget.
-pub const MAX_CALLS_PER_SECOND: u32 = 5;
+pub(crate) const MAX_CALLS_PER_SECOND: u32 = 5;
 
 /// The largest per-minute budget accepted: more could never be spent at
 /// [`MAX_CALLS_PER_SECOND`].
-pub const MAX_CALLS_PER_MINUTE: u32 = MAX_CALLS_PER_SECOND * 60;
+pub(crate) const MAX_CALLS_PER_MINUTE: u32 = MAX_CALLS_PER_SECOND * 60;
 
 /// The largest hourly budget accepted: [`MAX_CALLS_PER_MINUTE`] for a whole hour.
-pub const MAX_CALLS_PER_HOUR: u32 = MAX_CALLS_PER_MINUTE * 60;
+pub(crate) const MAX_CALLS_PER_HOUR: u32 = MAX_CALLS_PER_MINUTE * 60;
 
 /// The default per-minute budget: a third of SmartLead's standard plan (60 a minute), so that
 /// the exporter never crowds out the other integrations sharing the key.
-pub const DEFAULT_CALLS_PER_MINUTE: u32 = 20;
+pub(crate) const DEFAULT_CALLS_PER_MINUTE: u32 = 20;
 
 /// The default hourly budget: half of the standard plan's 1,000 an hour.
-pub const DEFAULT_CALLS_PER_HOUR: u32 = 500;
+pub(crate) const DEFAULT_CALLS_PER_HOUR: u32 = 500;
 
 /// The campaign statuses whose analytics are collected unless told otherwise, as
 /// `--collector.campaigns.statuses` takes them.
-pub const DEFAULT_CAMPAIGN_STATUSES: &str = "ACTIVE,PAUSED";
+pub(crate) const DEFAULT_CAMPAIGN_STATUSES: &str = "ACTIVE,PAUSED";
 
 /// The most campaign statuses in one list: SmartLead has six.
-pub const MAX_CAMPAIGN_STATUSES: usize = 16;
+pub(crate) const MAX_CAMPAIGN_STATUSES: usize = 16;
 
 /// The longest campaign status accepted.
-pub const MAX_STATUS_LEN: usize = 32;
+pub(crate) const MAX_STATUS_LEN: usize = 32;
 
 /// One of the exporter's collectors: each reads one part of SmartLead's API on its own
 /// interval.
@@ -495,7 +495,7 @@ pub fn shard_of(name: &str, total: u32) -> u32 {
 }
 
 /// FNV-1a, 64 bits: tiny, stable, and well spread for short strings.
-pub fn stable_hash(text: &str) -> u64 {
+pub(crate) fn stable_hash(text: &str) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     text.bytes().fold(OFFSET, |hash, byte| {

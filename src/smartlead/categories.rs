@@ -20,18 +20,18 @@ use std::fmt;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-pub use super::json::DecodeError;
+pub(crate) use super::json::DecodeError;
 use super::json::{id_of, Field};
 use super::key::{Redactor, TextEnd};
 use super::text::{self, error_message, excerpt, quote, MAX_NAME_BYTES};
 
 /// At most this many distinct unrecognised `sentiment_type` values are reported per response,
 /// so that a hostile answer cannot make the warning set grow with its size.
-pub const MAX_UNKNOWN_SENTIMENTS: usize = 16;
+pub(crate) const MAX_UNKNOWN_SENTIMENTS: usize = 16;
 
 /// A category name is cut to this many bytes (on a character boundary): the name becomes a
 /// label value on every scrape, and Prometheus has no use for a longer one.
-pub const MAX_CATEGORY_NAME_BYTES: usize = MAX_NAME_BYTES;
+pub(crate) const MAX_CATEGORY_NAME_BYTES: usize = MAX_NAME_BYTES;
 
 /// A category's sentiment, as exported in the `sentiment` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -96,7 +96,7 @@ impl Sentiment {
 /// set by `--categories.global-max-id`. It is a heuristic: SmartLead added globals 8 and 9
 /// after user-created id 1451 existed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// Shared by every SmartLead user.
     Global,
     /// Created by this account.
@@ -105,10 +105,10 @@ pub enum Origin {
 
 impl Origin {
     /// Every value, in exposition order.
-    pub const ALL: [Self; 2] = [Self::Global, Self::User];
+    pub(crate) const ALL: [Self; 2] = [Self::Global, Self::User];
 
     /// Ids up to `global_max_id` are global, larger ones are the user's.
-    pub const fn of(id: u64, global_max_id: u64) -> Self {
+    pub(crate) const fn of(id: u64, global_max_id: u64) -> Self {
         if id <= global_max_id {
             Self::Global
         } else {
@@ -117,7 +117,7 @@ impl Origin {
     }
 
     /// The label value.
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             Self::Global => "global",
             Self::User => "user",
@@ -125,7 +125,7 @@ impl Origin {
     }
 
     /// Position in [`Origin::ALL`], for counting into arrays.
-    pub const fn index(self) -> usize {
+    pub(crate) const fn index(self) -> usize {
         self as usize
     }
 }

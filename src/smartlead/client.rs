@@ -18,9 +18,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::{StatusCode, Url};
 
-pub use super::headers::{RateLimit, FAR_FUTURE};
+pub use super::headers::RateLimit;
+pub(crate) use super::headers::FAR_FUTURE;
 pub(crate) use super::http::describe;
-pub use super::http::{http_client, ClientError, HttpConfig, POOL_IDLE_TIMEOUT};
+pub use super::http::{http_client, HttpConfig};
+pub(crate) use super::http::{ClientError, POOL_IDLE_TIMEOUT};
 
 use super::campaigns::{self, CampaignAnalytics, CampaignList};
 use super::categories::{self, Catalog};
@@ -33,11 +35,8 @@ use super::replies::{self, Replies};
 use super::text;
 use super::{Date, Endpoint};
 
-/// The `endpoint` label of the categories call.
-pub const ENDPOINT: &str = Endpoint::FetchCategories.label();
-
 /// How much of an error answer is read to find its message; the rest is dropped unread.
-pub const MAX_ERROR_BODY: usize = 4 * 1024;
+pub(crate) const MAX_ERROR_BODY: usize = 4 * 1024;
 
 /// Why a poll failed: the `reason` label of `smartlead_api_request_failures_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

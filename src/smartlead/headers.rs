@@ -9,7 +9,7 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 /// further ahead is taken as this far ahead. It keeps every addition to a clock in range, so
 /// none can overflow and panic; nothing waits this long (the poller caps server waits far
 /// lower).
-pub const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+pub(crate) const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
 /// The rate-limit headers of one answer. SmartLead's budget is per key and shared with every
 /// other integration using the key, so the exporter shows it.

@@ -10,7 +10,7 @@ use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
 /// already dropped is not reused for the next poll. With a poll interval this long or longer
 /// no connection is kept at all: it could never be reused, and closing it later would be a
 /// wake-up between polls for nothing.
-pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The client could not be built (only at start-up).
 #[derive(Debug, thiserror::Error)]

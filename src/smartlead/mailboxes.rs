@@ -20,10 +20,10 @@ use super::key::Redactor;
 use super::text::{self, MAX_NAME_BYTES};
 
 /// The largest page SmartLead serves (`limit` above it is answered 422).
-pub const MAX_PAGE_SIZE: u64 = 100;
+pub(crate) const MAX_PAGE_SIZE: u64 = 100;
 
 /// A mailbox's `type` (`GMAIL`, `OUTLOOK`, `SMTP`, `ZOHO`...) is kept up to this many bytes.
-pub const MAX_TYPE_BYTES: usize = 64;
+pub(crate) const MAX_TYPE_BYTES: usize = 64;
 
 /// A mailbox's warmup state, from `warmup_details.status`: the `warmup_status` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -130,7 +130,7 @@ pub struct MailboxPage {
 /// # Errors
 /// A [`DecodeError`] saying what kind of thing was found instead of a list of mailboxes, and
 /// where JSON broke off; it never quotes the body, which holds credentials.
-pub fn parse(body: &[u8], redactor: &Redactor) -> Result<MailboxPage, DecodeError> {
+pub(crate) fn parse(body: &[u8], redactor: &Redactor) -> Result<MailboxPage, DecodeError> {
     if let Some(refused) = not_an_array(body, "mailboxes", Quoting::Nothing) {
         return Err(refused);
     }

@@ -10,19 +10,19 @@
 //! - [`mailboxes`]: `GET /email-accounts/`, a page of mailboxes.
 //! - [`text`]: names kept as labels and excerpts quoted in messages, with the key redacted.
 
-pub mod campaigns;
-pub mod categories;
-pub mod client;
+pub(crate) mod campaigns;
+pub(crate) mod categories;
+pub(crate) mod client;
 mod headers;
 mod http;
 mod json;
-pub mod key;
-pub mod mailboxes;
-pub mod replies;
-pub mod text;
+pub(crate) mod key;
+pub(crate) mod mailboxes;
+pub(crate) mod replies;
+pub(crate) mod text;
 
-pub use json::{DecodeError, Oddities};
-pub use time::Date;
+pub(crate) use json::Oddities;
+pub(crate) use time::Date;
 
 /// One SmartLead endpoint the exporter calls: the `api_endpoint` label of the API metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

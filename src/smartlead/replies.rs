@@ -26,10 +26,10 @@ use super::text::{self, excerpt, json_error_message, quote, MAX_NAME_BYTES};
 
 /// The window the exporter asks for: this many UTC days, today included. SmartLead's clients
 /// treat 30 days as the longest window it answers.
-pub const WINDOW_DAYS: u16 = 30;
+pub(crate) const WINDOW_DAYS: u16 = 30;
 
 /// The name of SmartLead's bucket for responses in no category; it has no sentiment.
-pub const UNCATEGORIZED: &str = "Uncategorized";
+pub(crate) const UNCATEGORIZED: &str = "Uncategorized";
 
 /// The last [`WINDOW_DAYS`] UTC days up to the day of `now`, both ends included, as
 /// `(start_date, end_date)`. A clock outside the calendar's range gives its nearest end.
@@ -50,7 +50,7 @@ pub fn window(now: SystemTime) -> (Date, Date) {
 }
 
 /// A date as SmartLead's query takes it: `YYYY-MM-DD`.
-pub fn format_date(date: Date) -> String {
+pub(crate) fn format_date(date: Date) -> String {
     format!(
         "{:04}-{:02}-{:02}",
         date.year(),
@@ -60,7 +60,7 @@ pub fn format_date(date: Date) -> String {
 }
 
 /// A `YYYY-MM-DD` date, when it is one.
-pub fn parse_date(text: &str) -> Option<Date> {
+pub(crate) fn parse_date(text: &str) -> Option<Date> {
     let mut parts = text.split('-');
     let (year, month, day) = (parts.next()?, parts.next()?, parts.next()?);
     let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
@@ -142,7 +142,7 @@ impl Replies {
 /// A [`DecodeError`] when the body is not a JSON object holding
 /// `data.lead_responses_by_category` as a list or as `{leadResponseGrouping: [...]}`, saying
 /// what was found instead (with SmartLead's message when it gave one).
-pub fn parse(body: &[u8], redactor: &Redactor) -> Result<Replies, DecodeError> {
+pub(crate) fn parse(body: &[u8], redactor: &Redactor) -> Result<Replies, DecodeError> {
     let first = body.iter().copied().find(|b| !b.is_ascii_whitespace());
     let expected = "a JSON object with data.lead_responses_by_category";
     match first {

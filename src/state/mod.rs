@@ -27,10 +27,11 @@ use crate::smartlead::Endpoint;
 mod counters;
 mod data;
 
-pub use counters::{EndpointCounters, Latency, LATENCY_BUCKETS, PREINITIALISED_CODES};
-pub use data::{
-    status_counts, Budget, CampaignEntry, Categories, Counts, ReplyCount, StatusCounts,
-};
+#[cfg(test)]
+pub(crate) use counters::PREINITIALISED_CODES;
+pub(crate) use counters::{EndpointCounters, LATENCY_BUCKETS};
+pub use data::Categories;
+pub(crate) use data::{status_counts, Budget, CampaignEntry, ReplyCount};
 
 /// Names an account in the store, for as long as it stays registered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -308,7 +309,7 @@ impl Store {
 
 /// Locks a mutex, recovering from poisoning: no code holding these locks panics on input; if
 /// it ever did, the data is still whole, and serving it beats failing every scrape from then on.
-pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

@@ -93,16 +93,9 @@ fn parse_quality(text: &str) -> Option<Quality> {
     }
 }
 
-/// Whether one `Accept-Encoding` value asks for gzip.
-pub fn accepts_gzip(header: &str) -> bool {
-    let mut weights = Weights::default();
-    weights.add(header);
-    weights.gzip()
-}
-
 /// Whether the request's `Accept-Encoding` headers, taken together as one list, ask for gzip.
 /// Values that are not text are skipped; no header means no gzip.
-pub fn wants_gzip<'a>(values: impl IntoIterator<Item = &'a HeaderValue>) -> bool {
+pub(crate) fn wants_gzip<'a>(values: impl IntoIterator<Item = &'a HeaderValue>) -> bool {
     let mut weights = Weights::default();
     for value in values {
         if let Ok(value) = value.to_str() {
@@ -117,9 +110,15 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Whether one `Accept-Encoding` value asks for gzip.
+    fn accepts_gzip(header: &str) -> bool {
+        let mut weights = Weights::default();
+        weights.add(header);
+        weights.gzip()
+    }
+
     #[test]
-    fn the_issues_cases() {
-        // Issue 9, defect 7: `*` does not cover a coding refused by name.
+    fn a_wildcard_does_not_cover_a_coding_refused_by_name() {
         assert!(!accepts_gzip("gzip;q=0, *"));
         assert!(!accepts_gzip("*, gzip;q=0"));
         assert!(!accepts_gzip("gzip;q=0"));

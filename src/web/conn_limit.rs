@@ -55,26 +55,26 @@ pub const MAX_CONNECTIONS: usize = 512;
 /// the runtimes' event queues, the signal pipe, the listeners, the SmartLead client's
 /// connections (up to `--poll.concurrency`) and name lookups, key and configuration files,
 /// and `/proc` reads for the `process_*` metrics.
-pub const FD_RESERVE: usize = 128;
+pub(crate) const FD_RESERVE: usize = 128;
 
 /// The cap never goes below this, however low the open-file limit: with fewer descriptors
 /// than [`FD_RESERVE`] the exporter still serves a few connections.
-pub const MIN_CONNECTIONS: usize = 16;
+pub(crate) const MIN_CONNECTIONS: usize = 16;
 
 /// When `accept` runs out of descriptors, the cap drops to this many below the connections
 /// then open, and that many of the quietest connections are closed: descriptors for the
 /// SmartLead client and for the next `accept`.
-pub const EXHAUSTION_HEADROOM: usize = 16;
+pub(crate) const EXHAUSTION_HEADROOM: usize = 16;
 
 /// A cap lowered by running out of descriptors goes back to the configured one after this
 /// long without running out again (the limit may have been raised, or the other use of
 /// descriptors passed).
-pub const EXHAUSTED_CAP_KEPT: Duration = Duration::from_secs(60);
+pub(crate) const EXHAUSTED_CAP_KEPT: Duration = Duration::from_secs(60);
 
 /// A busy connection whose response has not moved for this long may be closed to make room,
 /// like a waiting one. A scrape being written moves many times a second; this only spares
 /// responses that have just started from being cut while the connection is still new.
-pub const STALLED_AFTER: Duration = Duration::from_millis(500);
+pub(crate) const STALLED_AFTER: Duration = Duration::from_millis(500);
 
 /// The open-file limit before and after [`raise_fd_limit`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +86,7 @@ pub struct FdLimit {
 }
 
 /// The soft `RLIMIT_NOFILE` in force, if it can be read.
-pub fn fd_limit() -> Option<u64> {
+pub(crate) fn fd_limit() -> Option<u64> {
     Resource::NOFILE.get().ok().map(|(soft, _)| soft)
 }
 
@@ -107,7 +107,7 @@ pub fn raise_fd_limit() -> Option<FdLimit> {
 /// The connection cap for a soft open-file limit of `fd_limit` (unknown: `None`):
 /// [`MAX_CONNECTIONS`], or the limit less [`FD_RESERVE`] when that is smaller, and never less
 /// than [`MIN_CONNECTIONS`].
-pub fn connection_cap(fd_limit: Option<u64>) -> usize {
+pub(crate) fn connection_cap(fd_limit: Option<u64>) -> usize {
     let available = fd_limit.map_or(MAX_CONNECTIONS, |limit| {
         usize::try_from(limit)
             .unwrap_or(usize::MAX)
@@ -126,7 +126,7 @@ const TIME: u64 = BUSY - 1;
 /// One connection's entry, shared by its task, its socket wrapper ([`Tracked`]), its
 /// responses ([`InFlight`], [`Guarded`]) and the [`Registry`].
 #[derive(Debug)]
-pub struct Conn {
+pub(crate) struct Conn {
     /// Its number in the registry.
     id: u64,
     /// [`EVICTED`], or a time (the [`TIME`] bits) with the [`BUSY`] bit: waiting since that
@@ -162,7 +162,7 @@ impl Conn {
     /// A complete request arrived: the connection is busy until its response is written. The
     /// response is under way as long as the returned [`InFlight`] lives; move it into the
     /// response body ([`Guarded`]).
-    pub fn request_started(self: &Arc<Self>) -> InFlight {
+    pub(crate) fn request_started(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         let now = BUSY | self.stamp(Instant::now());
         let _ = self
@@ -186,7 +186,7 @@ impl Conn {
     }
 
     /// From now on, writes to the socket are not progress: the connection speaks HTTP/2.
-    pub fn speaks_h2(&self) {
+    pub(crate) fn speaks_h2(&self) {
         self.writes_count.store(false, Ordering::Release);
     }
 
@@ -209,7 +209,7 @@ impl Conn {
 
     /// Whether a response is under way, and how long the connection has been quiet: since its
     /// response last moved, or since it began waiting. `None` once the registry closed it.
-    pub fn quiet_for(&self, now: Instant) -> Option<(bool, Duration)> {
+    pub(crate) fn quiet_for(&self, now: Instant) -> Option<(bool, Duration)> {
         let state = self.state.load(Ordering::Acquire);
         if state == EVICTED {
             return None;
@@ -219,7 +219,7 @@ impl Conn {
     }
 
     /// Resolves when the registry closes this connection to make room.
-    pub fn evicted(&self) -> impl Future<Output = ()> + '_ {
+    pub(crate) fn evicted(&self) -> impl Future<Output = ()> + '_ {
         self.evict.notified()
     }
 }
@@ -227,7 +227,7 @@ impl Conn {
 /// A response under way on a [`Conn`]; dropping it (with the body that holds it, once hyper
 /// has taken all of the body, or with the request if the client gave up) ends it.
 #[derive(Debug)]
-pub struct InFlight {
+pub(crate) struct InFlight {
     /// Whose response it is.
     conn: Arc<Conn>,
 }
@@ -242,7 +242,7 @@ impl Drop for InFlight {
 
 /// A connection's place in the [`Registry`]; leaving it (dropping) frees the place.
 #[derive(Debug)]
-pub struct Slot {
+pub(crate) struct Slot {
     /// The entry.
     conn: Arc<Conn>,
     /// Where to remove it from on drop.
@@ -251,7 +251,7 @@ pub struct Slot {
 
 impl Slot {
     /// The connection's shared entry.
-    pub fn conn(&self) -> &Arc<Conn> {
+    pub(crate) fn conn(&self) -> &Arc<Conn> {
         &self.conn
     }
 }
@@ -264,7 +264,7 @@ impl Drop for Slot {
 
 /// The open connections, and the cap on them.
 #[derive(Debug)]
-pub struct Registry {
+pub(crate) struct Registry {
     /// Time zero of the connections' times.
     epoch: Instant,
     /// The entries and the cap; held only to add, remove or pick connections.
@@ -336,7 +336,7 @@ impl Inner {
 
 impl Registry {
     /// An empty registry admitting `cap` connections (see [`connection_cap`]).
-    pub fn new(cap: usize) -> Self {
+    pub(crate) fn new(cap: usize) -> Self {
         Self {
             epoch: Instant::now(),
             inner: Mutex::new(Inner {
@@ -367,7 +367,7 @@ impl Registry {
     /// Registers a connection just accepted, waiting from now, and closes the quietest ones
     /// beyond the cap: the newcomer itself only if every other connection is busy and moving.
     /// Returns its slot and how many connections were closed.
-    pub fn admit(self: &Arc<Self>) -> (Slot, usize) {
+    pub(crate) fn admit(self: &Arc<Self>) -> (Slot, usize) {
         let now = Instant::now();
         let mut inner = self.lock();
         let id = inner.next_id;
@@ -396,7 +396,7 @@ impl Registry {
     /// `accept` ran out of descriptors: lowers the cap to [`EXHAUSTION_HEADROOM`] below the
     /// connections open (for [`EXHAUSTED_CAP_KEPT`]) and closes the quietest ones down to it.
     /// Returns how many were closed.
-    pub fn exhausted(&self) -> usize {
+    pub(crate) fn exhausted(&self) -> usize {
         let now = Instant::now();
         let mut inner = self.lock();
         let cap = inner
@@ -410,17 +410,12 @@ impl Registry {
     }
 
     /// Connections open now.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.lock().open.len()
     }
 
-    /// Whether no connection is open.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The cap in force now.
-    pub fn cap(&self) -> usize {
+    pub(crate) fn cap(&self) -> usize {
         self.lock().cap(Instant::now())
     }
 }
@@ -428,7 +423,7 @@ impl Registry {
 /// A connection's socket, telling its [`Conn`] when bytes are written (progress, on HTTP/1)
 /// and when a flush completes (the end of a response).
 #[derive(Debug)]
-pub struct Tracked<S> {
+pub(crate) struct Tracked<S> {
     /// The socket.
     inner: S,
     /// Whose socket it is.
@@ -437,7 +432,7 @@ pub struct Tracked<S> {
 
 impl<S> Tracked<S> {
     /// Wraps `inner`, the socket of `conn`.
-    pub fn new(inner: S, conn: Arc<Conn>) -> Self {
+    pub(crate) fn new(inner: S, conn: Arc<Conn>) -> Self {
         Self { inner, conn }
     }
 
@@ -501,7 +496,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
 /// A response body that tells its [`Conn`] when hyper takes a frame of it (progress) and,
 /// through the [`InFlight`] it holds, when hyper has taken all of it (on drop).
 #[derive(Debug)]
-pub struct Guarded<B> {
+pub(crate) struct Guarded<B> {
     /// The body.
     body: B,
     /// The response it belongs to.
@@ -510,7 +505,7 @@ pub struct Guarded<B> {
 
 impl<B> Guarded<B> {
     /// Wraps `body`, the response of `in_flight`.
-    pub fn new(body: B, in_flight: InFlight) -> Self {
+    pub(crate) fn new(body: B, in_flight: InFlight) -> Self {
         Self { body, in_flight }
     }
 }
@@ -651,7 +646,7 @@ mod tests {
         let a = admit(&registry);
         assert_eq!(registry.len(), 1);
         drop(a);
-        assert!(registry.is_empty());
+        assert_eq!(registry.len(), 0);
     }
 
     #[test]

@@ -34,45 +34,45 @@ use crate::shutdown::Shutdown;
 /// A client must send its request headers within this long after connecting or after its
 /// previous response; this also closes idle keep-alive connections (HTTP/1 through hyper,
 /// HTTP/2 through the connection's watchdog).
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A connection is closed when a response of it has not moved for this long: no byte written
 /// (HTTP/1), no frame taken by the protocol (HTTP/2, whose flow control a client can keep
 /// shut). A slow reader that keeps reading is served to the end, however long that takes.
 /// (Reads need no such limit: request headers have [`HEADER_READ_TIMEOUT`], and request bodies
 /// are not read.)
-pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// On shutdown, in-flight requests get this long to finish.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// After `accept` fails for want of a resource (file descriptors, memory), it waits this long
 /// before trying again, doubling with each further failure in a row up to
 /// [`ACCEPT_BACKOFF_MAX`].
-pub const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+pub(crate) const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 
 /// The longest wait between two failing `accept`s.
-pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+pub(crate) const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// `accept` failures less than this far apart are one streak, logged once.
-pub const ACCEPT_ERROR_STREAK_GAP: Duration = Duration::from_secs(60);
+pub(crate) const ACCEPT_ERROR_STREAK_GAP: Duration = Duration::from_secs(60);
 
 /// Connections the kernel completes and queues before the server accepts them; the kernel
 /// caps it at `net.core.somaxconn` (4,096 by default), as Go's servers do. A flood of
 /// connections faster than the server accepts them fills the queue first; past it, the
 /// kernel drops new connection attempts and clients retry only after a second.
-pub const LISTEN_BACKLOG: u32 = 4096;
+pub(crate) const LISTEN_BACKLOG: u32 = 4096;
 
 /// Request headers larger than this are refused.
-pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Requests one HTTP/2 connection may have under way at once. A scraper sends one at a time;
 /// more only multiply what one connection can hold.
-pub const MAX_H2_STREAMS: u32 = 16;
+pub(crate) const MAX_H2_STREAMS: u32 = 16;
 
 /// Connections the health listener (`--web.health-listen-address`) serves at once: the
 /// kubelet's probes need one or two.
-pub const MAX_HEALTH_CONNECTIONS: usize = 64;
+pub(crate) const MAX_HEALTH_CONNECTIONS: usize = 64;
 
 /// Serves the exposition, the landing page and the probes until shutdown, then gives
 /// in-flight requests [`SHUTDOWN_GRACE`] to finish. `web`, the web config, adds TLS, basic

@@ -16,7 +16,8 @@ use serde::de::{DeserializeSeed, MapAccess};
 
 mod analytics;
 
-pub use analytics::{parse_analytics, CampaignAnalytics, Event, LeadState, UniqueEvent};
+pub(crate) use analytics::{parse_analytics, CampaignAnalytics};
+pub use analytics::{Event, LeadState, UniqueEvent};
 
 use super::json::{
     id_of, not_an_array, optional_id_of, read, skip, text_of, unreadable_json, DecodeError, Each,
@@ -26,11 +27,11 @@ use super::key::{Redactor, TextEnd};
 use super::text::{self, excerpt, MAX_NAME_BYTES};
 
 /// A status SmartLead does not document is kept up to this many bytes.
-pub const MAX_STATUS_BYTES: usize = 64;
+pub(crate) const MAX_STATUS_BYTES: usize = 64;
 
 /// At most this many distinct unknown statuses are reported per answer, so that a hostile
 /// answer cannot make the warning set grow with its size.
-pub const MAX_UNKNOWN_STATUSES: usize = 16;
+pub(crate) const MAX_UNKNOWN_STATUSES: usize = 16;
 
 /// A campaign's status.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -149,7 +150,7 @@ pub struct CampaignList {
 /// # Errors
 /// A [`DecodeError`] saying what was found instead of a list of campaigns: HTML, an object
 /// (with its message), truncated JSON, or a non-empty list with no campaign in it.
-pub fn parse_list(body: &[u8], redactor: &Redactor) -> Result<CampaignList, DecodeError> {
+pub(crate) fn parse_list(body: &[u8], redactor: &Redactor) -> Result<CampaignList, DecodeError> {
     if let Some(refused) = not_an_array(body, "campaigns", Quoting::Redacted(redactor)) {
         return Err(refused);
     }

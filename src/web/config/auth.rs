@@ -24,17 +24,17 @@ use tokio::sync::Semaphore;
 
 /// Verified credentials remembered, so that a scrape every second does not cost a bcrypt each.
 /// The exporter-toolkit keeps 100; a handful of scrapers need a handful of entries.
-pub const AUTH_CACHE_CAPACITY: usize = 100;
+pub(crate) const AUTH_CACHE_CAPACITY: usize = 100;
 
 /// bcrypt checks run at once. Each keeps a core busy for as long as the hash's cost asks
 /// (that is bcrypt's point), so a flood of wrong passwords takes at most this many cores away
 /// from scrapes.
-pub const MAX_CONCURRENT_BCRYPT: usize = 1;
+pub(crate) const MAX_CONCURRENT_BCRYPT: usize = 1;
 
 /// Requests with credentials not yet verified that may wait for a bcrypt slot; beyond them a
 /// request is refused at once with 503. A few, so that two scrapers whose passwords changed at
 /// once both get checked, and so that a flood holds no more than this many connections busy.
-pub const BCRYPT_QUEUE: usize = 4;
+pub(crate) const BCRYPT_QUEUE: usize = 4;
 
 /// How long a client refused for want of a bcrypt slot is asked to wait (`Retry-After`).
 const BUSY_RETRY_AFTER: &str = "1";

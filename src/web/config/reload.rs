@@ -26,7 +26,7 @@ use crate::watch::{FileWatch, Fingerprint};
 /// The largest web config file, certificate, key or CA bundle read. A certificate chain is a
 /// few kilobytes; the limit stops a file that grows without end (or a mistaken path to a
 /// large file) from exhausting memory.
-pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// What one version of the file is made of: the file checked, and every file it names, read.
 struct Sources {

@@ -104,16 +104,6 @@ impl WebConfig {
         reload::read(path)
     }
 
-    /// Whether connections are TLS.
-    pub fn tls_enabled(&self) -> bool {
-        self.tls.is_some()
-    }
-
-    /// Whether basic auth is required.
-    pub fn basic_auth_enabled(&self) -> bool {
-        self.users.enabled()
-    }
-
     /// What the file asks for that this exporter cannot do and skipped (a curve, a cipher
     /// suite, TLS 1.0), one line each; the server logs them as warnings.
     pub fn warnings(&self) -> &[String] {

@@ -11,8 +11,9 @@ use std::process::ExitCode;
 use tracing::{error, info};
 
 use crate::accounts::{self, AccountSpec, AccountsError, Base, KeySpec};
-use crate::cli::{invalid, ConfigError, Flags, KeyFlag, Listen, LogFormat, LogLevel, Mode};
+use crate::cli::{invalid, ConfigError, Flags, KeyFlag, Listen, Mode};
 use crate::fsread::ReadError;
+use crate::logging::{LogFormat, LogLevel};
 use crate::settings::{Account, Settings, Shard};
 use crate::smartlead::client::{self, ClientError, HttpConfig, POOL_IDLE_TIMEOUT};
 use crate::smartlead::key::{ApiKey, KeyError, KeySource};

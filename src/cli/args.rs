@@ -5,9 +5,10 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 
 use super::{API_KEY_ENV, DEFAULT_POLL_CONCURRENCY};
+use crate::logging::{LogFormat, LogLevel};
 use crate::settings::{self, CollectorSettings, DEFAULT_CAMPAIGN_STATUSES};
 
 /// The flags, as clap parses them.
@@ -317,28 +318,4 @@ fn usage_message(e: &clap::Error) -> String {
     }
     message.push_str(" (see --help)");
     message
-}
-
-/// `--log.level`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogLevel {
-    /// Failures only.
-    Error,
-    /// Failures and oddities in SmartLead's answers.
-    Warn,
-    /// Start, stop and recoveries.
-    Info,
-    /// Every poll.
-    Debug,
-    /// Everything, dependencies included.
-    Trace,
-}
-
-/// `--log.format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// `key=value` pairs, as the Go exporters write.
-    Logfmt,
-    /// One JSON object per line.
-    Json,
 }

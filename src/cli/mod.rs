@@ -17,9 +17,9 @@ use crate::settings::{
 
 mod args;
 
+use crate::logging::{LogFormat, LogLevel};
 use crate::smartlead::key::{ApiKey, KeyError};
 pub use args::{Cli, CliExit};
-pub(crate) use args::{LogFormat, LogLevel};
 
 /// The default port, registered for this exporter on the Prometheus wiki's port list.
 pub(crate) const DEFAULT_PORT: u16 = 10072;

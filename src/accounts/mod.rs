@@ -125,7 +125,7 @@ pub(crate) fn parse(
     if let Err(e) = defaults.validate() {
         return Err(AccountsError::File {
             path: path.to_owned(),
-            reason: format!("defaults: {}: {}", e.field.key(), e.reason),
+            reason: format!("defaults: {}: {}", e.setting.key(), e.reason),
         });
     }
     if raw.accounts.is_empty() {
@@ -148,7 +148,7 @@ pub(crate) fn parse(
         let settings = entry.overrides.over(&defaults);
         settings
             .validate()
-            .map_err(|e| error(&e.field.key(), e.reason))?;
+            .map_err(|e| error(&e.setting.key(), e.reason))?;
         crate::settings::check_host(&settings.base_url, &base.allowed_hosts)
             .map_err(|reason| error("base_url", reason))?;
         let key = match (entry.api_key_file, entry.api_key_env) {
@@ -181,23 +181,12 @@ pub(crate) fn parse(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::{Collector, CollectorSettings};
+    use crate::settings::Collector;
     use std::time::Duration;
 
     fn base() -> Base {
         Base {
-            defaults: Settings {
-                base_url: reqwest::Url::parse("https://server.smartlead.ai/api/v1").unwrap(),
-                timeout: Duration::from_secs(10),
-                max_body_size: 16 << 20,
-                max_backoff: Duration::from_secs(600),
-                stale_after: Duration::from_secs(300),
-                global_max_id: 99,
-                collectors: CollectorSettings::defaults(),
-                campaign_statuses: vec!["ACTIVE".into(), "PAUSED".into()],
-                max_calls_per_minute: 20,
-                max_calls_per_hour: 500,
-            },
+            defaults: crate::settings::tests::settings(),
             allowed_hosts: vec!["server.smartlead.ai".into(), "127.0.0.1".into()],
         }
     }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::settings::{
-    self, Collector, Field, Settings, Shard, DEFAULT_CALLS_PER_HOUR, DEFAULT_CALLS_PER_MINUTE,
+    self, Collector, Setting, Settings, Shard, DEFAULT_CALLS_PER_HOUR, DEFAULT_CALLS_PER_MINUTE,
 };
 
 mod args;
@@ -207,8 +207,8 @@ impl Flags {
             max_calls_per_hour: cli.max_calls_per_hour.unwrap_or(per_hour),
         };
         defaults.validate().map_err(|e| {
-            let flag = match e.field {
-                Field::Interval(Collector::Categories) if cli.poll_interval.is_none() => {
+            let flag = match e.setting {
+                Setting::Interval(Collector::Categories) if cli.poll_interval.is_none() => {
                     "--collector.categories.interval".to_owned()
                 }
                 field => field.flag(),

@@ -557,7 +557,7 @@ mod tests {
             let states: u64 = LeadState::ALL.iter().map(|&s| a.leads(s).unwrap()).sum();
             assert_eq!(states, a.total_leads.unwrap(), "{}", c.name);
             assert_eq!(a.total_leads, Some(c.leads));
-            assert!(!a.oddities.any(), "{:?}", a.oddities);
+            assert_eq!(a.oddities, crate::smartlead::Oddities::default());
             let later = read(NOW + 3600);
             for event in Event::ALL {
                 let (before, after) = (a.event(event).unwrap(), later.event(event).unwrap());

@@ -92,13 +92,8 @@ pub struct Scrape {
 
 impl Scrape {
     /// The length of the whole answer, for `Content-Length`.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.head.len() + self.tail.len()
-    }
-
-    /// Whether the answer is empty (it never is).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// The whole answer in one buffer (a copy), for `--once` and tests.

@@ -145,16 +145,6 @@ pub struct CollectorSettings {
     pub interval: Duration,
 }
 
-impl CollectorSettings {
-    /// Every collector on, at its default interval.
-    pub fn defaults() -> [Self; 4] {
-        Collector::ALL.map(|c| Self {
-            enabled: true,
-            interval: c.default_interval(),
-        })
-    }
-}
-
 /// The settings every account has; a file's `defaults:` and the flags supply what an account
 /// leaves out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,65 +187,65 @@ impl Settings {
     /// # Errors
     /// The first setting at fault, with the reason.
     pub fn validate(&self) -> Result<(), SettingError> {
-        let err = |field, reason: String| Err(SettingError { field, reason });
-        let mut durations = vec![(Field::Timeout, self.timeout, MIN_TIMEOUT, MAX_TIMEOUT)];
+        let err = |setting, reason: String| Err(SettingError { setting, reason });
+        let mut durations = vec![(Setting::Timeout, self.timeout, MIN_TIMEOUT, MAX_TIMEOUT)];
         for c in Collector::ALL {
             if self.collector(c).enabled {
                 let interval = self.collector(c).interval;
-                durations.push((Field::Interval(c), interval, MIN_INTERVAL, MAX_INTERVAL));
+                durations.push((Setting::Interval(c), interval, MIN_INTERVAL, MAX_INTERVAL));
             }
         }
         durations.push((
-            Field::MaxBackoff,
+            Setting::MaxBackoff,
             self.max_backoff,
             Duration::ZERO,
             MAX_BACKOFF,
         ));
         durations.push((
-            Field::StaleAfter,
+            Setting::StaleAfter,
             self.stale_after,
             Duration::ZERO,
             MAX_STALE_AFTER,
         ));
-        for (field, value, min, max) in durations {
+        for (setting, value, min, max) in durations {
             if let Some(reason) = out_of_bounds(value, min, max, show_duration) {
-                return err(field, reason);
+                return err(setting, reason);
             }
         }
         if let Some(reason) =
             out_of_bounds(self.max_body_size, MIN_BODY_SIZE, MAX_BODY_SIZE, show_size)
         {
-            return err(Field::MaxBodySize, reason);
+            return err(Setting::MaxBodySize, reason);
         }
         let calls = [
             (
-                Field::MaxCallsPerMinute,
+                Setting::MaxCallsPerMinute,
                 self.max_calls_per_minute,
                 MAX_CALLS_PER_MINUTE,
             ),
             (
-                Field::MaxCallsPerHour,
+                Setting::MaxCallsPerHour,
                 self.max_calls_per_hour,
                 MAX_CALLS_PER_HOUR,
             ),
         ];
-        for (field, value, max) in calls {
+        for (setting, value, max) in calls {
             if let Some(reason) = out_of_bounds(value, 1, max, |n| n.to_string()) {
-                return err(field, reason);
+                return err(setting, reason);
             }
         }
         check_statuses(&self.campaign_statuses)
-            .or_else(|reason| err(Field::CampaignStatuses, reason))?;
+            .or_else(|reason| err(Setting::CampaignStatuses, reason))?;
         if Collector::ALL.iter().all(|&c| !self.collector(c).enabled) {
             return err(
-                Field::Collectors,
+                Setting::Collectors,
                 "every collector is disabled: enable at least one".into(),
             );
         }
         let poll = self.poll_interval();
         if self.max_backoff < poll {
             return err(
-                Field::MaxBackoff,
+                Setting::MaxBackoff,
                 format!(
                     "{} is shorter than the poll interval ({})",
                     show_duration(self.max_backoff),
@@ -265,7 +255,7 @@ impl Settings {
         }
         if self.stale_after <= poll {
             return err(
-                Field::StaleAfter,
+                Setting::StaleAfter,
                 format!(
                     "{} must be longer than the poll interval ({}), or every series would go \
                      stale between polls",
@@ -286,25 +276,25 @@ impl Settings {
         }
         let windows = [
             (
-                Field::MaxCallsPerMinute,
+                Setting::MaxCallsPerMinute,
                 self.max_calls_per_minute,
                 Duration::from_secs(60),
                 "a minute",
             ),
             (
-                Field::MaxCallsPerHour,
+                Setting::MaxCallsPerHour,
                 self.max_calls_per_hour,
                 Duration::from_secs(3600),
                 "an hour",
             ),
         ];
-        for (field, budget, window, per) in windows {
+        for (setting, budget, window, per) in windows {
             // Calls in the window at one per interval, compared without rounding.
             let needed = window.as_millis();
             let allowed = u128::from(budget) * categories.interval.as_millis();
             if needed > allowed {
                 return Err(SettingError {
-                    field,
+                    setting,
                     reason: format!(
                         "{budget} calls {per} cannot fit even the categories collector every \
                          {} ({:.1} calls {per}); raise the budget or lengthen the poll interval",
@@ -320,9 +310,7 @@ impl Settings {
 
 /// A setting, for messages: its flag and its name in the accounts file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Field {
-    /// `--smartlead.base-url`, `base_url`.
-    BaseUrl,
+pub enum Setting {
     /// `--smartlead.timeout`, `timeout`.
     Timeout,
     /// `--smartlead.max-body-size`, `max_body_size`.
@@ -344,11 +332,10 @@ pub enum Field {
     MaxCallsPerHour,
 }
 
-impl Field {
+impl Setting {
     /// The command-line flag.
     pub fn flag(self) -> String {
         match self {
-            Self::BaseUrl => "--smartlead.base-url".into(),
             Self::Timeout => "--smartlead.timeout".into(),
             Self::MaxBodySize => "--smartlead.max-body-size".into(),
             Self::MaxBackoff => "--poll.max-backoff".into(),
@@ -365,7 +352,6 @@ impl Field {
     /// The key in the accounts file.
     pub fn key(self) -> String {
         match self {
-            Self::BaseUrl => "base_url".into(),
             Self::Timeout => "timeout".into(),
             Self::MaxBodySize => "max_body_size".into(),
             Self::MaxBackoff => "max_backoff".into(),
@@ -384,7 +370,7 @@ impl Field {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SettingError {
     /// Which setting.
-    pub field: Field,
+    pub setting: Setting,
     /// Why, with the value.
     pub reason: String,
 }
@@ -504,9 +490,10 @@ pub(crate) fn stable_hash(text: &str) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
+    /// Settings that pass validation: every collector on at its default interval.
     pub(crate) fn settings() -> Settings {
         Settings {
             base_url: Url::parse("https://server.smartlead.ai/api/v1").unwrap(),
@@ -515,7 +502,10 @@ mod tests {
             max_backoff: Duration::from_secs(600),
             stale_after: Duration::from_secs(300),
             global_max_id: 99,
-            collectors: CollectorSettings::defaults(),
+            collectors: Collector::ALL.map(|c| CollectorSettings {
+                enabled: true,
+                interval: c.default_interval(),
+            }),
             campaign_statuses: vec!["ACTIVE".into(), "PAUSED".into()],
             max_calls_per_minute: DEFAULT_CALLS_PER_MINUTE,
             max_calls_per_hour: DEFAULT_CALLS_PER_HOUR,
@@ -528,10 +518,7 @@ mod tests {
             assert_eq!(c.index(), i);
             assert_eq!(Collector::from_name(c.name()), Some(c));
         }
-        let defaults: Vec<u64> = CollectorSettings::defaults()
-            .iter()
-            .map(|c| c.interval.as_secs())
-            .collect();
+        let defaults = Collector::ALL.map(|c| c.default_interval().as_secs());
         assert_eq!(defaults, [60, 900, 300, 300]);
         assert!(settings().validate().is_ok());
     }
@@ -545,7 +532,7 @@ mod tests {
         assert!(s.validate().is_ok(), "20 a minute, 1,200 an hour: exactly");
         s.collectors[0].interval = Duration::from_millis(2999);
         let e = s.validate().unwrap_err();
-        assert_eq!(e.field, Field::MaxCallsPerMinute);
+        assert_eq!(e.setting, Setting::MaxCallsPerMinute);
         assert!(
             e.reason
                 .contains("cannot fit even the categories collector"),
@@ -558,34 +545,40 @@ mod tests {
         for c in &mut s.collectors {
             c.enabled = false;
         }
-        assert_eq!(s.validate().unwrap_err().field, Field::Collectors);
+        assert_eq!(s.validate().unwrap_err().setting, Setting::Collectors);
     }
 
     #[test]
-    fn bounds_name_their_field() {
+    fn bounds_name_their_setting() {
         let mut s = settings();
         s.collectors[2].interval = Duration::from_millis(10);
         assert_eq!(
-            s.validate().unwrap_err().field,
-            Field::Interval(Collector::Campaigns)
+            s.validate().unwrap_err().setting,
+            Setting::Interval(Collector::Campaigns)
         );
         // A disabled collector's interval is not checked.
         s.collectors[2].enabled = false;
         assert!(s.validate().is_ok());
         let mut s = settings();
         s.max_calls_per_minute = MAX_CALLS_PER_MINUTE + 1;
-        assert_eq!(s.validate().unwrap_err().field, Field::MaxCallsPerMinute);
+        assert_eq!(
+            s.validate().unwrap_err().setting,
+            Setting::MaxCallsPerMinute
+        );
         s.max_calls_per_minute = 0;
-        assert_eq!(s.validate().unwrap_err().field, Field::MaxCallsPerMinute);
+        assert_eq!(
+            s.validate().unwrap_err().setting,
+            Setting::MaxCallsPerMinute
+        );
         let mut s = settings();
         s.campaign_statuses.clear();
-        assert_eq!(s.validate().unwrap_err().field, Field::CampaignStatuses);
+        assert_eq!(s.validate().unwrap_err().setting, Setting::CampaignStatuses);
         assert_eq!(
-            Field::Interval(Collector::Replies).flag(),
+            Setting::Interval(Collector::Replies).flag(),
             "--collector.replies.interval"
         );
         assert_eq!(
-            Field::Interval(Collector::Categories).key(),
+            Setting::Interval(Collector::Categories).key(),
             "poll_interval"
         );
     }

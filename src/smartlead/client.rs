@@ -166,11 +166,6 @@ impl Client {
         })
     }
 
-    /// The API root, without the key: safe to log.
-    pub fn base_url(&self) -> &Url {
-        &self.base
-    }
-
     /// Fetches and parses the lead categories (`GET /leads/fetch-categories`).
     ///
     /// # Errors
@@ -547,10 +542,6 @@ mod tests {
                     .url(&key, &["leads", "fetch-categories"], &[])
                     .as_str(),
                 "https://server.smartlead.ai/api/v1/leads/fetch-categories?api_key=k"
-            );
-            assert_eq!(
-                client.base_url().as_str(),
-                "https://server.smartlead.ai/api/v1"
             );
         }
     }

@@ -457,11 +457,6 @@ pub struct Oddities {
 }
 
 impl Oddities {
-    /// Whether anything was odd.
-    pub fn any(&self) -> bool {
-        *self != Self::default()
-    }
-
     /// Counts a dropped element, keeping the first reason.
     pub(crate) fn drop(&mut self, reason: impl FnOnce() -> String) {
         self.dropped += 1;

@@ -39,9 +39,6 @@ pub enum WarmupStatus {
 }
 
 impl WarmupStatus {
-    /// Every value, in exposition order.
-    pub const ALL: [Self; 4] = [Self::Active, Self::Inactive, Self::Paused, Self::Other];
-
     /// Classifies a raw status, ignoring case and surrounding whitespace.
     pub fn parse(raw: &str) -> Self {
         let raw = raw.trim();
@@ -347,7 +344,7 @@ mod tests {
         let m = &page.mailboxes[2];
         assert_eq!(m.warmup, None);
         assert_eq!(m.kind, "SMTP");
-        assert!(!page.oddities.any(), "{:?}", page.oddities);
+        assert_eq!(page.oddities, crate::smartlead::Oddities::default());
     }
 
     #[test]

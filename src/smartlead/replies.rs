@@ -447,7 +447,7 @@ mod tests {
         assert!(replies.categories[4].is_uncategorized());
         assert!(close(replies.categories[0].share, 0.002));
         assert!(close(replies.categories[4].share, 0.8771));
-        assert!(!replies.oddities.any(), "{:?}", replies.oddities);
+        assert_eq!(replies.oddities, crate::smartlead::Oddities::default());
     }
 
     #[test]

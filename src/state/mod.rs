@@ -286,12 +286,6 @@ impl Store {
         });
     }
 
-    /// Whether the configuration is loaded and every account has been polled once: what
-    /// `/-/ready` answers, once the exposition serves it.
-    pub fn polled(&self) -> bool {
-        self.exporter().configured && lock(&self.accounts).values().all(|(_, s)| s.polled())
-    }
-
     /// The number of changes so far.
     pub fn generation(&self) -> u64 {
         *self.generation.borrow()
@@ -380,25 +374,6 @@ mod tests {
         assert!(!state.up() && state.failing());
         state.collector_mut(Collector::Campaigns).success = true;
         assert!(state.up() && !state.failing());
-    }
-
-    #[test]
-    fn readiness_needs_the_configuration_and_every_first_poll() {
-        let store = Store::new();
-        assert!(!store.polled(), "the configuration is not loaded yet");
-        store.set_reload(true);
-        assert!(
-            store.polled(),
-            "a loaded configuration without accounts is ready"
-        );
-        let mut state = AccountState::new("acme");
-        state.collector_mut(Collector::Categories).enabled = true;
-        let id = store.register(state);
-        assert!(!store.polled());
-        store.update("acme", id, |s| {
-            s.collector_mut(Collector::Categories).attempts = 1
-        });
-        assert!(store.polled());
     }
 
     #[test]

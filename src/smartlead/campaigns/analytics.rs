@@ -397,7 +397,7 @@ mod tests {
             "the six states sum to the total"
         );
         assert_eq!(a.interested, Some(38));
-        assert!(!a.oddities.any(), "{:?}", a.oddities);
+        assert_eq!(a.oddities, crate::smartlead::Oddities::default());
     }
 
     #[test]

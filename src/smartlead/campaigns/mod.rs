@@ -308,7 +308,7 @@ mod tests {
             list.unknown_statuses.iter().collect::<Vec<_>>(),
             ["SCHEDULED"]
         );
-        assert!(!list.oddities.any(), "{:?}", list.oddities);
+        assert_eq!(list.oddities, crate::smartlead::Oddities::default());
     }
 
     #[test]

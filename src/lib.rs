@@ -13,6 +13,7 @@
 //! - `watch`: notices when a configuration file may have changed (directory watch and poll),
 //!   and fingerprints content to tell whether it did.
 //! - `logging`: the `tracing` subscriber (`--log.level`, `--log.format`), on stderr.
+//! - `sync`: locking a mutex, a panic elsewhere notwithstanding.
 //! - `allocator`: glibc tuning that returns a large poll's memory to the system; the one
 //!   module allowed `unsafe`.
 //!
@@ -66,6 +67,7 @@ mod shutdown;
 mod smartlead;
 mod startup;
 mod state;
+mod sync;
 mod watch;
 mod web;
 

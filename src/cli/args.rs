@@ -141,7 +141,7 @@ pub struct Cli {
     pub campaigns_interval: Duration,
     /// Campaign statuses whose analytics are collected, comma-separated (case does not matter).
     #[arg(long = "collector.campaigns.statuses", value_name = "STATUSES",
-          default_value = DEFAULT_CAMPAIGN_STATUSES, value_parser = parse_statuses)]
+          default_value = DEFAULT_CAMPAIGN_STATUSES, value_parser = Statuses::parse)]
     pub campaign_statuses: Statuses,
 
     /// Enable the mailboxes collector (the default).
@@ -229,8 +229,11 @@ pub struct Cli {
 #[derive(Debug, Clone)]
 pub struct Statuses(pub Vec<String>);
 
-fn parse_statuses(text: &str) -> Result<Statuses, String> {
-    settings::parse_statuses(text).map(Statuses)
+impl Statuses {
+    /// Parses the flag's value (see [`settings::parse_statuses`]).
+    fn parse(text: &str) -> Result<Self, String> {
+        settings::parse_statuses(text).map(Self)
+    }
 }
 
 /// The flag that people try for the key, and which does not exist on purpose.

@@ -24,7 +24,8 @@ use crate::smartlead::client::{
 };
 use crate::smartlead::key::ApiKey;
 use crate::smartlead::Endpoint;
-use crate::state::{lock, AccountId, AccountState, Budget, Store};
+use crate::state::{AccountId, AccountState, Budget, Store};
+use crate::sync::lock;
 
 /// A 429 that names no time to wait holds every call of the key this long: SmartLead's
 /// windows are a minute long.

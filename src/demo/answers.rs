@@ -60,7 +60,7 @@ const REPLY_SHARES: [(&str, Option<&str>, u64); 14] = [
 ];
 
 /// One demo campaign.
-struct Campaign {
+struct DemoCampaign {
     id: u64,
     name: &'static str,
     status: &'static str,
@@ -75,8 +75,8 @@ struct Campaign {
 
 /// The campaigns, newest first as SmartLead lists them. One bounces above 5 % of its sends
 /// (11 % of the leads contacted, 1.7 sends each); one does not track opens.
-const CAMPAIGNS: [Campaign; 7] = [
-    Campaign::new(
+const CAMPAIGNS: [DemoCampaign; 7] = [
+    DemoCampaign::new(
         1_204_587,
         "Q3 Outbound — Founders",
         "ACTIVE",
@@ -84,7 +84,7 @@ const CAMPAIGNS: [Campaign; 7] = [
         20_000,
         20,
     ),
-    Campaign::new(
+    DemoCampaign::new(
         1_198_233,
         "Agency Partners EMEA",
         "ACTIVE",
@@ -92,7 +92,7 @@ const CAMPAIGNS: [Campaign; 7] = [
         12_000,
         110,
     ),
-    Campaign::new(
+    DemoCampaign::new(
         1_190_774,
         "Webinar Follow-up",
         "ACTIVE",
@@ -101,10 +101,10 @@ const CAMPAIGNS: [Campaign; 7] = [
         15,
     )
     .untracked(),
-    Campaign::new(1_187_002, "Re-engage Churned", "PAUSED", None, 1200, 25),
-    Campaign::new(1_176_315, "CFO Cold Intro", "PAUSED", Some(5177), 600, 30),
-    Campaign::new(1_169_940, "Holiday Offer (draft)", "DRAFTED", None, 400, 0),
-    Campaign::new(
+    DemoCampaign::new(1_187_002, "Re-engage Churned", "PAUSED", None, 1200, 25),
+    DemoCampaign::new(1_176_315, "CFO Cold Intro", "PAUSED", Some(5177), 600, 30),
+    DemoCampaign::new(1_169_940, "Holiday Offer (draft)", "DRAFTED", None, 400, 0),
+    DemoCampaign::new(
         1_150_410,
         "Spring Launch",
         "COMPLETED",
@@ -114,7 +114,7 @@ const CAMPAIGNS: [Campaign; 7] = [
     ),
 ];
 
-impl Campaign {
+impl DemoCampaign {
     const fn new(
         id: u64,
         name: &'static str,
@@ -144,7 +144,7 @@ impl Campaign {
 }
 
 /// One demo mailbox.
-struct Mailbox {
+struct DemoMailbox {
     email: &'static str,
     /// `type`.
     kind: &'static str,
@@ -162,8 +162,8 @@ const fn mailbox(
     client_id: Option<u64>,
     daily_limit: u64,
     reputation: Option<u32>,
-) -> Mailbox {
-    Mailbox {
+) -> DemoMailbox {
+    DemoMailbox {
         email,
         kind,
         client_id,
@@ -173,7 +173,7 @@ const fn mailbox(
 }
 
 /// The mailboxes. One has a low reputation, one no warmup details.
-const MAILBOXES: [Mailbox; 12] = [
+const MAILBOXES: [DemoMailbox; 12] = [
     mailbox("alex@outbound-demo.example", "GMAIL", None, 40, Some(97)),
     mailbox("sam@outbound-demo.example", "GMAIL", None, 40, Some(95)),
     mailbox("jo@outbound-demo.example", "OUTLOOK", None, 30, Some(93)),
@@ -271,7 +271,7 @@ pub(super) fn route(path: &str, query: &str, now: u64) -> (StatusCode, String) {
 
 /// How many of a campaign's leads were contacted by `now`: active campaigns move with the
 /// clock, the others stand where they stopped.
-fn contacted(campaign: &Campaign, now: u64) -> u64 {
+fn contacted(campaign: &DemoCampaign, now: u64) -> u64 {
     match campaign.status {
         "ACTIVE" => campaign.leads * (now % CYCLE_SECS) / CYCLE_SECS,
         "PAUSED" => campaign.leads * 4 / 10,
@@ -298,7 +298,7 @@ struct Funnel {
     interested: u64,
 }
 
-fn funnel(c: &Campaign, now: u64) -> Funnel {
+fn funnel(c: &DemoCampaign, now: u64) -> Funnel {
     let contacted = contacted(c, now);
     let per_mille = |n: u64, rate: u64| n * rate / 1000;
     let replies = per_mille(contacted, 60);
@@ -365,7 +365,7 @@ fn campaigns() -> String {
 }
 
 /// `GET /campaigns/{id}/analytics`: counters as strings, lead states as numbers.
-fn analytics(c: &Campaign, now: u64) -> String {
+fn analytics(c: &DemoCampaign, now: u64) -> String {
     let f = funnel(c, now);
     let [not_started, in_progress, completed, paused, stopped, blocked] = f.states;
     json!({
@@ -444,7 +444,7 @@ fn mailboxes(offset: usize, limit: usize, now: u64) -> String {
         .skip(offset)
         .take(limit)
         .map(|(i, m)| {
-            let Mailbox {
+            let DemoMailbox {
                 email,
                 kind,
                 client_id,

@@ -416,7 +416,7 @@ impl ListSeed<'_> {
             None | Some(Field::Null) => None,
             Some(field) => {
                 let parsed = match field {
-                    Field::Text(text) => unix_seconds(text),
+                    Field::Text(text) => rfc3339_seconds(text),
                     _ => None,
                 };
                 if parsed.is_none() {
@@ -435,7 +435,7 @@ impl ListSeed<'_> {
 }
 
 /// `created_at` (`2024-01-15T10:30:00.000Z`) as Unix seconds.
-fn unix_seconds(text: &str) -> Option<f64> {
+fn rfc3339_seconds(text: &str) -> Option<f64> {
     let time = humantime::parse_rfc3339_weak(text.trim()).ok()?;
     let since = time.duration_since(std::time::UNIX_EPOCH).ok()?;
     Some(since.as_secs_f64())

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
@@ -23,6 +23,7 @@ use crate::settings::Collector;
 use crate::smartlead::client::RateLimit;
 use crate::smartlead::mailboxes::Mailbox;
 use crate::smartlead::Endpoint;
+use crate::sync::lock;
 
 mod counters;
 mod data;
@@ -299,12 +300,6 @@ impl Store {
     fn touch(&self) {
         self.generation.send_modify(|generation| *generation += 1);
     }
-}
-
-/// Locks a mutex, recovering from poisoning: no code holding these locks panics on input; if
-/// it ever did, the data is still whole, and serving it beats failing every scrape from then on.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -21,7 +21,8 @@ use flate2::Compression;
 
 use crate::exposition::Spacing;
 use crate::shutdown::Shutdown;
-use crate::state::{lock, AccountState, Store};
+use crate::state::{AccountState, Store};
+use crate::sync::lock;
 
 /// At most this many accounts get a row of their own; the rest are counted.
 pub(crate) const MAX_ROWS: usize = 300;

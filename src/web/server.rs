@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
 use super::config::{tls, WebSecurity};
-use super::conn_limit::{connection_cap, fd_limit, Conn, Guarded, Registry, Tracked};
+use super::conn_limit::{connection_cap, fd_limit, Conn, Connections, Guarded, Tracked};
 use super::handler::{respond, App, Routes};
 use super::landing::Landing;
 use crate::exposition::Encoder;
@@ -118,7 +118,7 @@ async fn run(
 ) {
     let app = Arc::new(app);
     debug!(max_connections, "serving");
-    let registry = Arc::new(Registry::new(max_connections));
+    let connections = Arc::new(Connections::new(max_connections));
     let graceful = GracefulShutdown::new();
     // One builder per protocol, HTTP/2 only after ALPN chose it.
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -151,18 +151,18 @@ async fn run(
                 continue;
             }
             Err(e) => {
-                let pause = failures.failed(&e, &registry);
+                let pause = failures.failed(&e, &connections);
                 tokio::select! {
                     () = tokio::time::sleep(pause) => continue,
                     () = shutdown.requested() => break,
                 }
             }
         };
-        let (slot, closed) = registry.admit();
+        let (slot, closed) = connections.admit();
         if closed > 0 {
             debug!(
                 closed,
-                open = registry.len(),
+                open = connections.len(),
                 "closed the quietest connections to make room"
             );
             // Let the closed connections' tasks run and release their descriptors before the
@@ -308,22 +308,22 @@ impl AcceptFailures {
 
     /// Logs the failure if it starts a streak, closes connections if descriptors ran out, and
     /// returns how long to wait before the next `accept`.
-    fn failed(&mut self, error: &io::Error, registry: &Registry) -> Duration {
+    fn failed(&mut self, error: &io::Error, connections: &Connections) -> Duration {
         let now = Instant::now();
         let new_streak = self
             .last
             .is_none_or(|last| now.saturating_duration_since(last) >= ACCEPT_ERROR_STREAK_GAP);
         self.last = Some(now);
         self.in_a_row = self.in_a_row.saturating_add(1);
-        let open = registry.len();
+        let open = connections.len();
         let closed = if is_exhaustion(error) {
-            registry.exhausted()
+            connections.exhausted()
         } else {
             0
         };
         if new_streak {
             if is_exhaustion(error) {
-                warn!(error = %error, open, closed, max_connections = registry.cap(),
+                warn!(error = %error, open, closed, max_connections = connections.cap(),
                     "out of file descriptors or memory accepting connections: closing the \
                      connections waiting longest, lowering the connection cap and backing off \
                      (logged once per streak)");

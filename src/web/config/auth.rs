@@ -12,7 +12,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -21,6 +21,8 @@ use hyper::header::{HeaderValue, AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Request, Response, StatusCode};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
+
+use crate::sync::lock;
 
 /// Verified credentials remembered, so that a scrape every second does not cost a bcrypt each.
 /// The exporter-toolkit keeps 100; a handful of scrapers need a handful of entries.
@@ -257,12 +259,7 @@ impl Gate {
         };
         let known = users.by_name.get(&user).map(|(hash, _)| hash.clone());
         if let Some(hash) = &known {
-            if self
-                .cache
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .contains(&cache_key(&user, hash, &password))
-            {
+            if lock(&self.cache).contains(&cache_key(&user, hash, &password)) {
                 return None;
             }
         }
@@ -290,10 +287,7 @@ impl Gate {
         .flatten();
         match verified {
             Some(key) => {
-                self.cache
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(key);
+                lock(&self.cache).insert(key);
                 None
             }
             None => Some(Refusal::Unauthorized),

@@ -4,6 +4,8 @@
 //! reads the file and the keys it names.
 
 mod guard;
+mod overrides;
+mod seeds;
 mod yaml;
 
 use std::collections::HashSet;

@@ -2,8 +2,9 @@
 //! endpoint, each with its lenient parser.
 //!
 //! - [`key`]: the API key, its sources, and the redaction of it from upstream text.
-//! - [`client`]: one bounded GET per call (deadline, body cap, no redirects, rate-limit
-//!   headers, failure classification) and a typed method per endpoint.
+//! - [`client`]: a typed method per endpoint, and what a call returns; `exchange`: the one
+//!   bounded GET every call makes (deadline, body cap, no redirects, rate-limit headers,
+//!   failure classification); `http`: the HTTP client every account shares.
 //! - [`categories`]: `GET /leads/fetch-categories`, the lead categories.
 //! - [`replies`]: `GET /analytics/lead/category-wise-response`, replies by category.
 //! - [`campaigns`]: `GET /campaigns/` and `GET /campaigns/{id}/analytics`.
@@ -13,6 +14,7 @@
 pub(crate) mod campaigns;
 pub(crate) mod categories;
 pub(crate) mod client;
+mod exchange;
 mod headers;
 mod http;
 mod json;

@@ -40,6 +40,7 @@ use tokio::net::TcpListener;
 use crate::smartlead::key::ApiKey;
 
 mod answers;
+mod fixtures;
 
 /// The key the exporter sends to the stand-in.
 pub(crate) const DEMO_KEY: &str = "demo";

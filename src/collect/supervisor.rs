@@ -16,7 +16,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::info;
 
-use super::account::{run_collector, AccountRun};
+use super::account::AccountRun;
+use super::collector::run_collector;
 use super::job::Job;
 use super::schedule::{next_slot, offsets};
 use crate::settings::Account;

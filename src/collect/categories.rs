@@ -73,9 +73,9 @@ impl CategoriesJob {
                     "unrecognised sentiment_type, counted as sentiment=\"other\"");
             }
         }
-        if catalog.duplicates > 0 && !self.duplicates {
+        if catalog.oddities.duplicates > 0 && !self.duplicates {
             self.duplicates = true;
-            warn!(%account, duplicates = catalog.duplicates,
+            warn!(%account, duplicates = catalog.oddities.duplicates,
                 "SmartLead listed some category ids more than once; each id counts once");
         }
         if catalog.unreadable_timestamps > 0 && !self.timestamps {
@@ -84,17 +84,17 @@ impl CategoriesJob {
                 "some created_at values are not RFC 3339 timestamps; their \
                  smartlead_category_created_timestamp_seconds series are left out");
         }
-        if catalog.truncated_names + catalog.unreadable_names > 0 && !self.names {
+        if catalog.oddities.truncated_names + catalog.unreadable_names > 0 && !self.names {
             self.names = true;
-            warn!(%account, cut = catalog.truncated_names, unreadable = catalog.unreadable_names,
+            warn!(%account, cut = catalog.oddities.truncated_names, unreadable = catalog.unreadable_names,
                 max_bytes = MAX_CATEGORY_NAME_BYTES,
                 "some category names are longer than the limit and were cut, or are not text \
                  and were left empty");
         }
-        if catalog.dropped > 0 && !self.dropped {
+        if catalog.oddities.dropped > 0 && !self.dropped {
             self.dropped = true;
-            warn!(%account, dropped = catalog.dropped,
-                first = catalog.drop_reason.as_deref().unwrap_or("unknown"),
+            warn!(%account, dropped = catalog.oddities.dropped,
+                first = catalog.oddities.drop_reason.as_deref().unwrap_or("unknown"),
                 "some elements of SmartLead's list are not categories and were left out");
         }
     }

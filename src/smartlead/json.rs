@@ -5,9 +5,10 @@
 //! of these types (nested arrays and objects are skipped, never kept) and the `*_of` functions
 //! read it as what a field should be, or say it is unreadable. A [`Record`] is an object read
 //! field by field into a struct of [`Field`]s; [`Element`] is one list element, a record or
-//! what else it was; [`each`] streams a JSON array element by element, so that no list of
-//! wire elements is ever held. Everything is linear in the body; `serde_json`'s recursion limit
-//! refuses deep nesting.
+//! what else it was; [`read_array`] streams a JSON array element by element, so that no list
+//! of wire elements is ever held. [`Oddities`] counts what was odd in an answer, and
+//! [`DecodeError`] says why a body is not the answer expected. Everything is linear in the
+//! body; `serde_json`'s recursion limit refuses deep nesting.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -17,7 +18,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use serde::Deserialize;
 
 use super::key::{Redactor, TextEnd};
-use super::text::{excerpt, json_error_message, quote};
+use super::text::{error_message, excerpt, json_error_message, quote};
 
 /// Why a body is not the answer expected. The message quotes at most
 /// [`MAX_QUOTED_BYTES`](super::text::MAX_QUOTED_BYTES) characters of it, with the key
@@ -331,36 +332,26 @@ pub(crate) fn skip<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> 
 
 /// A JSON array read element by element: `add` gets each element's index and value as it
 /// arrives.
-pub(crate) struct Each<E, F> {
-    /// What the array should hold, for serde's messages (`a JSON array of campaigns`).
-    pub(crate) expecting: &'static str,
+struct Each<'w, E, F> {
+    /// What the array holds, for serde's messages (`campaigns`).
+    what: &'w str,
     /// Called once per element.
-    pub(crate) add: F,
-    pub(crate) element: PhantomData<E>,
+    add: F,
+    /// The type of the elements.
+    element: PhantomData<E>,
 }
 
-impl<E, F> Each<E, F> {
-    /// Reads an array of `E`, calling `add` with each.
-    pub(crate) fn new(expecting: &'static str, add: F) -> Self {
-        Self {
-            expecting,
-            add,
-            element: PhantomData,
-        }
-    }
-}
-
-impl<'de, E: Deserialize<'de>, F: FnMut(usize, E)> DeserializeSeed<'de> for &mut Each<E, F> {
+impl<'de, E: Deserialize<'de>, F: FnMut(usize, E)> DeserializeSeed<'de> for &mut Each<'_, E, F> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         deserializer.deserialize_seq(self)
     }
 }
 
-impl<'de, E: Deserialize<'de>, F: FnMut(usize, E)> Visitor<'de> for &mut Each<E, F> {
+impl<'de, E: Deserialize<'de>, F: FnMut(usize, E)> Visitor<'de> for &mut Each<'_, E, F> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.expecting)
+        write!(f, "a JSON array of {}", self.what)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut index = 0usize;
@@ -375,37 +366,71 @@ impl<'de, E: Deserialize<'de>, F: FnMut(usize, E)> Visitor<'de> for &mut Each<E,
 /// How much of a refused body a message may quote.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Quoting<'r> {
-    /// A short excerpt, with the key redacted.
+    /// A short excerpt, with the key redacted; an object is described by its JSON error
+    /// message, when it has one.
     Redacted(&'r Redactor),
+    /// As [`Quoting::Redacted`], and an object without a JSON error message by its first
+    /// characters.
+    RedactedOrStart(&'r Redactor),
     /// Nothing at all: the answer may hold secrets besides the key (mailbox credentials).
     Nothing,
 }
 
 /// Refuses a body that cannot be a JSON array at all (empty, HTML, an object), saying what it
 /// is; `None` when it may be one. `what` names the elements (`campaigns`).
-pub(crate) fn not_an_array(body: &[u8], what: &str, quoting: Quoting<'_>) -> Option<DecodeError> {
+fn not_an_array(body: &[u8], what: &str, quoting: Quoting<'_>) -> Option<DecodeError> {
     let first = body.iter().copied().find(|b| !b.is_ascii_whitespace());
     let message = match first {
         None => "the body is empty".to_owned(),
         Some(b'<') => match quoting {
-            Quoting::Redacted(redactor) => format!(
+            Quoting::Redacted(redactor) | Quoting::RedactedOrStart(redactor) => format!(
                 "expected a JSON array of {what}, got HTML or XML: {}",
                 quote(body, redactor)
             ),
             Quoting::Nothing => format!("expected a JSON array of {what}, got HTML or XML"),
         },
         Some(b'{') => {
-            let detail = match quoting {
-                Quoting::Redacted(redactor) => json_error_message(body, redactor)
-                    .map(|m| format!(" with message {m:?}"))
-                    .unwrap_or_default(),
-                Quoting::Nothing => String::new(),
+            let message = match quoting {
+                Quoting::Redacted(redactor) => json_error_message(body, redactor),
+                Quoting::RedactedOrStart(redactor) => error_message(body, redactor),
+                Quoting::Nothing => None,
             };
+            let detail = message
+                .map(|m| format!(" with message {m:?}"))
+                .unwrap_or_default();
             format!("expected a JSON array of {what}, got a JSON object{detail}")
         }
         Some(_) => return None,
     };
     Some(DecodeError(message))
+}
+
+/// Reads `body` as a JSON array, handing `add` each element and its position as it arrives,
+/// so that no list of wire elements is ever held. `what` names the elements in messages
+/// (`campaigns`).
+///
+/// # Errors
+/// A [`DecodeError`] saying what the body is instead: empty, HTML, an object, or JSON that
+/// is not an array of `E` (truncated, say), quoted as `quoting` allows.
+pub(crate) fn read_array<'de, E: Deserialize<'de>>(
+    body: &'de [u8],
+    what: &str,
+    quoting: Quoting<'_>,
+    add: impl FnMut(usize, E),
+) -> Result<(), DecodeError> {
+    if let Some(refused) = not_an_array(body, what, quoting) {
+        return Err(refused);
+    }
+    let mut each = Each {
+        what,
+        add,
+        element: PhantomData,
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    (&mut each)
+        .deserialize(&mut deserializer)
+        .and_then(|()| deserializer.end())
+        .map_err(|e| unreadable_json(&e, &format!("a list of {what}"), body, quoting))
 }
 
 /// A message for a body `serde_json` could not read as `what`. With [`Quoting::Nothing`], only
@@ -417,7 +442,7 @@ pub(crate) fn unreadable_json(
     quoting: Quoting<'_>,
 ) -> DecodeError {
     match quoting {
-        Quoting::Redacted(redactor) => DecodeError(format!(
+        Quoting::Redacted(redactor) | Quoting::RedactedOrStart(redactor) => DecodeError(format!(
             "the body is not {what}: {} (body starts {})",
             excerpt(&error.to_string(), redactor, TextEnd::Complete),
             quote(body, redactor)
@@ -465,6 +490,60 @@ impl Oddities {
         }
     }
 
+    /// The record of list element `index`, or `None` when it is not an object: then it is
+    /// dropped, the reason saying it should be `expected` (`a campaign`).
+    pub(crate) fn record<T>(
+        &mut self,
+        index: usize,
+        element: Element<T>,
+        expected: &str,
+    ) -> Option<T> {
+        match element {
+            Element::Record(record) => Some(record),
+            Element::Other(kind) => {
+                self.drop(|| format!("element {index}: invalid type: {kind}, expected {expected}"));
+                None
+            }
+        }
+    }
+
+    /// The id of list element `index`, or `None` when it has no usable one: then the element
+    /// is dropped, with why.
+    pub(crate) fn id(&mut self, index: usize, id: Option<&Field<'_>>) -> Option<u64> {
+        match id.map(id_of) {
+            Some(Ok(id)) => Some(id),
+            Some(Err(what)) => {
+                self.drop(|| {
+                    format!(
+                        "element {index}: its id is {what}, expected a non-negative integer id \
+                         (a number or a string of digits)"
+                    )
+                });
+                None
+            }
+            None => {
+                self.drop(|| format!("element {index}: missing field `id`"));
+                None
+            }
+        }
+    }
+
+    /// Refuses an answer whose list held elements but no usable one: then it is not a list of
+    /// what it should hold (`element`: `a campaign`). `kept` is how many were kept.
+    ///
+    /// # Errors
+    /// A [`DecodeError`] with the count and why the first element was dropped.
+    pub(crate) fn none_kept(&self, kept: usize, element: &str) -> Result<(), DecodeError> {
+        if kept > 0 || self.dropped == 0 {
+            return Ok(());
+        }
+        Err(DecodeError(format!(
+            "the body is a list, but none of its {} elements is {element}; the first: {}",
+            self.dropped,
+            self.drop_reason.as_deref().unwrap_or("unknown")
+        )))
+    }
+
     /// The value of a lenient read, counting an unreadable one and taking it as absent.
     pub(crate) fn value<T>(&mut self, read: Result<Option<T>, Unreadable>) -> Option<T> {
         read.unwrap_or_else(|Unreadable| {
@@ -498,6 +577,8 @@ pub(crate) mod tests {
         let key = prop_oneof![
             "id",
             "name",
+            "sentiment_type",
+            "created_at",
             "status",
             "client_id",
             "data",

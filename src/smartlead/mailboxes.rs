@@ -10,11 +10,11 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use serde::de::{DeserializeSeed, MapAccess};
+use serde::de::MapAccess;
 
 use super::json::{
-    count_of, flag_of, id_of, not_an_array, optional_id_of, percent_of, read, skip, text_of,
-    unreadable_json, DecodeError, Each, Element, Field, Oddities, Quoting, Record,
+    count_of, flag_of, optional_id_of, percent_of, read, read_array, skip, text_of, DecodeError,
+    Element, Field, Oddities, Quoting, Record,
 };
 use super::key::Redactor;
 use super::text::{self, MAX_NAME_BYTES};
@@ -128,34 +128,13 @@ pub struct MailboxPage {
 /// A [`DecodeError`] saying what kind of thing was found instead of a list of mailboxes, and
 /// where JSON broke off; it never quotes the body, which holds credentials.
 pub(crate) fn parse(body: &[u8], redactor: &Redactor) -> Result<MailboxPage, DecodeError> {
-    if let Some(refused) = not_an_array(body, "mailboxes", Quoting::Nothing) {
-        return Err(refused);
-    }
     let mut page = MailboxPage::default();
     let mut ids = HashSet::new();
-    let mut each = Each::new("a JSON array of mailboxes", |index, element| {
+    read_array(body, "mailboxes", Quoting::Nothing, |index, element| {
         page.returned += 1;
         add_mailbox(&mut page, &mut ids, redactor, index, element);
-    });
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let parsed = (&mut each)
-        .deserialize(&mut deserializer)
-        .and_then(|()| deserializer.end());
-    if let Err(e) = parsed {
-        return Err(unreadable_json(
-            &e,
-            "a list of mailboxes",
-            body,
-            Quoting::Nothing,
-        ));
-    }
-    if page.mailboxes.is_empty() && page.oddities.dropped > 0 {
-        return Err(DecodeError(format!(
-            "the body is a list, but none of its {} elements is a mailbox; the first: {}",
-            page.oddities.dropped,
-            page.oddities.drop_reason.as_deref().unwrap_or("unknown")
-        )));
-    }
+    })?;
+    page.oddities.none_kept(page.mailboxes.len(), "a mailbox")?;
     Ok(page)
 }
 
@@ -228,24 +207,11 @@ fn add_mailbox(
     element: Element<Entry<'_>>,
 ) {
     let odd = &mut page.oddities;
-    let entry = match element {
-        Element::Record(entry) => entry,
-        Element::Other(kind) => {
-            odd.drop(|| format!("element {index}: invalid type: {kind}, expected a mailbox"));
-            return;
-        }
+    let Some(entry) = odd.record(index, element, "a mailbox") else {
+        return;
     };
-    let id = match entry.id.as_ref().map(id_of) {
-        Some(Ok(id)) => id,
-        problem => {
-            odd.drop(|| match problem {
-                Some(Err(what)) => {
-                    format!("element {index}: its id is {what}, expected a non-negative integer id")
-                }
-                _ => format!("element {index}: missing field `id`"),
-            });
-            return;
-        }
+    let Some(id) = odd.id(index, entry.id.as_ref()) else {
+        return;
     };
     if !ids.insert(id) {
         odd.duplicates += 1;

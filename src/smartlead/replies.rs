@@ -16,13 +16,13 @@ use std::time::SystemTime;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use time::{Date, Duration, OffsetDateTime};
 
-use super::categories::{Category, Sentiment, MAX_UNKNOWN_SENTIMENTS};
+use super::categories::{note_unknown_sentiment, Category, Sentiment};
 use super::json::{
     count_of, percent_of, read, skip, text_of, unreadable_json, DecodeError, Element, Field,
     Oddities, Quoting, Record,
 };
-use super::key::{Redactor, TextEnd};
-use super::text::{self, excerpt, json_error_message, quote, MAX_NAME_BYTES};
+use super::key::Redactor;
+use super::text::{self, json_error_message, quote, MAX_NAME_BYTES};
 
 /// The window the exporter asks for: this many UTC days, today included. SmartLead's clients
 /// treat 30 days as the longest window it answers.
@@ -99,7 +99,7 @@ pub struct Replies {
     /// One entry per category name, in SmartLead's order (the first of a repeated name wins).
     pub categories: Vec<CategoryReplies>,
     /// Distinct unrecognised `sentiment_type` values, redacted and quoted, at most
-    /// [`MAX_UNKNOWN_SENTIMENTS`].
+    /// [`MAX_UNKNOWN_SENTIMENTS`](super::categories::MAX_UNKNOWN_SENTIMENTS).
     pub unknown_sentiments: BTreeSet<String>,
     /// What was odd: entries without a name or a readable `total_response` are dropped.
     pub oddities: Oddities,
@@ -373,26 +373,13 @@ impl Top<'_> {
             return;
         }
         let share = oddities.value(percent_of(entry.percentage.as_ref()));
-        let sentiment = match &entry.sentiment_type {
-            None => None,
-            Some(Field::Null) => Some(Sentiment::None),
-            Some(Field::Text(text)) => Some(Sentiment::classify(Some(text))),
-            Some(_) => Some(Sentiment::Other),
-        };
-        if sentiment == Some(Sentiment::Other)
-            && self.replies.unknown_sentiments.len() < MAX_UNKNOWN_SENTIMENTS
-        {
-            let shown = match &entry.sentiment_type {
-                Some(Field::Text(text))
-                    if self.redactor.key_len() >= text::MIN_KEY_BYTES_HIDDEN_IN_DATA =>
-                {
-                    excerpt(text, self.redactor, TextEnd::Complete)
-                }
-                Some(Field::Text(text)) => excerpt(text, &Redactor::default(), TextEnd::Complete),
-                Some(other) => format!("<{}>", other.kind()),
-                None => String::new(),
-            };
-            self.replies.unknown_sentiments.insert(shown);
+        let sentiment = entry.sentiment_type.as_ref().map(Sentiment::of_field);
+        if sentiment == Some(Sentiment::Other) {
+            note_unknown_sentiment(
+                &mut self.replies.unknown_sentiments,
+                entry.sentiment_type.as_ref(),
+                self.redactor,
+            );
         }
         self.replies.categories.push(CategoryReplies {
             name,

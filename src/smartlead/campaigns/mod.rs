@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashSet};
 
-use serde::de::{DeserializeSeed, MapAccess};
+use serde::de::MapAccess;
 
 mod analytics;
 
@@ -20,8 +20,8 @@ pub(crate) use analytics::{parse_analytics, CampaignAnalytics};
 pub use analytics::{Event, LeadState, UniqueEvent};
 
 use super::json::{
-    id_of, not_an_array, optional_id_of, read, skip, text_of, unreadable_json, DecodeError, Each,
-    Element, Field, Oddities, Quoting, Record,
+    optional_id_of, read, read_array, skip, text_of, DecodeError, Element, Field, Oddities,
+    Quoting, Record,
 };
 use super::key::{Redactor, TextEnd};
 use super::text::{self, excerpt, MAX_NAME_BYTES};
@@ -151,33 +151,18 @@ pub struct CampaignList {
 /// A [`DecodeError`] saying what was found instead of a list of campaigns: HTML, an object
 /// (with its message), truncated JSON, or a non-empty list with no campaign in it.
 pub(crate) fn parse_list(body: &[u8], redactor: &Redactor) -> Result<CampaignList, DecodeError> {
-    if let Some(refused) = not_an_array(body, "campaigns", Quoting::Redacted(redactor)) {
-        return Err(refused);
-    }
     let mut list = CampaignList::default();
     let mut ids = HashSet::new();
-    let mut each = Each::new("a JSON array of campaigns", |index, element| {
-        add_campaign(&mut list, &mut ids, redactor, index, element);
-    });
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let parsed = (&mut each)
-        .deserialize(&mut deserializer)
-        .and_then(|()| deserializer.end());
-    if let Err(e) = parsed {
-        return Err(unreadable_json(
-            &e,
-            "a list of campaigns",
-            body,
-            Quoting::Redacted(redactor),
-        ));
-    }
-    if list.campaigns.is_empty() && list.oddities.dropped > 0 {
-        return Err(DecodeError(format!(
-            "the body is a list, but none of its {} elements is a campaign; the first: {}",
-            list.oddities.dropped,
-            list.oddities.drop_reason.as_deref().unwrap_or("unknown")
-        )));
-    }
+    read_array(
+        body,
+        "campaigns",
+        Quoting::Redacted(redactor),
+        |index, element| {
+            add_campaign(&mut list, &mut ids, redactor, index, element);
+        },
+    )?;
+    list.oddities
+        .none_kept(list.campaigns.len(), "a campaign")?;
     Ok(list)
 }
 
@@ -213,24 +198,11 @@ fn add_campaign(
     element: Element<ListEntry<'_>>,
 ) {
     let odd = &mut list.oddities;
-    let entry = match element {
-        Element::Record(entry) => entry,
-        Element::Other(kind) => {
-            odd.drop(|| format!("element {index}: invalid type: {kind}, expected a campaign"));
-            return;
-        }
+    let Some(entry) = odd.record(index, element, "a campaign") else {
+        return;
     };
-    let id = match entry.id.as_ref().map(id_of) {
-        Some(Ok(id)) => id,
-        problem => {
-            odd.drop(|| match problem {
-                Some(Err(what)) => {
-                    format!("element {index}: its id is {what}, expected a non-negative integer id")
-                }
-                _ => format!("element {index}: missing field `id`"),
-            });
-            return;
-        }
+    let Some(id) = odd.id(index, entry.id.as_ref()) else {
+        return;
     };
     if !ids.insert(id) {
         odd.duplicates += 1;

@@ -164,22 +164,27 @@ impl AccountRun {
         self.store.update(&self.name, self.id, change);
     }
 
-    /// The account's client, per its current settings.
-    pub(crate) fn client(&self, account: &Account) -> Result<Client, ClientError> {
+    /// What a run calls SmartLead with: the account's client, per its current settings, and
+    /// the key for the run.
+    ///
+    /// # Errors
+    /// When the client cannot be built from the settings.
+    pub(crate) fn connect(&self, account: &Account) -> Result<(Client, ApiKey), ClientError> {
         let settings = &account.settings;
-        Client::new(
+        let client = Client::new(
             self.http.clone(),
             &ClientConfig {
                 base_url: settings.base_url.clone(),
                 timeout: settings.timeout,
                 max_body_size: settings.max_body_size,
             },
-        )
+        )?;
+        Ok((client, self.key(account)))
     }
 
     /// The key for the next run: the file re-read, or the last key read when it cannot be
     /// (a Secret being swapped), with one warning per streak.
-    pub(crate) fn key(&self, account: &Account) -> ApiKey {
+    fn key(&self, account: &Account) -> ApiKey {
         let mut key = lock(&self.key);
         match account.key_source.load() {
             Ok(read) => {

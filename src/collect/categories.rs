@@ -1,12 +1,10 @@
 //! The `categories` collector: `GET /leads/fetch-categories`, one call per run; oddities in
 //! the answer warned about once per process.
 
-use std::collections::HashSet;
-
 use tracing::{debug, warn};
 
 use super::account::AccountRun;
-use super::job::RunError;
+use super::job::{RunError, WarnedValues};
 use crate::settings::{Account, Collector};
 use crate::smartlead::categories::{Catalog, MAX_CATEGORY_NAME_BYTES};
 use crate::smartlead::client::Exchange;
@@ -20,7 +18,7 @@ pub(crate) const MAX_WARNED_SENTIMENTS: usize = 64;
 #[derive(Debug, Default)]
 pub(crate) struct CategoriesJob {
     /// Unrecognised sentiments already warned about.
-    sentiments: HashSet<String>,
+    sentiments: WarnedValues<MAX_WARNED_SENTIMENTS>,
     /// Duplicate ids.
     duplicates: bool,
     /// Unreadable timestamps.
@@ -38,8 +36,7 @@ impl CategoriesJob {
         run: &AccountRun,
         account: &Account,
     ) -> Result<Exchange, RunError> {
-        let client = run.client(account).map_err(|e| RunError::build(&e))?;
-        let key = run.key(account);
+        let (client, key) = run.connect(account)?;
         let fetched = run
             .call(
                 Collector::Categories,
@@ -65,10 +62,7 @@ impl CategoriesJob {
 
     fn warn_about_oddities(&mut self, account: &str, catalog: &Catalog) {
         for value in &catalog.unknown_sentiments {
-            if self.sentiments.len() >= MAX_WARNED_SENTIMENTS {
-                break;
-            }
-            if self.sentiments.insert(value.clone()) {
+            if self.sentiments.first(value) {
                 warn!(%account, sentiment_type = %value,
                     "unrecognised sentiment_type, counted as sentiment=\"other\"");
             }

@@ -458,20 +458,13 @@ pub async fn demo_account(name: &str, defaults: &Settings) -> Option<Account> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{Cli, CliExit};
     use crate::fsread::testing::{mkfifo, temp_dir};
 
+    /// The configuration of the command line `args`, with `key` as `SMARTLEAD_API_KEY`; the
+    /// message of the first error.
     fn config(args: &[&str], key: Option<&str>) -> Result<Config, String> {
-        let mut argv = vec!["smartlead_exporter"];
-        argv.extend_from_slice(args);
-        let cli = match Cli::parse_args(argv) {
-            Ok(cli) => cli,
-            Err(CliExit::Usage(message)) => return Err(message),
-            Err(CliExit::Print(e)) => panic!("printed instead of parsed: {e}"),
-        };
-        Flags::from_cli(cli, key.map(OsString::from))
-            .and_then(Config::load)
-            .map_err(|e| e.to_string())
+        crate::cli::tests::config(args, key)
+            .and_then(|flags| Config::load(flags).map_err(|e| e.to_string()))
     }
 
     #[test]

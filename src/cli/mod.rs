@@ -419,14 +419,16 @@ fn validate_telemetry_path(path: String) -> Result<String, ConfigError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::settings::{
         parse_duration, parse_size, MAX_BACKOFF, MAX_BODY_SIZE, MAX_INTERVAL, MAX_STALE_AFTER,
         MAX_TIMEOUT, MIN_BODY_SIZE,
     };
 
-    fn config(args: &[&str], key: Option<&str>) -> Result<Flags, String> {
+    /// The flags of the command line `args`, with `key` as `SMARTLEAD_API_KEY`; the message
+    /// of the first error.
+    pub(crate) fn config(args: &[&str], key: Option<&str>) -> Result<Flags, String> {
         let mut argv = vec!["smartlead_exporter"];
         argv.extend_from_slice(args);
         let cli = match Cli::parse_args(argv) {

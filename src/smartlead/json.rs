@@ -11,6 +11,7 @@
 //! body; `serde_json`'s recursion limit refuses deep nesting.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -525,6 +526,23 @@ impl Oddities {
                 self.drop(|| format!("element {index}: missing field `id`"));
                 None
             }
+        }
+    }
+
+    /// The id of list element `index` when it is usable and not in `seen` yet, which then
+    /// holds it; else `None`: the element is dropped (no usable id) or counted as a repeat.
+    pub(crate) fn new_id(
+        &mut self,
+        index: usize,
+        id: Option<&Field<'_>>,
+        seen: &mut HashSet<u64>,
+    ) -> Option<u64> {
+        let id = self.id(index, id)?;
+        if seen.insert(id) {
+            Some(id)
+        } else {
+            self.duplicates += 1;
+            None
         }
     }
 

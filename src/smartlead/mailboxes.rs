@@ -210,13 +210,9 @@ fn add_mailbox(
     let Some(entry) = odd.record(index, element, "a mailbox") else {
         return;
     };
-    let Some(id) = odd.id(index, entry.id.as_ref()) else {
+    let Some(id) = odd.new_id(index, entry.id.as_ref(), ids) else {
         return;
     };
-    if !ids.insert(id) {
-        odd.duplicates += 1;
-        return;
-    }
     let email = odd
         .value(text_of(entry.from_email))
         .unwrap_or(Cow::Borrowed(""));

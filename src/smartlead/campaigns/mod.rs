@@ -201,13 +201,9 @@ fn add_campaign(
     let Some(entry) = odd.record(index, element, "a campaign") else {
         return;
     };
-    let Some(id) = odd.id(index, entry.id.as_ref()) else {
+    let Some(id) = odd.new_id(index, entry.id.as_ref(), ids) else {
         return;
     };
-    if !ids.insert(id) {
-        odd.duplicates += 1;
-        return;
-    }
     let name = read_name(odd, entry.name, redactor);
     let status = read_status(odd, entry.status, redactor);
     if let CampaignStatus::Other(text) = &status {

@@ -26,8 +26,8 @@ use smartlead_exporter::{
     Endpoint, Store,
 };
 
-/// The category counts every benchmark runs at: a small account, a large one, and the
-/// issue's stress size (about 11 MB of JSON).
+/// The category counts every benchmark runs at: a small account, a large one, and a stress
+/// size far beyond any real account.
 const SIZES: [usize; 3] = [10, 1_000, 100_000];
 
 /// `--categories.global-max-id`'s default: ids up to this are global.

@@ -43,7 +43,8 @@
 //!   limits and timeouts, the landing page, and `--web.config.file` (TLS, basic auth, rate
 //!   limit, extra headers), reloaded when its files change.
 //!
-//! The data flows configuration → startup → smartlead → collect → state → exposition → web.
+//! The data flows configuration → startup → smartlead → collect → state → exposition →
+//! web.
 //! The dependencies follow it but in two places: `settings` names the API key type of
 //! `smartlead` (an account has a key), and the SmartLead client needs nothing of the
 //! configuration, so `smartlead` sits below it; the collectors write into `state`, which

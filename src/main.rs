@@ -1,6 +1,6 @@
-//! `smartlead_exporter`: wires the configuration, the SmartLead client, the pollers, the
-//! metrics and the HTTP server together. Each piece lives in its own module of the library
-//! (see `src/lib.rs`); nothing here but start-up, reload and shutdown.
+//! `smartlead_exporter`: wires the configuration, the collectors, the store, the exposition and
+//! the HTTP server together, through the library's public surface (see `src/lib.rs`); nothing
+//! here but start-up, reload and shutdown.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -19,8 +19,9 @@ use smartlead_exporter::{
 /// After SIGTERM or SIGINT, the process exits within this long, whatever is still running.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(4);
 
-/// Threads that poll SmartLead, parse and encode: one, apart from the thread that serves.
-/// Why one of each: `docs/design.md#threads` (measured: `docs/performance.md#threads-poller_threads`).
+/// Threads that call SmartLead, parse and encode: one, apart from the thread that serves.
+/// Why one of each: `docs/design.md#threads`; measured in
+/// `docs/performance.md#threads-poller_threads`.
 const POLLER_THREADS: usize = 1;
 
 /// On exit, tasks still running on either runtime get this long before they are dropped.
@@ -104,7 +105,8 @@ fn main() -> ExitCode {
     code
 }
 
-/// Runs on the serving runtime; pollers and the encoder are spawned on `polling`.
+/// Runs on the serving runtime; the collectors, the encoder and the landing page are spawned
+/// on `polling`.
 async fn run(
     config: Config,
     web: Option<Arc<WebSecurity>>,
@@ -246,8 +248,8 @@ async fn run(
         _ => None,
     };
 
-    // Pollers only end on shutdown; if one ends before (a bug), exit non-zero so that the
-    // supervisor restarts the process rather than let it serve ever-older data.
+    // Collectors only end on shutdown; if one ends before (a bug), exit non-zero so that the
+    // process supervisor restarts it rather than let it serve ever-older data.
     let code = loop {
         tokio::select! {
             signal = signals.recv() => match signal {

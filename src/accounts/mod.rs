@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 
 use crate::settings::Settings;
 
-/// At most this many accounts in one file: the exporter is measured up to 500, and the limit
-/// keeps a mistaken generator from starting a million collectors.
+/// At most this many accounts in one file (the counts measured are in
+/// `docs/performance.md#many-accounts-500`): the limit keeps a mistaken generator from
+/// starting a million collectors.
 pub(crate) const MAX_ACCOUNTS: usize = 10_000;
 
 /// The largest accounts file read: 10,000 accounts of a few lines each fit easily.

@@ -1,5 +1,5 @@
-//! What each collector does in one run, behind one type, so that the schedule in
-//! `account.rs` is the same for all.
+//! What each collector does in one run, behind one type, so that the loop in `collector` is
+//! the same for all; and what every run shares: its error, and warning once about oddities.
 
 use std::collections::HashSet;
 

@@ -1,3 +1,6 @@
+//! The exposition's tests: the text of a fixed state, escaping, ordering, readiness, the
+//! gzip answer, and the cross-check of the hand-written families against the `prometheus` crate.
+
 use std::time::SystemTime;
 
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts};

@@ -5,7 +5,7 @@
 //! exporter expects from SmartLead"): `sentiment_type` is often `null` or absent, ids sometimes
 //! arrive as strings of digits, and unknown fields come and go. The parser is lenient field by
 //! field: an odd value is understood where it can be (a number as a name) or dropped and
-//! counted, so that the poller warns once, and the rest of the category is kept. It refuses,
+//! counted, so that the collector warns once, and the rest of the category is kept. It refuses,
 //! with a message that says what it saw, only an answer that is not a list of categories.
 //!
 //! Upstream text quoted in a message goes through one path, [`excerpt`]: the API key is

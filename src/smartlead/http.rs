@@ -36,7 +36,8 @@ pub struct HttpConfig {
 /// Builds the HTTP client shared by every account: rustls with the public roots compiled in
 /// (plus those of `--smartlead.ca-file`), no redirects, explicit User-Agent. Proxies named by
 /// `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` are used (reqwest's default).
-/// Deadlines are per request (see [`ClientConfig::timeout`](super::client::ClientConfig::timeout)), so accounts can differ.
+/// Deadlines are per request (see
+/// [`ClientConfig::timeout`](super::client::ClientConfig::timeout)), so accounts can differ.
 ///
 /// # Errors
 /// [`ClientError::Build`] when the TLS backend cannot be initialised.

@@ -100,7 +100,7 @@ pub enum KeyError {
         /// What the operating system said.
         source: std::io::Error,
     },
-    /// The key file is a FIFO, a directory, a device or a socket, which could block the poller
+    /// The key file is a FIFO, a directory, a device or a socket, which could block a collector
     /// or never end.
     #[error("the API key file {path} is {kind}, not a regular file")]
     NotAFile {

@@ -9,8 +9,9 @@
 //! The rules: a coding with `q=0` is refused; `*` stands for every coding not named in the
 //! header; `identity` (no encoding) is acceptable unless refused by name or by `*;q=0`. gzip
 //! is chosen when it is acceptable and weighs at least as much as identity, where the client
-//! gave identity a weight (by name or through `*`); it is an eighth of the size. When the client refuses both, the answer is plain anyway: a scrape is never
-//! failed over its encoding.
+//! gave identity a weight (by name or through `*`), since it is much the smaller answer. When
+//! the client refuses both, the answer is plain anyway: a scrape is never failed over its
+//! encoding.
 
 use hyper::header::HeaderValue;
 

@@ -51,7 +51,7 @@ pub(crate) struct App {
 }
 
 /// A response body of up to two buffers with an exact `Content-Length`: the exposition's
-/// per-poll part and its `process_*` part go out as they are, where joining them would copy
+/// per-build part and its `process_*` part go out as they are, where joining them would copy
 /// the whole exposition on every scrape. For HTTP/1 both go in one frame, so that hyper writes
 /// the headers and the whole body with one `writev`: one TCP push, one wake-up of the
 /// scraper. For HTTP/2 the frames are at most [`H2_BODY_FRAME`] bytes (slices, not copies).

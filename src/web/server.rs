@@ -1,7 +1,7 @@
 //! The HTTP server: the accept loop, each connection's task, and the limits that keep slow,
 //! idle or stuck clients from holding it. What is answered is in [`super::handler`].
 //!
-//! A scrape never waits for a poll: it sends the buffers the last poll encoded, as they are.
+//! A scrape never waits for a poll: it sends the buffers the last build encoded, as they are.
 //! Slow or idle clients cannot hold the server: headers must arrive within
 //! [`HEADER_READ_TIMEOUT`] (which also closes idle HTTP/1 keep-alive connections; an HTTP/2
 //! connection with no response under way is closed after as long), a connection whose

@@ -31,8 +31,8 @@ use self::gzip::gzip_tail;
 use crate::shutdown::Shutdown;
 use crate::state::Store;
 
-/// The `Content-Type` of the exposition (text format 0.0.4).
-pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// The media type of the exposition, its `Content-Type` (text format 0.0.4).
+pub(crate) const MEDIA_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The `process_*` metrics are gathered at most this often, and only while scrapes come.
 pub(crate) const PROCESS_METRICS_MAX_AGE: Duration = Duration::from_secs(1);

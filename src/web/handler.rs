@@ -17,7 +17,7 @@ use hyper::{Method, Request, Response, StatusCode, Version};
 use super::accept_encoding::wants_gzip;
 use super::config::WebSecurity;
 use super::landing::Landing;
-use crate::exposition::{Encoder, Scrape, CONTENT_TYPE as EXPOSITION_TYPE};
+use crate::exposition::{Encoder, Scrape, MEDIA_TYPE};
 
 /// An HTTP/2 response body is handed to the protocol in frames of at most this many bytes
 /// (HTTP/2's default frame size), so that each frame taken is progress the client allowed
@@ -171,7 +171,7 @@ async fn handle<B>(app: &App, request: &Request<B>) -> Response<Chunks> {
         if path == telemetry_path {
             let gzip = gzip();
             let body = Chunks::from(app.exposition.scrape(gzip));
-            return compressed(body, EXPOSITION_TYPE, gzip);
+            return compressed(body, MEDIA_TYPE, gzip);
         }
         if path == "/" {
             let gzip = gzip();

@@ -94,8 +94,8 @@ impl fmt::Debug for WebConfig {
 impl WebConfig {
     /// Reads, validates and compiles the file at `path` and the files it names (relative paths
     /// are relative to the file's directory, as in the exporter-toolkit). Every file is read
-    /// through [`crate::fsread`]: a FIFO, a device or a file over [`MAX_FILE_BYTES`] is
-    /// refused at once.
+    /// through [`crate::fsread`]: a FIFO, a device or a file over
+    /// [`MAX_FILE_BYTES`](reload::MAX_FILE_BYTES) is refused at once.
     ///
     /// # Errors
     /// Unreadable files, unknown keys, bad values, a key that does not match its certificate,

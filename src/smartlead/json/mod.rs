@@ -5,10 +5,10 @@
 //! of these types (nested arrays and objects are skipped, never kept) and the `*_of` functions
 //! read it as what a field should be, or say it is unreadable. A [`Record`] is an object read
 //! field by field into a struct of [`Field`]s; [`Element`] is one list element, a record or
-//! what else it was; [`read_array`] streams a JSON array element by element, so that no list
-//! of wire elements is ever held. [`Oddities`] counts what was odd in an answer, and
-//! [`DecodeError`] says why a body is not the answer expected. Everything is linear in the
-//! body; `serde_json`'s recursion limit refuses deep nesting.
+//! what else it was. The answer as a whole is `answer`'s: [`read_array`] streams a JSON array
+//! element by element, so that no list of wire elements is ever held, [`Oddities`] counts what
+//! was odd, and [`DecodeError`] says why a body is not the answer expected. Everything is
+//! linear in the body; `serde_json`'s recursion limit refuses deep nesting.
 
 mod answer;
 

@@ -7,7 +7,7 @@
 //! Each module uses only the modules listed before it (doc links aside); `src/main.rs` only
 //! wires them together, through the public surface below. Design notes: `docs/design.md`.
 //!
-//! Utilities, which use none of the modules after them:
+//! Utilities, which use no other module:
 //! - `shutdown`: the one signal every task listens to (SIGTERM, SIGINT), and SIGHUP.
 //! - `fsread`: reads a file the user names without blocking or reading past a limit.
 //! - `watch`: notices when a configuration file may have changed (directory watch and poll),
@@ -43,9 +43,8 @@
 //!   limits and timeouts, the landing page, and `--web.config.file` (TLS, basic auth, rate
 //!   limit, extra headers), reloaded when its files change.
 //!
-//! The data flows configuration → startup → smartlead → collect → state → exposition →
-//! web.
-//! The dependencies follow it but in two places: `settings` names the API key type of
+//! The data flows configuration → startup → smartlead → collect → state → exposition → web,
+//! and the dependencies follow it but in two places: `settings` names the API key type of
 //! `smartlead` (an account has a key), and the SmartLead client needs nothing of the
 //! configuration, so `smartlead` sits below it; the collectors write into `state`, which
 //! knows nothing of them, so `state` sits below `collect`. Neither `state` nor `exposition`

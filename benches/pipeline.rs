@@ -1,7 +1,7 @@
 //! Micro-benchmarks of one poll's work and of a scrape, at 10, 1,000 and 100,000 categories,
 //! through the library's public API only.
 //!
-//! - `parse`: the SmartLead body to a [`Catalog`] (`smartlead::categories::parse`).
+//! - `parse`: the SmartLead body to a [`Catalog`] ([`parse_categories`]).
 //! - `classify`: counting by sentiment and origin (`Categories::counts`).
 //! - `publish`: one account's new categories into the store, then the exposition rebuilt and
 //!   compressed into the gzip buffer that scrapes serve (`Store::update`, `Encoder::rebuild`).

@@ -1,7 +1,7 @@
 //! Micro-benchmarks of one poll's work and of a scrape, at 10, 1,000 and 100,000 categories,
 //! through the library's public API only.
 //!
-//! - `parse`: the SmartLead body to a [`Catalog`] (`smartlead::categories::parse`).
+//! - `parse`: the SmartLead body to a [`Catalog`] ([`parse_categories`]).
 //! - `classify`: counting by sentiment and origin (`Categories::counts`).
 //! - `publish`: one account's new categories into the store, then the exposition rebuilt and
 //!   compressed into the gzip buffer that scrapes serve (`Store::update`, `Encoder::rebuild`).
@@ -21,14 +21,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use divan::{black_box, Bencher};
-use smartlead_exporter::exposition::{BuildInfo, Encoder};
-use smartlead_exporter::settings::Collector;
-use smartlead_exporter::smartlead::categories::{parse, Catalog};
-use smartlead_exporter::smartlead::Endpoint;
-use smartlead_exporter::state::{AccountId, AccountState, Categories, Store};
+use smartlead_exporter::{
+    parse_categories, AccountId, AccountState, BuildInfo, Catalog, Categories, Collector, Encoder,
+    Endpoint, Store,
+};
 
-/// The category counts every benchmark runs at: a small account, a large one, and the
-/// issue's stress size (about 11 MB of JSON).
+/// The category counts every benchmark runs at: a small account, a large one, and a stress
+/// size far beyond any real account.
 const SIZES: [usize; 3] = [10, 1_000, 100_000];
 
 /// `--categories.global-max-id`'s default: ids up to this are global.
@@ -81,7 +80,7 @@ fn body(n: usize) -> Vec<u8> {
 }
 
 fn catalog(n: usize) -> Catalog {
-    parse(&body(n), &Default::default()).expect("the generated body parses")
+    parse_categories(&body(n), &Default::default()).expect("the generated body parses")
 }
 
 fn categories(n: usize) -> Categories {
@@ -125,7 +124,7 @@ fn parse_body(bencher: Bencher, n: usize) {
     let body = body(n);
     bencher
         .counter(divan::counter::BytesCount::of_slice(&body))
-        .bench(|| parse(black_box(&body), &Default::default()).expect("parses"));
+        .bench(|| parse_categories(black_box(&body), &Default::default()).expect("parses"));
 }
 
 #[divan::bench(args = SIZES)]
@@ -164,7 +163,7 @@ fn poll(bencher: Bencher, n: usize) {
     let (store, encoder, id) = encoder(categories(1));
     let body = body(n);
     bencher.bench(|| {
-        let catalog = parse(black_box(&body), &Default::default()).expect("parses");
+        let catalog = parse_categories(black_box(&body), &Default::default()).expect("parses");
         let categories = Categories {
             list: Arc::from(catalog.categories),
             global_max_id: GLOBAL_MAX_ID,

@@ -40,29 +40,30 @@ use tokio::net::TcpListener;
 use crate::smartlead::key::ApiKey;
 
 mod answers;
+mod fixtures;
 
 /// The key the exporter sends to the stand-in.
-pub const DEMO_KEY: &str = "demo";
+pub(crate) const DEMO_KEY: &str = "demo";
 
 /// The stand-in's API root, under which every endpoint's path lies.
-pub const BASE_PATH: &str = "/api/v1";
+pub(crate) const BASE_PATH: &str = "/api/v1";
 
 /// Per thousand calls after the first: how many are answered 429.
-pub const RATE_LIMITED_PER_MILLE: u32 = 60;
+pub(crate) const RATE_LIMITED_PER_MILLE: u32 = 60;
 
 /// Per thousand calls after the first: how many are answered 500.
-pub const FAILED_PER_MILLE: u32 = 40;
+pub(crate) const FAILED_PER_MILLE: u32 = 40;
 
 /// `Retry-After` of a 429, in seconds; `X-RateLimit-Reset` says the same, so that the demo's
 /// dashboards show short pauses rather than waits to the next minute.
-pub const RETRY_AFTER_SECS: u64 = 2;
+pub(crate) const RETRY_AFTER_SECS: u64 = 2;
 
 /// The budget advertised in `X-RateLimit-Limit`, per minute, as on SmartLead's standard plan.
-pub const RATE_LIMIT_PER_MINUTE: u64 = 60;
+pub(crate) const RATE_LIMIT_PER_MINUTE: u64 = 60;
 
 /// A running stand-in.
 #[derive(Debug, Clone)]
-pub struct DemoUpstream {
+pub(crate) struct DemoUpstream {
     /// `http://127.0.0.1:PORT/api/v1`, for the client.
     pub base_url: Url,
     /// The key it accepts.
@@ -73,7 +74,7 @@ pub struct DemoUpstream {
 ///
 /// # Errors
 /// When no loopback port can be bound.
-pub async fn start() -> std::io::Result<DemoUpstream> {
+pub(crate) async fn start() -> std::io::Result<DemoUpstream> {
     let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
     let address = listener.local_addr()?;
     let base_url = Url::parse(&format!("http://{address}{BASE_PATH}"))

@@ -40,23 +40,12 @@ pub enum ReadError {
     },
 }
 
-impl ReadError {
-    /// The file the error is about.
-    pub fn path(&self) -> &Path {
-        match self {
-            Self::Io { path, .. } | Self::NotAFile { path, .. } | Self::TooLarge { path, .. } => {
-                path
-            }
-        }
-    }
-}
-
 /// Reads the whole of `path`, a regular file of at most `max` bytes, without blocking.
 ///
 /// # Errors
 /// [`ReadError`] naming the file when it cannot be opened or read, is not a regular file, or
 /// is larger than `max`.
-pub fn read(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+pub(crate) fn read(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
     let io = |source| ReadError::Io {
         path: path.to_owned(),
         source,
@@ -110,25 +99,44 @@ pub fn read(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
 ///
 /// # Errors
 /// See [`read`].
-pub fn read_text(path: &Path, max: u64) -> Result<Option<String>, ReadError> {
+pub(crate) fn read_text(path: &Path, max: u64) -> Result<Option<String>, ReadError> {
     read(path, max).map(|bytes| String::from_utf8(bytes).ok())
 }
 
+/// Scratch files for the crate's unit tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::{Duration, Instant};
+pub(crate) mod testing {
+    use std::path::{Path, PathBuf};
 
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("fsread-{name}-{}", std::process::id()));
+    /// A new, empty directory of the system's temporary directory, named after `name` and
+    /// this process.
+    pub(crate) fn temp_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("smartlead-exporter-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
     }
 
+    /// Makes a FIFO at `path`, with the system's `mkfifo`.
+    pub(crate) fn mkfifo(path: &Path) {
+        let status = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mkfifo {}", path.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{mkfifo, temp_dir};
+    use super::*;
+    use std::time::{Duration, Instant};
+
     #[test]
     fn a_regular_file_within_the_limit_is_read_whole() {
-        let dir = temp_dir("regular");
+        let dir = temp_dir("fsread-regular");
         let path = dir.join("f");
         std::fs::write(&path, b"hello").unwrap();
         assert_eq!(read(&path, 5).unwrap(), b"hello");
@@ -139,7 +147,7 @@ mod tests {
 
     #[test]
     fn a_larger_file_is_refused_naming_it() {
-        let dir = temp_dir("large");
+        let dir = temp_dir("fsread-large");
         let path = dir.join("big");
         std::fs::write(&path, vec![b'x'; 6]).unwrap();
         let error = read(&path, 5).unwrap_err();
@@ -152,13 +160,9 @@ mod tests {
 
     #[test]
     fn a_fifo_is_refused_at_once() {
-        let dir = temp_dir("fifo");
+        let dir = temp_dir("fsread-fifo");
         let path = dir.join("pipe");
-        let status = std::process::Command::new("mkfifo")
-            .arg(&path)
-            .status()
-            .unwrap();
-        assert!(status.success());
+        mkfifo(&path);
         let started = Instant::now();
         let error = read(&path, 4096).unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(1));
@@ -178,7 +182,7 @@ mod tests {
                 ..
             }
         ));
-        let dir = temp_dir("dir");
+        let dir = temp_dir("fsread-dir");
         let error = read(&dir, 4096).unwrap_err();
         assert!(matches!(
             error,
@@ -191,7 +195,7 @@ mod tests {
 
     #[test]
     fn a_symlink_to_a_device_is_refused() {
-        let dir = temp_dir("symlink");
+        let dir = temp_dir("fsread-symlink");
         let link = dir.join("cert.pem");
         std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
         assert!(matches!(
@@ -209,6 +213,8 @@ mod tests {
         assert!(error
             .to_string()
             .starts_with("cannot read /nonexistent/key: "));
-        assert_eq!(error.path(), Path::new("/nonexistent/key"));
+        assert!(
+            matches!(&error, ReadError::Io { path, .. } if path == Path::new("/nonexistent/key"))
+        );
     }
 }

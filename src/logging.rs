@@ -18,7 +18,29 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
-use crate::cli::{LogFormat, LogLevel};
+/// `--log.level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogLevel {
+    /// Failures only.
+    Error,
+    /// Failures and oddities in SmartLead's answers.
+    Warn,
+    /// Start, stop and recoveries.
+    Info,
+    /// Every poll.
+    Debug,
+    /// Everything, dependencies included.
+    Trace,
+}
+
+/// `--log.format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `key=value` pairs, as the Go exporters write.
+    Logfmt,
+    /// One JSON object per line.
+    Json,
+}
 
 /// Installs the global subscriber. Call once, before anything logs.
 ///

@@ -1,6 +1,6 @@
-//! `smartlead_exporter`: wires the configuration, the SmartLead client, the pollers, the
-//! metrics and the HTTP server together. Each piece lives in its own module of the library
-//! (see `src/lib.rs`); nothing here but start-up, reload and shutdown.
+//! `smartlead_exporter`: wires the configuration, the collectors, the store, the exposition and
+//! the HTTP server together, through the library's public surface (see `src/lib.rs`); nothing
+//! here but start-up, reload and shutdown.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -9,30 +9,26 @@ use std::time::Duration;
 
 use tracing::{debug, error, info, warn};
 
-use smartlead_exporter::cli::{Cli, CliExit, Flags, API_KEY_ENV};
-use smartlead_exporter::collect::{self, Supervisor};
-use smartlead_exporter::exposition::{BuildInfo, Encoder};
-use smartlead_exporter::reload::{Cause, Reloader};
-use smartlead_exporter::settings::Account;
-use smartlead_exporter::shutdown::Signal;
-use smartlead_exporter::startup::{self, usage_error, Accounts, Config};
-use smartlead_exporter::state::Store;
-use smartlead_exporter::watch::FileWatch;
-use smartlead_exporter::web::{self, Landing, Page, WebConfig, WebSecurity};
-use smartlead_exporter::{allocator, logging, shutdown};
+use smartlead_exporter::{
+    bind, check_config, configure_allocator, demo_account, init_logging, raise_fd_limit, serve,
+    serve_health, shared_http_client, shutdown_channel, usage_error, Account, Accounts, BuildInfo,
+    Cause, Cli, CliExit, Config, Encoder, FileWatch, Flags, Landing, Page, Reloader, Signal,
+    Signals, Store, Supervisor, WebConfig, WebSecurity, API_KEY_ENV, MAX_CONNECTIONS,
+};
 
 /// After SIGTERM or SIGINT, the process exits within this long, whatever is still running.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(4);
 
-/// Threads that poll SmartLead, parse and encode: one, apart from the thread that serves.
-/// Why one of each: `docs/design.md#threads` (measured: `docs/performance.md#threads-poller_threads`).
+/// Threads that call SmartLead, parse and encode: one, apart from the thread that serves.
+/// Why one of each: `docs/design.md#threads`; measured in
+/// `docs/performance.md#threads-poller_threads`.
 const POLLER_THREADS: usize = 1;
 
 /// On exit, tasks still running on either runtime get this long before they are dropped.
 const RUNTIME_SHUTDOWN: Duration = Duration::from_millis(100);
 
 fn main() -> ExitCode {
-    allocator::configure();
+    configure_allocator();
     let cli = match Cli::parse_args(std::env::args_os()) {
         Ok(cli) => cli,
         Err(CliExit::Print(help)) => {
@@ -55,16 +51,16 @@ fn main() -> ExitCode {
         },
     };
     if config.check {
-        return startup::check(&config);
+        return check_config(&config);
     }
-    if let Err(e) = logging::init(config.log_level, config.log_format) {
+    if let Err(e) = init_logging(config.log_level, config.log_format) {
         eprintln!("smartlead_exporter: error: cannot set up logging: {e}");
         return ExitCode::FAILURE;
     }
     for warning in &config.warnings {
         warn!("{warning}");
     }
-    match web::raise_fd_limit() {
+    match raise_fd_limit() {
         Some(limit) if limit.after > limit.before => {
             debug!(
                 from = limit.before,
@@ -75,7 +71,7 @@ fn main() -> ExitCode {
         Some(_) => {}
         None => warn!(
             "cannot read the open-file limit; serving at most {} connections",
-            web::MAX_CONNECTIONS
+            MAX_CONNECTIONS
         ),
     }
     let runtimes = tokio::runtime::Builder::new_current_thread()
@@ -109,13 +105,14 @@ fn main() -> ExitCode {
     code
 }
 
-/// Runs on the serving runtime; pollers and the encoder are spawned on `polling`.
+/// Runs on the serving runtime; the collectors, the encoder and the landing page are spawned
+/// on `polling`.
 async fn run(
     config: Config,
     web: Option<Arc<WebSecurity>>,
     polling: tokio::runtime::Handle,
 ) -> ExitCode {
-    let mut signals = match shutdown::Signals::install() {
+    let mut signals = match Signals::install() {
         Ok(signals) => signals,
         Err(e) => {
             error!(error = %e, "cannot install signal handlers");
@@ -146,7 +143,7 @@ async fn run(
             }
         }
     };
-    let http = match startup::http_client(&config, &initial) {
+    let http = match shared_http_client(&config, &initial) {
         Ok(http) => http,
         Err(e) => {
             error!(error = %e, "cannot start");
@@ -159,7 +156,7 @@ async fn run(
     let listener = if config.once {
         None
     } else {
-        match web::bind(&config.listen).await {
+        match bind(&config.listen).await {
             Ok(listener) => Some(listener),
             Err(e) => {
                 let addresses: Vec<String> =
@@ -172,7 +169,7 @@ async fn run(
         }
     };
     let health_listener = match (&config.health_listen, &listener) {
-        (Some(addresses), Some(_)) => match web::bind(addresses).await {
+        (Some(addresses), Some(_)) => match bind(addresses).await {
             Ok(listener) => Some(listener),
             Err(e) => {
                 let addresses: Vec<String> = addresses.iter().map(ToString::to_string).collect();
@@ -185,7 +182,7 @@ async fn run(
         _ => None,
     };
     let initial = match &config.accounts {
-        Accounts::Demo { name } => match startup::demo_account(name, &config.defaults).await {
+        Accounts::Demo { name } => match demo_account(name, &config.defaults).await {
             Some(account) => vec![account],
             None => return ExitCode::FAILURE,
         },
@@ -198,7 +195,7 @@ async fn run(
         config.concurrency,
     );
     let Some(listener) = listener else {
-        return once(&mut supervisor, &store, &exposition, initial).await;
+        return once(&mut supervisor, &exposition, initial).await;
     };
     let address = listener
         .local_addr()
@@ -221,18 +218,18 @@ async fn run(
         },
     ));
 
-    let (trigger, shutdown) = shutdown::channel();
+    let (trigger, shutdown) = shutdown_channel();
     if let Some(health_listener) = health_listener {
         if let Ok(address) = health_listener.local_addr() {
             info!(address = %address, "serving /-/healthy and /-/ready in plain HTTP");
         }
-        tokio::spawn(web::serve_health(
+        tokio::spawn(serve_health(
             health_listener,
             Arc::clone(&exposition),
             shutdown.clone(),
         ));
     }
-    let server = tokio::spawn(web::serve(
+    let server = tokio::spawn(serve(
         listener,
         Arc::clone(&exposition),
         Arc::clone(&landing),
@@ -251,8 +248,8 @@ async fn run(
         _ => None,
     };
 
-    // Pollers only end on shutdown; if one ends before (a bug), exit non-zero so that the
-    // supervisor restarts the process rather than let it serve ever-older data.
+    // Collectors only end on shutdown; if one ends before (a bug), exit non-zero so that the
+    // process supervisor restarts it rather than let it serve ever-older data.
     let code = loop {
         tokio::select! {
             signal = signals.recv() => match signal {
@@ -313,11 +310,10 @@ async fn changed(watch: Option<&mut FileWatch>) {
 /// every run succeeded.
 async fn once(
     supervisor: &mut Supervisor,
-    store: &Store,
     exposition: &Encoder,
     accounts: Vec<Account>,
 ) -> ExitCode {
-    let all_succeeded = collect::once(supervisor, store, accounts).await;
+    let all_succeeded = supervisor.once(accounts).await;
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = stdout
         .write_all(&exposition.exposition(false))

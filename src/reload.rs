@@ -23,7 +23,7 @@ use crate::watch::Fingerprint;
 /// The longest a reload may take before it is given up, the previous configuration kept. The
 /// file's size and shape are bounded (see [`crate::accounts`]), so only a stuck file system
 /// comes near it.
-pub const RELOAD_DEADLINE: Duration = Duration::from_secs(10);
+pub(crate) const RELOAD_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Why a reload happened, for the log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,17 +11,18 @@ use std::process::ExitCode;
 use tracing::{error, info};
 
 use crate::accounts::{self, AccountSpec, AccountsError, Base, KeySpec};
-use crate::cli::{invalid, ConfigError, Flags, KeyFlag, Listen, LogFormat, LogLevel, Mode};
+use crate::cli::{invalid, ConfigError, Flags, KeyFlag, Listen, Mode};
 use crate::fsread::ReadError;
+use crate::logging::{LogFormat, LogLevel};
 use crate::settings::{Account, Settings, Shard};
 use crate::smartlead::client::{self, ClientError, HttpConfig, POOL_IDLE_TIMEOUT};
 use crate::smartlead::key::{ApiKey, KeyError, KeySource};
 
 /// Exit status for a configuration that cannot run.
-pub const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 
 /// The largest CA bundle read: the whole public web PKI is a few hundred kilobytes.
-pub const MAX_CA_BUNDLE_BYTES: u64 = 4 * 1024 * 1024;
+pub(crate) const MAX_CA_BUNDLE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Which accounts to poll, ready.
 #[derive(Debug, Clone)]
@@ -177,7 +178,7 @@ fn resolve_key_dir(dir: &Path) -> Result<PathBuf, ConfigError> {
 
 /// Why a `--smartlead.ca-file` bundle cannot be used. The message names the file.
 #[derive(Debug, thiserror::Error)]
-pub enum CaBundleError {
+pub(crate) enum CaBundleError {
     /// The file cannot be read, is not a regular file, or is too large.
     #[error(transparent)]
     Read(#[from] ReadError),
@@ -198,7 +199,7 @@ pub enum CaBundleError {
 /// # Errors
 /// [`CaBundleError`] when the file cannot be read, holds no `CERTIFICATE` block, or a block is
 /// not a certificate that can serve as a trust anchor.
-pub fn load_ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, CaBundleError> {
+pub(crate) fn load_ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, CaBundleError> {
     let invalid = |reason: String| CaBundleError::Invalid {
         path: path.display().to_string(),
         reason,
@@ -233,7 +234,10 @@ pub fn load_ca_bundle(path: &Path) -> Result<Vec<reqwest::Certificate>, CaBundle
 ///
 /// # Errors
 /// When the TLS backend cannot be initialised.
-pub fn http_client(config: &Config, accounts: &[Account]) -> Result<reqwest::Client, ClientError> {
+pub fn shared_http_client(
+    config: &Config,
+    accounts: &[Account],
+) -> Result<reqwest::Client, ClientError> {
     let per_idle = |settings: &Settings| {
         POOL_IDLE_TIMEOUT.as_secs_f64() / settings.poll_interval().as_secs_f64()
     };
@@ -384,7 +388,7 @@ fn check_under(file: &Path, dir: &Path) -> Result<(), String> {
 }
 
 /// The process environment, for `api_key_env`.
-pub fn process_env(name: &str) -> Option<OsString> {
+pub(crate) fn process_env(name: &str) -> Option<OsString> {
     std::env::var_os(name)
 }
 
@@ -454,26 +458,13 @@ pub async fn demo_account(name: &str, defaults: &Settings) -> Option<Account> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{Cli, CliExit};
+    use crate::fsread::testing::{mkfifo, temp_dir};
 
+    /// The configuration of the command line `args`, with `key` as `SMARTLEAD_API_KEY`; the
+    /// message of the first error.
     fn config(args: &[&str], key: Option<&str>) -> Result<Config, String> {
-        let mut argv = vec!["smartlead_exporter"];
-        argv.extend_from_slice(args);
-        let cli = match Cli::parse_args(argv) {
-            Ok(cli) => cli,
-            Err(CliExit::Usage(message)) => return Err(message),
-            Err(CliExit::Print(e)) => panic!("printed instead of parsed: {e}"),
-        };
-        Flags::from_cli(cli, key.map(OsString::from))
-            .and_then(Config::load)
-            .map_err(|e| e.to_string())
-    }
-
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("startup-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+        crate::cli::tests::config(args, key)
+            .and_then(|flags| Config::load(flags).map_err(|e| e.to_string()))
     }
 
     #[test]
@@ -483,7 +474,7 @@ mod tests {
             err.contains("/nonexistent/key") && err.contains("--smartlead.api-key-file"),
             "{err}"
         );
-        let dir = temp_dir("key");
+        let dir = temp_dir("startup-key");
         let path = dir.join("key");
         std::fs::write(&path, "sk-1\n").unwrap();
         let c = config(
@@ -501,7 +492,7 @@ mod tests {
 
     #[test]
     fn ca_file_must_be_a_readable_pem_bundle() {
-        let dir = temp_dir("ca-file");
+        let dir = temp_dir("startup-ca-file");
         let missing = dir.join("missing.pem");
         let empty = dir.join("empty.pem");
         std::fs::write(&empty, "no certificate here\n").unwrap();
@@ -512,11 +503,7 @@ mod tests {
         )
         .unwrap();
         let fifo = dir.join("fifo.pem");
-        assert!(std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success());
+        mkfifo(&fifo);
         for (path, why) in [
             (&missing, "cannot read"),
             (&empty, "no \"BEGIN CERTIFICATE\" block"),
@@ -534,7 +521,7 @@ mod tests {
 
     #[test]
     fn key_files_must_lie_under_the_key_dir_once_resolved() {
-        let dir = temp_dir("key-dir");
+        let dir = temp_dir("startup-key-dir");
         let keys = dir.join("keys");
         std::fs::create_dir_all(keys.join("a")).unwrap();
         std::fs::write(keys.join("a/key"), "k").unwrap();

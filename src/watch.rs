@@ -22,7 +22,7 @@ use tracing::warn;
 
 /// Events are gathered for this long before the consumer is woken: an editor's save or a
 /// ConfigMap swap is several events in a few milliseconds.
-pub const SETTLE: Duration = Duration::from_millis(200);
+pub(crate) const SETTLE: Duration = Duration::from_millis(200);
 
 /// How often each file's identity, size and times are compared with the last seen, to catch
 /// what the directory watch cannot report.
@@ -171,11 +171,11 @@ fn directories(files: &[PathBuf]) -> Vec<PathBuf> {
 /// A digest of the content of one or more files, to tell whether a change event changed
 /// anything that was loaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fingerprint([u8; 32]);
+pub(crate) struct Fingerprint([u8; 32]);
 
 impl Fingerprint {
     /// The fingerprint of `parts`, in order; the boundaries between parts count.
-    pub fn of<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Self {
+    pub(crate) fn of<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Self {
         let mut hasher = Sha256::new();
         for part in parts {
             hasher.update((part.len() as u64).to_le_bytes());
@@ -188,14 +188,8 @@ impl Fingerprint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fsread::testing::temp_dir;
     use std::time::Instant;
-
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("watch-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
 
     /// Waits for `changed` at most `limit`; returns how long it took.
     async fn changed_within(watch: &mut FileWatch, limit: Duration) -> Option<Duration> {
@@ -208,7 +202,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_edit_wakes_the_watch() {
-        let dir = temp_dir("edit");
+        let dir = temp_dir("watch-edit");
         let file = dir.join("accounts.yml");
         std::fs::write(&file, "a").unwrap();
         let mut watch = FileWatch::new(vec![file.clone()]);
@@ -220,7 +214,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_configmap_symlink_swap_wakes_the_watch() {
-        let dir = temp_dir("swap");
+        let dir = temp_dir("watch-swap");
         std::fs::create_dir_all(dir.join("v1")).unwrap();
         std::fs::create_dir_all(dir.join("v2")).unwrap();
         std::fs::write(dir.join("v1/config.yml"), "one").unwrap();
@@ -237,7 +231,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_directory_watch_the_poll_notices_a_change() {
-        let dir = temp_dir("poll");
+        let dir = temp_dir("watch-poll");
         let file = dir.join("web.yml");
         std::fs::write(&file, "a").unwrap();
         let mut watch = FileWatch::new(vec![file.clone()]);
@@ -255,7 +249,7 @@ mod tests {
 
     #[tokio::test]
     async fn set_files_moves_the_watch() {
-        let dir = temp_dir("move");
+        let dir = temp_dir("watch-move");
         std::fs::create_dir_all(dir.join("a")).unwrap();
         std::fs::create_dir_all(dir.join("b")).unwrap();
         std::fs::write(dir.join("a/cert.pem"), "a").unwrap();

@@ -777,7 +777,7 @@ async fn wait_for_reloads(exporter: &Exporter, n: usize) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_shard_that_owns_no_account_is_ready_at_once_and_says_so_once() {
-    use smartlead_exporter::settings::shard_of;
+    use smartlead_exporter::shard_of;
     const SHARDS: u32 = 4;
     let stand_in = StandIn::start(vec![Reply::json(200, SEED_EXAMPLE)]).await;
     let base = stand_in.base_url();

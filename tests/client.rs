@@ -10,14 +10,10 @@ use common::{
     most_in_any_window, AccountSpec, FakeAccount, Reply, StandIn, FAKE_IMAP_PASSWORD,
     FAKE_SMTP_PASSWORD,
 };
-use smartlead_exporter::smartlead::campaigns::{CampaignStatus, Event, LeadState, UniqueEvent};
-use smartlead_exporter::smartlead::categories::Sentiment;
-use smartlead_exporter::smartlead::client::{
-    http_client, Client, ClientConfig, FailureReason, FetchError, HttpConfig,
+use smartlead_exporter::{
+    http_client, replies_window, ApiKey, CampaignStatus, Client, ClientConfig, Event,
+    FailureReason, FetchError, HttpConfig, LeadState, Sentiment, UniqueEvent, WarmupStatus,
 };
-use smartlead_exporter::smartlead::key::ApiKey;
-use smartlead_exporter::smartlead::mailboxes::WarmupStatus;
-use smartlead_exporter::smartlead::replies;
 
 const KEY: &str = "client-test-key-0123456789";
 
@@ -81,7 +77,7 @@ async fn every_endpoint_is_called_at_its_path_with_its_query() {
 
     // 2025-03-20T12:00:00Z: the last 30 days are 2025-02-19 to 2025-03-20.
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_742_472_000);
-    let (start, end) = replies::window(now);
+    let (start, end) = replies_window(now);
     let answered = client
         .category_wise_response(&key, start, end)
         .await
@@ -271,7 +267,7 @@ async fn a_400_message_is_read_leniently_with_the_key_redacted() {
     let stand_in = StandIn::start(vec![Reply::json(500, "{}")]).await;
     let client = client(&stand_in, 1 << 20);
     let key = key();
-    let (start, end) = replies::window(SystemTime::now());
+    let (start, end) = replies_window(SystemTime::now());
     for (body, shown) in [
         (
             format!(r#"{{"message":"bad api_key={KEY} for dates"}}"#),
@@ -380,7 +376,7 @@ async fn decode_failures_name_what_the_endpoint_should_answer() {
         "SmartLead answered 200 OK with a body that is not a campaign list: expected a JSON \
          array of campaigns, got a JSON object with message \"maintenance\""
     );
-    let (start, end) = replies::window(SystemTime::now());
+    let (start, end) = replies_window(SystemTime::now());
     let err = client
         .category_wise_response(&key, start, end)
         .await

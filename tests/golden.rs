@@ -15,12 +15,10 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use smartlead_exporter::exposition::{BuildInfo, Encoder};
-use smartlead_exporter::settings::Collector;
-use smartlead_exporter::smartlead::categories::{Category, Sentiment};
-use smartlead_exporter::smartlead::client::{Exchange, FailureReason, RateLimit};
-use smartlead_exporter::smartlead::Endpoint;
-use smartlead_exporter::state::{AccountState, Categories, Store};
+use smartlead_exporter::{
+    AccountState, BuildInfo, Categories, Category, Collector, Encoder, Endpoint, Exchange,
+    FailureReason, RateLimit, Sentiment, Store,
+};
 
 const GOLDEN: &str = "tests/golden/exposition.txt";
 

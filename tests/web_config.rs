@@ -15,8 +15,10 @@ use reqwest::tls::Version;
 use reqwest::StatusCode;
 
 use common::{run, Exporter, WAIT};
-use smartlead_exporter::watch::POLL_INTERVAL as RELOAD_CHECK_INTERVAL;
-use smartlead_exporter::web::{WebConfig, WebSecurity};
+use smartlead_exporter::{
+    serve, shutdown_channel, BuildInfo, Encoder, Landing, Page, Store, WebConfig, WebSecurity,
+    WATCH_POLL_INTERVAL as RELOAD_CHECK_INTERVAL,
+};
 
 /// A certificate authority made for one test.
 struct Ca {
@@ -481,21 +483,17 @@ async fn verified_credentials_are_cached() {
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let store = Arc::new(smartlead_exporter::state::Store::new());
-    let exposition = smartlead_exporter::exposition::Encoder::new(
-        Arc::clone(&store),
-        smartlead_exporter::exposition::BuildInfo::current(),
-    )
-    .unwrap();
-    let page = smartlead_exporter::web::Page {
+    let store = Arc::new(Store::new());
+    let exposition = Encoder::new(Arc::clone(&store), BuildInfo::current()).unwrap();
+    let page = Page {
         telemetry_path: "/metrics".into(),
         demo: false,
     };
-    let (trigger, shutdown) = smartlead_exporter::shutdown::channel();
-    let server = tokio::spawn(smartlead_exporter::web::serve(
+    let (trigger, shutdown) = shutdown_channel();
+    let server = tokio::spawn(serve(
         listener,
         Arc::new(exposition),
-        Arc::new(smartlead_exporter::web::Landing::new(store, page)),
+        Arc::new(Landing::new(store, page)),
         "/metrics".into(),
         Some(Arc::clone(&web)),
         shutdown,

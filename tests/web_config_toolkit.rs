@@ -19,9 +19,9 @@ use rustls::{CipherSuite, SupportedCipherSuite};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use smartlead_exporter::exposition::{BuildInfo, Encoder};
-use smartlead_exporter::state::Store;
-use smartlead_exporter::web::{self, Page, WebConfig, WebSecurity};
+use smartlead_exporter::{
+    shutdown_channel, BuildInfo, Encoder, Landing, Page, Store, Trigger, WebConfig, WebSecurity,
+};
 
 /// The fixtures, copied to a fresh directory (one names `/dev/null`, the rest relative paths).
 fn fixtures() -> PathBuf {
@@ -203,7 +203,7 @@ fn skipped_curves_and_suites_are_named_in_one_warning_each() {
 /// The real server with the fixture `file`, in-process on loopback; stopped when dropped.
 struct Served {
     addr: std::net::SocketAddr,
-    _stop: smartlead_exporter::shutdown::Trigger,
+    _stop: Trigger,
 }
 
 async fn serve(dir: &Path, file: &str) -> Served {
@@ -218,11 +218,11 @@ async fn serve(dir: &Path, file: &str) -> Served {
         telemetry_path: "/metrics".into(),
         demo: false,
     };
-    let (trigger, shutdown) = smartlead_exporter::shutdown::channel();
-    tokio::spawn(web::serve(
+    let (trigger, shutdown) = shutdown_channel();
+    tokio::spawn(smartlead_exporter::serve(
         listener,
         Arc::new(exposition),
-        Arc::new(web::Landing::new(store, page)),
+        Arc::new(Landing::new(store, page)),
         "/metrics".into(),
         Some(web),
         shutdown,

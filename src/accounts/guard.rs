@@ -12,19 +12,19 @@ use saphyr_parser::{Event, Parser};
 /// The deepest nesting accepted. The file needs four levels (the top, `accounts:`, an account,
 /// `collectors:`, a collector); anything deeper is a mistake, and a deep flow sequence is what
 /// makes a YAML scanner slow.
-pub const MAX_DEPTH: usize = 16;
+pub(crate) const MAX_DEPTH: usize = 16;
 
 /// The most YAML nodes (scalars, sequences, mappings) in one file: what the most accounts
 /// need when each sets every setting (about sixty nodes). The parser holds every node in
 /// memory at once, about 200 bytes each.
-pub const MAX_NODES: usize = 64 * super::MAX_ACCOUNTS;
+pub(crate) const MAX_NODES: usize = 64 * super::MAX_ACCOUNTS;
 
 /// Refuses, before any parser loads it whole, a text with an alias, a nesting deeper than
 /// [`MAX_DEPTH`], more than [`MAX_NODES`] nodes, or a syntax error.
 ///
 /// # Errors
 /// What is wrong, and where (line and column).
-pub fn guard(text: &str) -> Result<(), String> {
+pub(super) fn guard(text: &str) -> Result<(), String> {
     let mut depth = 0usize;
     let mut nodes = 0usize;
     for next in Parser::new_from_str(text) {

@@ -4,6 +4,8 @@
 //! reads the file and the keys it names.
 
 mod guard;
+mod overrides;
+mod seeds;
 mod yaml;
 
 use std::collections::HashSet;
@@ -11,18 +13,17 @@ use std::path::{Path, PathBuf};
 
 use crate::settings::Settings;
 
-pub use guard::{MAX_DEPTH, MAX_NODES};
-
-/// At most this many accounts in one file: the exporter is measured up to 500, and the limit
-/// keeps a mistaken generator from starting a million collectors.
-pub const MAX_ACCOUNTS: usize = 10_000;
+/// At most this many accounts in one file (the counts measured are in
+/// `docs/performance.md#many-accounts-500`): the limit keeps a mistaken generator from
+/// starting a million collectors.
+pub(crate) const MAX_ACCOUNTS: usize = 10_000;
 
 /// The largest accounts file read: 10,000 accounts of a few lines each fit easily.
-pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Where an account's key comes from, as the file says it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeySpec {
+pub(crate) enum KeySpec {
     /// `api_key_file`: a file re-read before every call.
     File(PathBuf),
     /// `api_key_env`: the environment variable holding the key, read at load.
@@ -31,7 +32,7 @@ pub enum KeySpec {
 
 /// One account of the file, validated, its key not yet read.
 #[derive(Debug, Clone)]
-pub struct AccountSpec {
+pub(crate) struct AccountSpec {
     /// The `account` label; unique in the file.
     pub name: String,
     /// Where its key comes from.
@@ -108,7 +109,11 @@ impl AccountsError {
 ///
 /// # Errors
 /// An [`AccountsError`] naming the file, and where it can the line, account and field.
-pub fn parse(path: &Path, text: &str, base: &Base) -> Result<Vec<AccountSpec>, AccountsError> {
+pub(crate) fn parse(
+    path: &Path,
+    text: &str,
+    base: &Base,
+) -> Result<Vec<AccountSpec>, AccountsError> {
     let parse_error = |message| AccountsError::Parse {
         path: path.to_owned(),
         message,
@@ -123,7 +128,7 @@ pub fn parse(path: &Path, text: &str, base: &Base) -> Result<Vec<AccountSpec>, A
     if let Err(e) = defaults.validate() {
         return Err(AccountsError::File {
             path: path.to_owned(),
-            reason: format!("defaults: {}: {}", e.field.key(), e.reason),
+            reason: format!("defaults: {}: {}", e.setting.key(), e.reason),
         });
     }
     if raw.accounts.is_empty() {
@@ -146,7 +151,7 @@ pub fn parse(path: &Path, text: &str, base: &Base) -> Result<Vec<AccountSpec>, A
         let settings = entry.overrides.over(&defaults);
         settings
             .validate()
-            .map_err(|e| error(&e.field.key(), e.reason))?;
+            .map_err(|e| error(&e.setting.key(), e.reason))?;
         crate::settings::check_host(&settings.base_url, &base.allowed_hosts)
             .map_err(|reason| error("base_url", reason))?;
         let key = match (entry.api_key_file, entry.api_key_env) {
@@ -179,23 +184,12 @@ pub fn parse(path: &Path, text: &str, base: &Base) -> Result<Vec<AccountSpec>, A
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::{Collector, CollectorSettings};
+    use crate::settings::Collector;
     use std::time::Duration;
 
     fn base() -> Base {
         Base {
-            defaults: Settings {
-                base_url: reqwest::Url::parse("https://server.smartlead.ai/api/v1").unwrap(),
-                timeout: Duration::from_secs(10),
-                max_body_size: 16 << 20,
-                max_backoff: Duration::from_secs(600),
-                stale_after: Duration::from_secs(300),
-                global_max_id: 99,
-                collectors: CollectorSettings::defaults(),
-                campaign_statuses: vec!["ACTIVE".into(), "PAUSED".into()],
-                max_calls_per_minute: 20,
-                max_calls_per_hour: 500,
-            },
+            defaults: crate::settings::tests::settings(),
             allowed_hosts: vec!["server.smartlead.ai".into(), "127.0.0.1".into()],
         }
     }

@@ -5,9 +5,10 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 
 use super::{API_KEY_ENV, DEFAULT_POLL_CONCURRENCY};
+use crate::logging::{LogFormat, LogLevel};
 use crate::settings::{self, CollectorSettings, DEFAULT_CAMPAIGN_STATUSES};
 
 /// The flags, as clap parses them.
@@ -140,7 +141,7 @@ pub struct Cli {
     pub campaigns_interval: Duration,
     /// Campaign statuses whose analytics are collected, comma-separated (case does not matter).
     #[arg(long = "collector.campaigns.statuses", value_name = "STATUSES",
-          default_value = DEFAULT_CAMPAIGN_STATUSES, value_parser = parse_statuses)]
+          default_value = DEFAULT_CAMPAIGN_STATUSES, value_parser = Statuses::parse)]
     pub campaign_statuses: Statuses,
 
     /// Enable the mailboxes collector (the default).
@@ -228,8 +229,11 @@ pub struct Cli {
 #[derive(Debug, Clone)]
 pub struct Statuses(pub Vec<String>);
 
-fn parse_statuses(text: &str) -> Result<Statuses, String> {
-    settings::parse_statuses(text).map(Statuses)
+impl Statuses {
+    /// Parses the flag's value (see [`settings::parse_statuses`]).
+    fn parse(text: &str) -> Result<Self, String> {
+        settings::parse_statuses(text).map(Self)
+    }
 }
 
 /// The flag that people try for the key, and which does not exist on purpose.
@@ -317,28 +321,4 @@ fn usage_message(e: &clap::Error) -> String {
     }
     message.push_str(" (see --help)");
     message
-}
-
-/// `--log.level`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogLevel {
-    /// Failures only.
-    Error,
-    /// Failures and oddities in SmartLead's answers.
-    Warn,
-    /// Start, stop and recoveries.
-    Info,
-    /// Every poll.
-    Debug,
-    /// Everything, dependencies included.
-    Trace,
-}
-
-/// `--log.format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// `key=value` pairs, as the Go exporters write.
-    Logfmt,
-    /// One JSON object per line.
-    Json,
 }

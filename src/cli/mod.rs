@@ -12,46 +12,47 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::settings::{
-    self, Collector, Field, Settings, Shard, DEFAULT_CALLS_PER_HOUR, DEFAULT_CALLS_PER_MINUTE,
+    self, Collector, Setting, Settings, Shard, DEFAULT_CALLS_PER_HOUR, DEFAULT_CALLS_PER_MINUTE,
 };
 
 mod args;
 
+use crate::logging::{LogFormat, LogLevel};
 use crate::smartlead::key::{ApiKey, KeyError};
-pub use args::{Cli, CliExit, LogFormat, LogLevel, Statuses};
+pub use args::{Cli, CliExit};
 
 /// The default port, registered for this exporter on the Prometheus wiki's port list.
-pub const DEFAULT_PORT: u16 = 10072;
+pub(crate) const DEFAULT_PORT: u16 = 10072;
 
 /// Polls closer than this are warned about: the key's budget is shared by everything using it.
-pub const GENTLE_POLL_INTERVAL: Duration = Duration::from_secs(30);
+pub(crate) const GENTLE_POLL_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The categories interval under `--demo` when `--poll.interval` is not given, so that the
 /// dashboards fill quickly.
-pub const DEMO_POLL_INTERVAL: Duration = Duration::from_secs(5);
+pub(crate) const DEMO_POLL_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The per-minute budget under `--demo` when none is given: the stand-in's own limit.
-pub const DEMO_CALLS_PER_MINUTE: u32 = 60;
+pub(crate) const DEMO_CALLS_PER_MINUTE: u32 = 60;
 
 /// The hourly budget under `--demo` when none is given: the stand-in's per-minute limit, all
 /// hour long (it has no hourly one).
-pub const DEMO_CALLS_PER_HOUR: u32 = 3600;
+pub(crate) const DEMO_CALLS_PER_HOUR: u32 = 3600;
 
 /// The environment variable holding the key.
 pub const API_KEY_ENV: &str = "SMARTLEAD_API_KEY";
 
 /// The `account` label in demo mode when `--smartlead.account` is not given.
-pub const DEMO_ACCOUNT: &str = "demo";
+pub(crate) const DEMO_ACCOUNT: &str = "demo";
 
 /// The default of `--poll.concurrency`: requests in flight to SmartLead at once, over every
 /// account.
-pub const DEFAULT_POLL_CONCURRENCY: usize = 16;
+pub(crate) const DEFAULT_POLL_CONCURRENCY: usize = 16;
 
 /// The most requests in flight at once: each holds a connection and a file descriptor.
-pub const MAX_POLL_CONCURRENCY: usize = 1024;
+pub(crate) const MAX_POLL_CONCURRENCY: usize = 1024;
 
 /// The most shards: more replicas than this would each poll a handful of accounts.
-pub const MAX_SHARDS: u32 = 1024;
+pub(crate) const MAX_SHARDS: u32 = 1024;
 
 /// `--web.listen-address`, parsed; a host name is resolved at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,7 +165,7 @@ pub enum ConfigError {
 }
 
 /// A [`ConfigError::Invalid`].
-pub fn invalid(flag: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(flag: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         flag: flag.into(),
         reason: reason.into(),
@@ -206,8 +207,8 @@ impl Flags {
             max_calls_per_hour: cli.max_calls_per_hour.unwrap_or(per_hour),
         };
         defaults.validate().map_err(|e| {
-            let flag = match e.field {
-                Field::Interval(Collector::Categories) if cli.poll_interval.is_none() => {
+            let flag = match e.setting {
+                Setting::Interval(Collector::Categories) if cli.poll_interval.is_none() => {
                     "--collector.categories.interval".to_owned()
                 }
                 field => field.flag(),
@@ -418,14 +419,16 @@ fn validate_telemetry_path(path: String) -> Result<String, ConfigError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::settings::{
         parse_duration, parse_size, MAX_BACKOFF, MAX_BODY_SIZE, MAX_INTERVAL, MAX_STALE_AFTER,
         MAX_TIMEOUT, MIN_BODY_SIZE,
     };
 
-    fn config(args: &[&str], key: Option<&str>) -> Result<Flags, String> {
+    /// The flags of the command line `args`, with `key` as `SMARTLEAD_API_KEY`; the message
+    /// of the first error.
+    pub(crate) fn config(args: &[&str], key: Option<&str>) -> Result<Flags, String> {
         let mut argv = vec!["smartlead_exporter"];
         argv.extend_from_slice(args);
         let cli = match Cli::parse_args(argv) {

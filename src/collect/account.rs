@@ -1,30 +1,23 @@
-//! One account at work: what its collectors share (the settings in force, the key, the HTTP
-//! client, the permits, the store entry), and the loop each collector runs: wait until due,
-//! run, record the outcome, back off while failing, withdraw its data once stale.
-//!
-//! A collector's loop reads the account's settings afresh before every run, so a reload that
-//! changes them takes effect without stopping anything: a run in flight finishes, backoff and
-//! server-imposed waits carry on, counters are kept.
+//! What one account's collectors share: the settings in force, the key, the HTTP client, the
+//! permits, the budget's pacer and plan, the store entry, and the one way a collector calls
+//! SmartLead ([`AccountRun::call`]). The loop each collector runs is `collector`.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
-use tracing::{debug, error, info, warn};
+use tracing::{info, warn};
 
 use super::budget::{plan, Limits, Pacer, Plan};
-use super::job::{Job, RunError};
-use super::schedule::{next_delay, server_wait, stale_after, MAX_SERVER_WAIT};
+use super::schedule::{server_wait, MAX_SERVER_WAIT};
 use crate::settings::Account;
 use crate::settings::Collector;
-use crate::shutdown::Shutdown;
-use crate::smartlead::client::{
-    Client, ClientConfig, ClientError, FailureReason, FetchError, Fetched, RateLimit,
-};
+use crate::smartlead::client::{Client, ClientConfig, ClientError, FetchError, Fetched, RateLimit};
 use crate::smartlead::key::ApiKey;
 use crate::smartlead::Endpoint;
-use crate::state::{lock, AccountId, AccountState, Budget, Store};
+use crate::state::{AccountId, AccountState, Budget, Store};
+use crate::sync::lock;
 
 /// A 429 that names no time to wait holds every call of the key this long: SmartLead's
 /// windows are a minute long.
@@ -45,7 +38,7 @@ pub(crate) struct AccountRun {
     /// holding one, so an outage with many slow accounts cannot pile up requests.
     permits: Arc<Semaphore>,
     /// The account as configured now; a reload sends a new one.
-    account: watch::Receiver<Arc<Account>>,
+    pub(super) account: watch::Receiver<Arc<Account>>,
     /// The key last read and whether the current streak of key-file errors was logged.
     key: Mutex<(ApiKey, bool)>,
     /// When an answer last carried rate-limit headers, to withdraw them once stale.
@@ -171,22 +164,27 @@ impl AccountRun {
         self.store.update(&self.name, self.id, change);
     }
 
-    /// The account's client, per its current settings.
-    pub(crate) fn client(&self, account: &Account) -> Result<Client, ClientError> {
+    /// What a run calls SmartLead with: the account's client, per its current settings, and
+    /// the key for the run.
+    ///
+    /// # Errors
+    /// When the client cannot be built from the settings.
+    pub(crate) fn connect(&self, account: &Account) -> Result<(Client, ApiKey), ClientError> {
         let settings = &account.settings;
-        Client::new(
+        let client = Client::new(
             self.http.clone(),
             &ClientConfig {
                 base_url: settings.base_url.clone(),
                 timeout: settings.timeout,
                 max_body_size: settings.max_body_size,
             },
-        )
+        )?;
+        Ok((client, self.key(account)))
     }
 
     /// The key for the next run: the file re-read, or the last key read when it cannot be
     /// (a Secret being swapped), with one warning per streak.
-    pub(crate) fn key(&self, account: &Account) -> ApiKey {
+    fn key(&self, account: &Account) -> ApiKey {
         let mut key = lock(&self.key);
         match account.key_source.load() {
             Ok(read) => {
@@ -250,12 +248,12 @@ impl AccountRun {
     }
 
     /// When the rate-limit headers go stale, if any are shown.
-    fn rate_limit_deadline(&self, stale: Duration) -> Option<Instant> {
+    pub(super) fn rate_limit_deadline(&self, stale: Duration) -> Option<Instant> {
         lock(&self.rate_limit_seen).map(|seen| seen + stale)
     }
 
     /// Withdraws the rate-limit headers once no answer brought them for `stale`.
-    fn expire_rate_limit(&self, stale: Duration, now: Instant) {
+    pub(super) fn expire_rate_limit(&self, stale: Duration, now: Instant) {
         let mut seen = lock(&self.rate_limit_seen);
         if seen.is_some_and(|at| now >= at + stale) {
             *seen = None;
@@ -297,186 +295,4 @@ fn merge_rate_limit(known: &mut RateLimit, seen: RateLimit) {
     known.limit = seen.limit.or(known.limit);
     known.remaining = seen.remaining.or(known.remaining);
     known.reset = seen.reset.or(known.reset);
-}
-
-/// The kind of a failure, to log each streak once.
-type FailureKind = (FailureReason, Option<u16>);
-
-/// Runs `collector` of the account at `first` (at once when it has passed), then on
-/// schedule, until shutdown.
-pub(crate) async fn run_collector(
-    run: Arc<AccountRun>,
-    collector: Collector,
-    mut job: Job,
-    first: Instant,
-    mut shutdown: Shutdown,
-) {
-    let mut settings = run.account.clone();
-    let mut planned: Option<Arc<Account>> = None;
-    let mut next = first;
-    let mut last_success_at: Option<Instant> = None;
-    let mut streak: Option<FailureKind> = None;
-    let mut failures: u32 = 0;
-    loop {
-        let account = Arc::clone(&settings.borrow_and_update());
-        if !planned.as_ref().is_some_and(|p| Arc::ptr_eq(p, &account)) {
-            run.replan(&account);
-            planned = Some(Arc::clone(&account));
-        }
-        if !account.settings.collector(collector).enabled {
-            run.update(|state| {
-                *state.collector_mut(collector) = Default::default();
-                job.withdraw(state);
-            });
-            last_success_at = None;
-            tokio::select! {
-                changed = settings.changed() => if changed.is_err() { return },
-                () = shutdown.requested() => return,
-            }
-            next = next.max(Instant::now());
-            continue;
-        }
-        let interval = run.interval(collector);
-        let stale = stale_after(account.settings.stale_after, interval);
-        let rate_limit_stale = account.settings.stale_after;
-        run.update(|state| {
-            let current = state.collector_mut(collector);
-            current.enabled = true;
-            current.next_run = Some(system_time(next));
-            for endpoint in job.endpoints() {
-                state.api[endpoint.index()].active = true;
-            }
-        });
-        // Wait until due, withdrawing data that goes stale meanwhile.
-        let due = loop {
-            let deadlines = [
-                Some(next),
-                last_success_at.map(|at| at + stale),
-                run.rate_limit_deadline(rate_limit_stale),
-            ];
-            let wake = deadlines.into_iter().flatten().min().unwrap_or(next);
-            tokio::select! {
-                () = tokio::time::sleep_until(wake) => {}
-                changed = settings.changed() => {
-                    if changed.is_err() { return }
-                    break false;
-                }
-                () = shutdown.requested() => return,
-            }
-            let now = Instant::now();
-            if last_success_at.is_some_and(|at| now >= at + stale) {
-                last_success_at = None;
-                warn!(account = %run.name, collector = collector.name(),
-                    stale_after = %humantime::format_duration(stale),
-                    "no successful run for --metrics.stale-after; the collector's series withdrawn");
-                run.update(|state| job.withdraw(state));
-            }
-            run.expire_rate_limit(rate_limit_stale, now);
-            if now >= next {
-                break true;
-            }
-        };
-        if !due {
-            continue;
-        }
-        let started = Instant::now();
-        let outcome = tokio::select! {
-            outcome = job.run(&run, &account) => outcome,
-            () = shutdown.requested() => return,
-        };
-        let took = started.elapsed();
-        let now = SystemTime::now();
-        let exchange = match &outcome {
-            Ok(exchange) => exchange.clone(),
-            Err(e) => e.exchange.clone(),
-        };
-        match &outcome {
-            Ok(_) => {
-                if streak.take().is_some() || failures > 0 {
-                    info!(account = %run.name, collector = collector.name(),
-                        failed_polls = failures, "SmartLead answers again");
-                }
-                failures = 0;
-                last_success_at = Some(Instant::now());
-            }
-            Err(e) => {
-                failures = failures.saturating_add(1);
-                log_failure(&run.name, collector, e, failures, &mut streak);
-            }
-        }
-        let delay = next_delay(
-            run.interval(collector),
-            account.settings.max_backoff,
-            failures,
-            &exchange,
-            now,
-            fastrand::f64(),
-        );
-        if let Some(wait) = server_wait(&exchange, now) {
-            if wait > MAX_SERVER_WAIT {
-                warn!(account = %run.name, wait = %humantime::format_duration(wait),
-                    "SmartLead asked to wait longer than {}; waiting that long instead",
-                    humantime::format_duration(MAX_SERVER_WAIT));
-            }
-        }
-        next = started + delay;
-        run.update(|state| {
-            let current = state.collector_mut(collector);
-            current.attempts += 1;
-            current.last_duration = Some(took);
-            current.next_run = Some(system_time(next));
-            current.consecutive_failures = failures;
-            match &outcome {
-                Ok(_) => {
-                    current.success = true;
-                    current.last_success = Some(now);
-                    current.last_error = None;
-                }
-                Err(e) => {
-                    current.success = false;
-                    current.last_error = Some(e.message.clone());
-                }
-            }
-        });
-        crate::allocator::release_free_memory();
-    }
-}
-
-/// Logs a failed run: once per streak of the same kind, at error level for a refused key or
-/// an answer that cannot be read, else as a warning; repeats at debug level.
-fn log_failure(
-    account: &str,
-    collector: Collector,
-    failure: &RunError,
-    failures: u32,
-    streak: &mut Option<FailureKind>,
-) {
-    let kind = (failure.reason, failure.exchange.status);
-    let (reason, status, message) = (
-        failure.reason.as_str(),
-        failure.exchange.status,
-        &failure.message,
-    );
-    let collector = collector.name();
-    if *streak == Some(kind) {
-        debug!(%account, collector, reason, status, consecutive_failures = failures,
-            error = %message, "poll failed again");
-    } else if matches!(status, Some(401 | 403)) || failure.reason == FailureReason::Decode {
-        error!(%account, collector, reason, status, consecutive_failures = failures,
-            error = %message, "poll failed");
-    } else {
-        warn!(%account, collector, reason, status, consecutive_failures = failures,
-            error = %message, "poll failed");
-    }
-    *streak = Some(kind);
-}
-
-/// `at` on the wall clock.
-fn system_time(at: Instant) -> SystemTime {
-    let now = Instant::now();
-    if at >= now {
-        SystemTime::now() + (at - now)
-    } else {
-        SystemTime::now() - (now - at)
-    }
 }

@@ -23,7 +23,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::settings::Collector;
-use crate::state::lock;
+use crate::sync::lock;
 
 /// Never more calls than this in any second, whatever the budgets: SmartLead's burst limit is
 /// 10 per second, and a burst of a whole minute's budget helps no one.

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::account::AccountRun;
-use super::job::{RunError, WarnOnce};
+use super::job::{RunError, WarnOnce, WarnedValues};
 use super::schedule::stale_after;
 use crate::settings::{Account, Collector};
 use crate::smartlead::campaigns::{Campaign, CampaignAnalytics};
@@ -38,7 +38,7 @@ pub(crate) struct CampaignsJob {
     /// long as SmartLead still lists them and answers so.
     gone: HashSet<u64>,
     /// Unknown statuses already warned about.
-    statuses: HashSet<String>,
+    statuses: WarnedValues<MAX_WARNED_STATUSES>,
     /// Dropped or odd entries.
     oddities: WarnOnce,
     /// Whether a streak of runs with failing analytics was logged.
@@ -52,8 +52,7 @@ impl CampaignsJob {
         run: &AccountRun,
         account: &Account,
     ) -> Result<Exchange, RunError> {
-        let client = run.client(account).map_err(|e| RunError::build(&e))?;
-        let key = run.key(account);
+        let (client, key) = run.connect(account)?;
         let fetched = run
             .call(
                 Collector::Campaigns,
@@ -64,7 +63,7 @@ impl CampaignsJob {
         let mut last = fetched.exchange;
         let list = fetched.data;
         for status in &list.unknown_statuses {
-            if self.statuses.len() < MAX_WARNED_STATUSES && self.statuses.insert(status.clone()) {
+            if self.statuses.first(status) {
                 warn!(account = %run.name, status = %status,
                     "unknown campaign status, counted as status=\"other\"");
             }

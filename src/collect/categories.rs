@@ -1,12 +1,10 @@
 //! The `categories` collector: `GET /leads/fetch-categories`, one call per run; oddities in
 //! the answer warned about once per process.
 
-use std::collections::HashSet;
-
 use tracing::{debug, warn};
 
 use super::account::AccountRun;
-use super::job::RunError;
+use super::job::{RunError, WarnedValues};
 use crate::settings::{Account, Collector};
 use crate::smartlead::categories::{Catalog, MAX_CATEGORY_NAME_BYTES};
 use crate::smartlead::client::Exchange;
@@ -20,7 +18,7 @@ pub(crate) const MAX_WARNED_SENTIMENTS: usize = 64;
 #[derive(Debug, Default)]
 pub(crate) struct CategoriesJob {
     /// Unrecognised sentiments already warned about.
-    sentiments: HashSet<String>,
+    sentiments: WarnedValues<MAX_WARNED_SENTIMENTS>,
     /// Duplicate ids.
     duplicates: bool,
     /// Unreadable timestamps.
@@ -38,8 +36,7 @@ impl CategoriesJob {
         run: &AccountRun,
         account: &Account,
     ) -> Result<Exchange, RunError> {
-        let client = run.client(account).map_err(|e| RunError::build(&e))?;
-        let key = run.key(account);
+        let (client, key) = run.connect(account)?;
         let fetched = run
             .call(
                 Collector::Categories,
@@ -65,17 +62,14 @@ impl CategoriesJob {
 
     fn warn_about_oddities(&mut self, account: &str, catalog: &Catalog) {
         for value in &catalog.unknown_sentiments {
-            if self.sentiments.len() >= MAX_WARNED_SENTIMENTS {
-                break;
-            }
-            if self.sentiments.insert(value.clone()) {
+            if self.sentiments.first(value) {
                 warn!(%account, sentiment_type = %value,
                     "unrecognised sentiment_type, counted as sentiment=\"other\"");
             }
         }
-        if catalog.duplicates > 0 && !self.duplicates {
+        if catalog.oddities.duplicates > 0 && !self.duplicates {
             self.duplicates = true;
-            warn!(%account, duplicates = catalog.duplicates,
+            warn!(%account, duplicates = catalog.oddities.duplicates,
                 "SmartLead listed some category ids more than once; each id counts once");
         }
         if catalog.unreadable_timestamps > 0 && !self.timestamps {
@@ -84,17 +78,17 @@ impl CategoriesJob {
                 "some created_at values are not RFC 3339 timestamps; their \
                  smartlead_category_created_timestamp_seconds series are left out");
         }
-        if catalog.truncated_names + catalog.unreadable_names > 0 && !self.names {
+        if catalog.oddities.truncated_names + catalog.unreadable_names > 0 && !self.names {
             self.names = true;
-            warn!(%account, cut = catalog.truncated_names, unreadable = catalog.unreadable_names,
+            warn!(%account, cut = catalog.oddities.truncated_names, unreadable = catalog.unreadable_names,
                 max_bytes = MAX_CATEGORY_NAME_BYTES,
                 "some category names are longer than the limit and were cut, or are not text \
                  and were left empty");
         }
-        if catalog.dropped > 0 && !self.dropped {
+        if catalog.oddities.dropped > 0 && !self.dropped {
             self.dropped = true;
-            warn!(%account, dropped = catalog.dropped,
-                first = catalog.drop_reason.as_deref().unwrap_or("unknown"),
+            warn!(%account, dropped = catalog.oddities.dropped,
+                first = catalog.oddities.drop_reason.as_deref().unwrap_or("unknown"),
                 "some elements of SmartLead's list are not categories and were left out");
         }
     }

@@ -1,5 +1,7 @@
-//! What each collector does in one run, behind one type, so that the schedule in
-//! `account.rs` is the same for all.
+//! What each collector does in one run, behind one type, so that the loop in `collector` is
+//! the same for all; and what every run shares: its error, and warning once about oddities.
+
+use std::collections::HashSet;
 
 use tracing::warn;
 
@@ -25,9 +27,9 @@ pub(crate) struct RunError {
     pub(crate) exchange: Exchange,
 }
 
-impl RunError {
+impl From<ClientError> for RunError {
     /// The account's client cannot be built from its settings.
-    pub(crate) fn build(e: &ClientError) -> Self {
+    fn from(e: ClientError) -> Self {
         Self {
             reason: FailureReason::Transport,
             message: e.to_string(),
@@ -43,6 +45,21 @@ impl From<FetchError> for RunError {
             message: e.message,
             exchange: e.exchange,
         }
+    }
+}
+
+/// Distinct values of one kind already warned about (unknown sentiments, unknown statuses),
+/// at most `MAX`: past that, the kind is warned about no more.
+#[derive(Debug, Default)]
+pub(crate) struct WarnedValues<const MAX: usize>(HashSet<String>);
+
+impl<const MAX: usize> WarnedValues<MAX> {
+    /// Whether `value` is to be warned about now: new, and room left to remember it.
+    pub(crate) fn first(&mut self, value: &str) -> bool {
+        if self.0.len() >= MAX || self.0.contains(value) {
+            return false;
+        }
+        self.0.insert(value.to_owned())
     }
 }
 

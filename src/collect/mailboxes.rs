@@ -33,8 +33,7 @@ impl MailboxesJob {
         run: &AccountRun,
         account: &Account,
     ) -> Result<Exchange, RunError> {
-        let client = run.client(account).map_err(|e| RunError::build(&e))?;
-        let key = run.key(account);
+        let (client, key) = run.connect(account)?;
         let mut mailboxes: Vec<Mailbox> = Vec::new();
         let mut seen = HashSet::new();
         let mut pages = 0;

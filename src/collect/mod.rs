@@ -3,8 +3,9 @@
 //!
 //! - `supervisor`: every account's collectors, started, updated and stopped as the
 //!   configuration changes; `--once`.
-//! - `account`: what an account's collectors share (settings, key, client, permits) and the
-//!   loop each runs: due, run, record, back off, go stale.
+//! - `account`: what an account's collectors share (settings, key, client, permits, budget)
+//!   and the one way they call SmartLead.
+//! - `collector`: the loop each collector runs: due, run, record, back off, go stale.
 //! - `budget`: each key's calls paced within its budget, and intervals stretched when the
 //!   collectors would need more.
 //! - `schedule`: intervals, backoff, server waits, staleness and start times, as pure
@@ -16,10 +17,11 @@ mod account;
 mod budget;
 mod campaigns;
 mod categories;
+mod collector;
 mod job;
 mod mailboxes;
 mod replies;
 mod schedule;
 mod supervisor;
 
-pub use supervisor::{once, Changes, Supervisor};
+pub use supervisor::Supervisor;

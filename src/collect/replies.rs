@@ -2,13 +2,12 @@
 //! days, one call per run. Categories are joined by name; a sentiment the answer leaves out
 //! comes from the category list when the `categories` collector has one.
 
-use std::collections::HashSet;
 use std::time::SystemTime;
 
 use tracing::warn;
 
 use super::account::AccountRun;
-use super::job::{RunError, WarnOnce};
+use super::job::{RunError, WarnOnce, WarnedValues};
 use crate::settings::{Account, Collector};
 use crate::smartlead::categories::MAX_UNKNOWN_SENTIMENTS;
 use crate::smartlead::client::Exchange;
@@ -20,7 +19,7 @@ use crate::state::ReplyCount;
 #[derive(Debug, Default)]
 pub(crate) struct RepliesJob {
     /// Unrecognised sentiments already warned about.
-    sentiments: HashSet<String>,
+    sentiments: WarnedValues<MAX_UNKNOWN_SENTIMENTS>,
     /// Dropped or odd entries.
     oddities: WarnOnce,
 }
@@ -32,8 +31,7 @@ impl RepliesJob {
         run: &AccountRun,
         account: &Account,
     ) -> Result<Exchange, RunError> {
-        let client = run.client(account).map_err(|e| RunError::build(&e))?;
-        let key = run.key(account);
+        let (client, key) = run.connect(account)?;
         let (start, end) = window(SystemTime::now());
         let fetched = run
             .call(
@@ -44,9 +42,7 @@ impl RepliesJob {
             .await?;
         let replies = fetched.data;
         for value in &replies.unknown_sentiments {
-            if self.sentiments.len() < MAX_UNKNOWN_SENTIMENTS
-                && self.sentiments.insert(value.clone())
-            {
+            if self.sentiments.first(value) {
                 warn!(account = %run.name, sentiment_type = %value,
                     "unrecognised sentiment_type in replies by category, counted as sentiment=\"other\"");
             }

@@ -16,7 +16,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::info;
 
-use super::account::{run_collector, AccountRun};
+use super::account::AccountRun;
+use super::collector::run_collector;
 use super::job::Job;
 use super::schedule::{next_slot, offsets};
 use crate::settings::Account;
@@ -189,26 +190,26 @@ impl Supervisor {
         }
         info!("every collector stopped");
     }
-}
 
-/// `--once`: every account's enabled collectors run once, then stop. Returns whether every
-/// run succeeded.
-pub async fn once(supervisor: &mut Supervisor, store: &Store, accounts: Vec<Account>) -> bool {
-    supervisor.apply(accounts);
-    let done = |states: &[Arc<AccountState>]| {
-        states
-            .iter()
-            .all(|s| s.enabled().all(|(_, c)| c.attempts > 0))
-    };
-    let mut changes = store.subscribe();
-    while !done(&store.accounts()) {
-        if changes.changed().await.is_err() {
-            break;
+    /// `--once`: every account's enabled collectors run once, then stop. Returns whether
+    /// every run succeeded.
+    pub async fn once(&mut self, accounts: Vec<Account>) -> bool {
+        self.apply(accounts);
+        let done = |states: &[Arc<AccountState>]| {
+            states
+                .iter()
+                .all(|s| s.enabled().all(|(_, c)| c.attempts > 0))
+        };
+        let mut changes = self.store.subscribe();
+        while !done(&self.store.accounts()) {
+            if changes.changed().await.is_err() {
+                break;
+            }
         }
+        self.stop_all().await;
+        self.store
+            .accounts()
+            .iter()
+            .all(|s| s.enabled().all(|(_, c)| c.success))
     }
-    supervisor.stop_all().await;
-    store
-        .accounts()
-        .iter()
-        .all(|s| s.enabled().all(|(_, c)| c.success))
 }

@@ -1,222 +1,18 @@
-//! What the demo stand-in answers, as a function of the path, the query and the time: the
-//! data (categories, campaigns, mailboxes) and the JSON SmartLead would send for them.
+//! What the demo stand-in answers, as a function of the path, the query and the time: the JSON
+//! SmartLead would send for the demo account's data (`fixtures`).
 
 use hyper::StatusCode;
 use serde_json::{json, Value};
 
+use super::fixtures::{
+    funnel, DemoCampaign, DemoMailbox, CAMPAIGNS, CATEGORIES, FIRST_MAILBOX_ID, FLAKY_DOWN_MINUTES,
+    FLAKY_MAILBOX, FLAKY_PERIOD_MINUTES, MAILBOXES, REPLY_SHARES,
+};
 use super::BASE_PATH;
 use crate::smartlead::replies::parse_date;
 
 /// The largest page of mailboxes served, as SmartLead's.
 const MAX_PAGE: usize = 100;
-
-/// The active campaigns reach every lead in this many seconds (a week), then start over: their
-/// lifetime totals fall back, as SmartLead's do when leads are deleted. A week of leads makes
-/// the counts move every minute or so.
-const CYCLE_SECS: u64 = 7 * 24 * 60 * 60;
-
-/// The flaky mailbox's SMTP is down for the first [`FLAKY_DOWN_MINUTES`] of every this many
-/// minutes, and its IMAP for the next ones.
-const FLAKY_PERIOD_MINUTES: u64 = 20;
-
-/// See [`FLAKY_PERIOD_MINUTES`].
-const FLAKY_DOWN_MINUTES: u64 = 4;
-
-/// The categories served: SmartLead's real globals (ids 1 to 9) and user-created ones.
-const CATEGORIES: &str = r#"[
-  {"id": 1, "name": "Interested", "sentiment_type": "positive", "created_at": "2022-08-30T06:13:04.000Z"},
-  {"id": 2, "name": "Meeting Request", "sentiment_type": "positive", "created_at": "2022-08-30T06:13:04.000Z"},
-  {"id": 3, "name": "Not Interested", "sentiment_type": "negative", "created_at": "2022-08-30T06:13:04.000Z"},
-  {"id": 4, "name": "Do Not Contact", "sentiment_type": "negative", "created_at": "2022-08-30T06:13:04.000Z"},
-  {"id": 5, "name": "Information Request", "sentiment_type": "positive", "created_at": "2022-08-30T06:13:04.000Z"},
-  {"id": 6, "name": "Out Of Office", "sentiment_type": null, "created_at": "2022-08-30T06:13:04.000Z"},
-  {"id": 7, "name": "Wrong Person", "sentiment_type": "negative", "created_at": "2022-08-30T06:13:04.000Z"},
-  {"id": 8, "name": "Uncategorizable by Ai", "sentiment_type": null, "created_at": "2024-10-25T11:02:41.000Z"},
-  {"id": 9, "name": "Sender Originated Bounce", "sentiment_type": "negative", "created_at": "2025-03-20T09:45:12.000Z"},
-  {"id": 789, "name": "Follow Up Later", "sentiment_type": "neutral", "created_at": "2025-11-20T14:22:00.000Z"},
-  {"id": 1451, "name": "Referral", "sentiment_type": "positive", "created_at": "2023-05-02T08:30:00.000Z"},
-  {"id": 3241, "name": "Pricing Objection", "sentiment_type": "negative", "created_at": "2024-02-11T16:05:00.000Z"},
-  {"id": 8142, "name": "Nurture Next Quarter", "sentiment_type": null, "created_at": "2024-09-18T10:00:00.000Z"},
-  {"id": "16691", "name": "Partner Intro", "sentiment_type": "mixed", "created_at": "2025-06-30T12:00:00.000Z"}
-]"#;
-
-/// How the replies spread over the categories, in per mille of all replies, with the
-/// sentiment SmartLead's real answer gives; the rest is `Uncategorized`.
-const REPLY_SHARES: [(&str, Option<&str>, u64); 14] = [
-    ("Interested", Some("positive"), 180),
-    ("Meeting Request", Some("positive"), 60),
-    ("Not Interested", Some("negative"), 220),
-    ("Do Not Contact", Some("negative"), 30),
-    ("Information Request", Some("positive"), 70),
-    ("Out Of Office", None, 140),
-    ("Wrong Person", Some("negative"), 40),
-    ("Uncategorizable by Ai", None, 20),
-    ("Sender Originated Bounce", Some("negative"), 10),
-    ("Follow Up Later", Some("neutral"), 30),
-    ("Referral", Some("positive"), 20),
-    ("Pricing Objection", Some("negative"), 30),
-    ("Nurture Next Quarter", None, 20),
-    ("Partner Intro", Some("mixed"), 10),
-];
-
-/// One demo campaign.
-struct Campaign {
-    id: u64,
-    name: &'static str,
-    status: &'static str,
-    client_id: Option<u64>,
-    /// Leads in the campaign.
-    leads: u64,
-    /// Bounces per mille of leads contacted.
-    bounce_per_mille: u64,
-    /// Whether opens are tracked; SmartLead counts no opens (but unique ones) otherwise.
-    tracks_opens: bool,
-}
-
-/// The campaigns, newest first as SmartLead lists them. One bounces above 5 % of its sends
-/// (11 % of the leads contacted, 1.7 sends each); one does not track opens.
-const CAMPAIGNS: [Campaign; 7] = [
-    Campaign::new(
-        1_204_587,
-        "Q3 Outbound — Founders",
-        "ACTIVE",
-        None,
-        20_000,
-        20,
-    ),
-    Campaign::new(
-        1_198_233,
-        "Agency Partners EMEA",
-        "ACTIVE",
-        Some(4821),
-        12_000,
-        110,
-    ),
-    Campaign::new(
-        1_190_774,
-        "Webinar Follow-up",
-        "ACTIVE",
-        Some(4821),
-        8_000,
-        15,
-    )
-    .untracked(),
-    Campaign::new(1_187_002, "Re-engage Churned", "PAUSED", None, 1200, 25),
-    Campaign::new(1_176_315, "CFO Cold Intro", "PAUSED", Some(5177), 600, 30),
-    Campaign::new(1_169_940, "Holiday Offer (draft)", "DRAFTED", None, 400, 0),
-    Campaign::new(
-        1_150_410,
-        "Spring Launch",
-        "COMPLETED",
-        Some(5177),
-        2500,
-        18,
-    ),
-];
-
-impl Campaign {
-    const fn new(
-        id: u64,
-        name: &'static str,
-        status: &'static str,
-        client_id: Option<u64>,
-        leads: u64,
-        bounce_per_mille: u64,
-    ) -> Self {
-        Self {
-            id,
-            name,
-            status,
-            client_id,
-            leads,
-            bounce_per_mille,
-            tracks_opens: true,
-        }
-    }
-
-    /// The same campaign with open tracking off.
-    const fn untracked(self) -> Self {
-        Self {
-            tracks_opens: false,
-            ..self
-        }
-    }
-}
-
-/// One demo mailbox.
-struct Mailbox {
-    email: &'static str,
-    /// `type`.
-    kind: &'static str,
-    client_id: Option<u64>,
-    /// `message_per_day`.
-    daily_limit: u64,
-    /// Warmup reputation in percent; `None`: no warmup details at all.
-    reputation: Option<u32>,
-}
-
-/// Shorthand for the table below.
-const fn mailbox(
-    email: &'static str,
-    kind: &'static str,
-    client_id: Option<u64>,
-    daily_limit: u64,
-    reputation: Option<u32>,
-) -> Mailbox {
-    Mailbox {
-        email,
-        kind,
-        client_id,
-        daily_limit,
-        reputation,
-    }
-}
-
-/// The mailboxes. One has a low reputation, one no warmup details.
-const MAILBOXES: [Mailbox; 12] = [
-    mailbox("alex@outbound-demo.example", "GMAIL", None, 40, Some(97)),
-    mailbox("sam@outbound-demo.example", "GMAIL", None, 40, Some(95)),
-    mailbox("jo@outbound-demo.example", "OUTLOOK", None, 30, Some(93)),
-    mailbox("kim@outbound-demo.example", "OUTLOOK", None, 30, Some(98)),
-    mailbox(
-        "lee@partners-demo.example",
-        "GMAIL",
-        Some(4821),
-        50,
-        Some(91),
-    ),
-    mailbox(
-        "max@partners-demo.example",
-        "ZOHO",
-        Some(4821),
-        25,
-        Some(62),
-    ),
-    mailbox(
-        "noa@partners-demo.example",
-        "SMTP",
-        Some(4821),
-        60,
-        Some(96),
-    ),
-    mailbox(
-        "ola@partners-demo.example",
-        "GMAIL",
-        Some(4821),
-        40,
-        Some(94),
-    ),
-    mailbox("pat@cfo-demo.example", "OUTLOOK", Some(5177), 30, Some(99)),
-    mailbox("ray@cfo-demo.example", "SMTP", Some(5177), 60, None),
-    mailbox("sue@cfo-demo.example", "GMAIL", Some(5177), 40, Some(92)),
-    mailbox("tom@cfo-demo.example", "ZOHO", None, 25, Some(90)),
-];
-
-/// The mailbox (position in [`MAILBOXES`]) whose SMTP and IMAP go down now and then.
-const FLAKY_MAILBOX: usize = 3;
-
-/// The id of the first mailbox; the others follow.
-const FIRST_MAILBOX_ID: u64 = 2_215_431;
 
 /// The answer to `GET {path}?{query}` for the demo key at Unix time `now`.
 pub(super) fn route(path: &str, query: &str, now: u64) -> (StatusCode, String) {
@@ -269,77 +65,6 @@ pub(super) fn route(path: &str, query: &str, now: u64) -> (StatusCode, String) {
     }
 }
 
-/// How many of a campaign's leads were contacted by `now`: active campaigns move with the
-/// clock, the others stand where they stopped.
-fn contacted(campaign: &Campaign, now: u64) -> u64 {
-    match campaign.status {
-        "ACTIVE" => campaign.leads * (now % CYCLE_SECS) / CYCLE_SECS,
-        "PAUSED" => campaign.leads * 4 / 10,
-        "COMPLETED" => campaign.leads,
-        _ => 0,
-    }
-}
-
-/// A campaign's lifetime numbers at `now`.
-struct Funnel {
-    contacted: u64,
-    sent: u64,
-    opens: u64,
-    unique_opens: u64,
-    clicks: u64,
-    unique_clicks: u64,
-    replies: u64,
-    bounces: u64,
-    unsubscribed: u64,
-    blocked: u64,
-    /// Leads not started, in progress, completed, paused, stopped, blocked: they add up to
-    /// the campaign's leads.
-    states: [u64; 6],
-    interested: u64,
-}
-
-fn funnel(c: &Campaign, now: u64) -> Funnel {
-    let contacted = contacted(c, now);
-    let per_mille = |n: u64, rate: u64| n * rate / 1000;
-    let replies = per_mille(contacted, 60);
-    let blocked = contacted / 500;
-    let paused = contacted / 100;
-    // Leads that replied stop getting the sequence; the others complete it in time.
-    let going = contacted - replies - blocked - paused;
-    let completed = if c.status == "COMPLETED" {
-        going
-    } else {
-        per_mille(going, 550)
-    };
-    let unique_opens = per_mille(contacted, 450);
-    let unique_clicks = per_mille(contacted, 40);
-    Funnel {
-        contacted,
-        sent: contacted + per_mille(contacted, 700),
-        opens: if c.tracks_opens {
-            per_mille(unique_opens, 1400)
-        } else {
-            0
-        },
-        unique_opens,
-        clicks: per_mille(unique_clicks, 1200),
-        unique_clicks,
-        replies,
-        bounces: per_mille(contacted, c.bounce_per_mille),
-        unsubscribed: per_mille(contacted, 10),
-        blocked,
-        states: [
-            c.leads - contacted,
-            going - completed,
-            completed,
-            paused,
-            replies,
-            blocked,
-        ],
-        interested: per_mille(replies, 300),
-    }
-}
-
 /// `GET /campaigns/`.
 fn campaigns() -> String {
     let list: Vec<Value> = CAMPAIGNS
@@ -365,7 +90,7 @@ fn campaigns() -> String {
 }
 
 /// `GET /campaigns/{id}/analytics`: counters as strings, lead states as numbers.
-fn analytics(c: &Campaign, now: u64) -> String {
+fn analytics(c: &DemoCampaign, now: u64) -> String {
     let f = funnel(c, now);
     let [not_started, in_progress, completed, paused, stopped, blocked] = f.states;
     json!({
@@ -444,7 +169,7 @@ fn mailboxes(offset: usize, limit: usize, now: u64) -> String {
         .skip(offset)
         .take(limit)
         .map(|(i, m)| {
-            let Mailbox {
+            let DemoMailbox {
                 email,
                 kind,
                 client_id,
@@ -557,7 +282,7 @@ mod tests {
             let states: u64 = LeadState::ALL.iter().map(|&s| a.leads(s).unwrap()).sum();
             assert_eq!(states, a.total_leads.unwrap(), "{}", c.name);
             assert_eq!(a.total_leads, Some(c.leads));
-            assert!(!a.oddities.any(), "{:?}", a.oddities);
+            assert_eq!(a.oddities, crate::smartlead::Oddities::default());
             let later = read(NOW + 3600);
             for event in Event::ALL {
                 let (before, after) = (a.event(event).unwrap(), later.event(event).unwrap());

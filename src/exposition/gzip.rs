@@ -1,6 +1,6 @@
 //! The gzip framing of the exposition: one gzip member built from two raw deflate streams.
 //!
-//! The per-poll part is deflated once per poll and ends on a sync flush (byte-aligned, not
+//! The per-build part is deflated once per build and ends on a sync flush (byte-aligned, not
 //! final); the small `process_*` part is deflated on its own as the last stream, and the
 //! trailer's CRC-32 and length combine both ([`Crc::combine`]). Decoders see an ordinary gzip
 //! file; `pigz` joins its parallel pieces the same way. Compression itself is `flate2`'s.
@@ -9,27 +9,27 @@ use bytes::Bytes;
 use flate2::{Compress, Compression, Crc, Decompress, FlushCompress, FlushDecompress, Status};
 use tracing::error;
 
-use super::build::Built as Polled;
+use super::build::Built;
 
 /// The gzip member header (RFC 1952): deflate, no flags, no time stamp, unknown OS.
 pub(super) const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
-/// The gzip level: the fastest, because the exposition is compressed on every poll and a
+/// The gzip level: the fastest, because the exposition is compressed on every build and a
 /// higher level buys little on repetitive text (docs/design.md#scrapes-copy-nothing).
 pub(super) const GZIP_LEVEL: Compression = Compression::fast();
 /// Room reserved beyond the expected deflate output: block headers and the flush marker.
 pub(super) const DEFLATE_SLACK: usize = 1024;
-/// Deflate at the fastest level turns exposition text into about an eighth of its size;
-/// output buffers are first sized for a quarter.
+/// Output buffers are first sized for a quarter of the text, more than deflate at the fastest
+/// level makes of exposition text.
 pub(super) const EXPECTED_RATIO: usize = 4;
 
-/// The end of a gzip member whose start is `polled.gzip_head`: `process` deflated as the
+/// The end of a gzip member whose start is `built.gzip_head`: `process` deflated as the
 /// last stream, then the CRC-32 and length of both texts together.
-pub(super) fn gzip_tail(polled: &Polled, process: &[u8]) -> Bytes {
+pub(super) fn gzip_tail(built: &Built, process: &[u8]) -> Bytes {
     let mut deflater = Deflater::new(&[], process.len() / EXPECTED_RATIO);
     deflater.write(process);
     let (mut tail, process_crc) = deflater.finish(FlushCompress::Finish);
     let mut crc = Crc::new();
-    crc.combine(&polled.crc);
+    crc.combine(&built.crc);
     crc.combine(&process_crc);
     tail.extend_from_slice(&crc.sum().to_le_bytes());
     // ISIZE is the length modulo 2^32 (RFC 1952); `Crc::amount` counts exactly that.
@@ -37,22 +37,19 @@ pub(super) fn gzip_tail(polled: &Polled, process: &[u8]) -> Bytes {
     tail.into()
 }
 
-/// The text of `polled`, inflated from its gzip head, for the first plain scrape after a
+/// The text of `built`, inflated from its gzip head, for the first plain scrape after a
 /// change (Prometheus always asks for gzip, so most changes are never inflated).
-pub(super) fn inflate(polled: &Polled) -> Bytes {
-    let mut text = vec![0; polled.len];
-    let written = inflate_into(polled, &mut text);
+pub(super) fn inflate(built: &Built) -> Bytes {
+    let mut text = vec![0; built.len];
+    let written = inflate_into(built, &mut text);
     text.truncate(written);
     Bytes::from(text)
 }
 
-/// Inflates `polled`'s text into `text`, sized for it; returns the bytes written, fewer only
+/// Inflates `built`'s text into `text`, sized for it; returns the bytes written, fewer only
 /// if the stream is damaged (never, unless memory is).
-fn inflate_into(polled: &Polled, text: &mut [u8]) -> usize {
-    let deflated = polled
-        .gzip_head
-        .get(GZIP_HEADER.len()..)
-        .unwrap_or_default();
+fn inflate_into(built: &Built, text: &mut [u8]) -> usize {
+    let deflated = built.gzip_head.get(GZIP_HEADER.len()..).unwrap_or_default();
     let mut decompress = Decompress::new(false);
     loop {
         let (read, written) = (decompress.total_in(), decompress.total_out());
@@ -71,7 +68,7 @@ fn inflate_into(polled: &Polled, text: &mut [u8]) -> usize {
         if decompress.total_out() == written as u64 {
             error!(
                 inflated = written,
-                expected = polled.len,
+                expected = built.len,
                 "the exposition inflated short"
             );
             return written;

@@ -31,24 +31,24 @@ use self::gzip::gzip_tail;
 use crate::shutdown::Shutdown;
 use crate::state::Store;
 
-/// The `Content-Type` of the exposition (text format 0.0.4).
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// The media type of the exposition, its `Content-Type` (text format 0.0.4).
+pub(crate) const MEDIA_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The `process_*` metrics are gathered at most this often, and only while scrapes come.
-pub const PROCESS_METRICS_MAX_AGE: Duration = Duration::from_secs(1);
+pub(crate) const PROCESS_METRICS_MAX_AGE: Duration = Duration::from_secs(1);
 
 /// The `process_*` metrics are kept fresh while the latest scrape is at most this old: longer
 /// than any usual scrape interval, so that every scrape of a steady scraper finds them fresh;
 /// without scrapers, nothing wakes the encoder.
-pub const PROCESS_SCRAPED_WINDOW: Duration = Duration::from_secs(150);
+pub(crate) const PROCESS_SCRAPED_WINDOW: Duration = Duration::from_secs(150);
 
 /// The encoder spends at most one part in this many of its time building: after a build that
 /// took `t`, the next waits `t × (ENCODER_DUTY - 1)`, so that 500 accounts publishing 8 times a
 /// second do not rebuild 8 times a second, while one account's change shows at once.
-pub const ENCODER_DUTY: u32 = 20;
+pub(crate) const ENCODER_DUTY: u32 = 20;
 
 /// However long builds take, a change waits at most this long to be served.
-pub const MAX_REBUILD_DELAY: Duration = Duration::from_secs(1);
+pub(crate) const MAX_REBUILD_DELAY: Duration = Duration::from_secs(1);
 
 /// Static facts about the binary, for `smartlead_exporter_build_info`.
 #[derive(Debug, Clone)]
@@ -92,13 +92,8 @@ pub struct Scrape {
 
 impl Scrape {
     /// The length of the whole answer, for `Content-Length`.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.head.len() + self.tail.len()
-    }
-
-    /// Whether the answer is empty (it never is).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// The whole answer in one buffer (a copy), for `--once` and tests.

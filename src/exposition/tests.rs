@@ -1,3 +1,6 @@
+//! The exposition's tests: the text of a fixed state, escaping, ordering, readiness, the
+//! gzip answer, and the cross-check of the hand-written families against the `prometheus` crate.
+
 use std::time::SystemTime;
 
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts};
@@ -177,7 +180,14 @@ fn endpoints_are_exported_from_the_first_call_with_their_preinitialised_series()
 fn readiness_follows_the_built_exposition() {
     let (store, encoder) = encoder();
     assert!(!encoder.ready());
+    encoder.rebuild();
+    assert!(!encoder.ready(), "the configuration is not loaded yet");
     store.set_reload(true);
+    encoder.rebuild();
+    assert!(
+        encoder.ready(),
+        "a loaded configuration without accounts is ready"
+    );
     let mut waiting = AccountState::new("acme");
     waiting.collector_mut(Collector::Categories).enabled = true;
     let id = store.register(waiting);

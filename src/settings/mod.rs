@@ -2,7 +2,6 @@
 //! ([`crate::accounts`]): their bounds, their parsers and the checks between them. Nothing
 //! here reads a file or the environment.
 
-use std::fmt;
 use std::time::Duration;
 
 use reqwest::Url;
@@ -10,73 +9,77 @@ use reqwest::Url;
 use crate::smartlead::key::{ApiKey, KeySource};
 
 mod parse;
+mod shard;
 
-pub use parse::{
-    check_host, check_name, parse_base_url, parse_duration, parse_host, parse_hosts, parse_size,
-    parse_status, parse_statuses, show_duration, show_size,
+pub(crate) use parse::{
+    check_host, check_name, parse_base_url, parse_duration, parse_hosts, parse_size, parse_status,
+    parse_statuses, show_duration, show_size,
 };
+pub use shard::shard_of;
+pub(crate) use shard::stable_hash;
+pub(crate) use shard::Shard;
 
 /// Collections closer than this are refused: SmartLead's budget is a few calls a second at
 /// best.
-pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const MIN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The longest interval accepted: a day. Collecting less often than that makes the data
 /// useless for the dashboards and alerts, and the staleness limit must still exceed it.
-pub const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 
 /// The shortest request timeout accepted: zero would fail every call.
-pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+pub(crate) const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 
 /// The longest request timeout accepted. An answer that takes longer than ten minutes is not
 /// coming, and until the timeout fires the collector waits and `smartlead_up` keeps its old
 /// value.
-pub const MAX_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 /// The longest backoff accepted: a day, like the longest interval. Longer would leave a
 /// recovered SmartLead unnoticed for days.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
 
 /// The longest staleness limit accepted: a week. Data older than that is not worth showing as
 /// current, and every bound here keeps time arithmetic far from overflow.
-pub const MAX_STALE_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
+pub(crate) const MAX_STALE_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The smallest body cap accepted: an error page must still fit.
-pub const MIN_BODY_SIZE: u64 = 1024;
+pub(crate) const MIN_BODY_SIZE: u64 = 1024;
 
 /// The largest body cap accepted. The whole answer is held in memory and parsed at once, at a
 /// peak of several times its size; a cap beyond 1 GiB is a typo (a missing unit prefix), not
 /// a plan.
-pub const MAX_BODY_SIZE: u64 = 1024 * 1024 * 1024;
+pub(crate) const MAX_BODY_SIZE: u64 = 1024 * 1024 * 1024;
 
 /// The longest account name: a Kubernetes label value's limit, so that names travel anywhere.
-pub const MAX_NAME_LEN: usize = 63;
+pub(crate) const MAX_NAME_LEN: usize = 63;
 
 /// Calls to SmartLead are paced to at most this many in any one second, whatever the budget.
-pub const MAX_CALLS_PER_SECOND: u32 = 5;
+pub(crate) const MAX_CALLS_PER_SECOND: u32 = 5;
 
 /// The largest per-minute budget accepted: more could never be spent at
 /// [`MAX_CALLS_PER_SECOND`].
-pub const MAX_CALLS_PER_MINUTE: u32 = MAX_CALLS_PER_SECOND * 60;
+pub(crate) const MAX_CALLS_PER_MINUTE: u32 = MAX_CALLS_PER_SECOND * 60;
 
 /// The largest hourly budget accepted: [`MAX_CALLS_PER_MINUTE`] for a whole hour.
-pub const MAX_CALLS_PER_HOUR: u32 = MAX_CALLS_PER_MINUTE * 60;
+pub(crate) const MAX_CALLS_PER_HOUR: u32 = MAX_CALLS_PER_MINUTE * 60;
 
 /// The default per-minute budget: a third of SmartLead's standard plan (60 a minute), so that
 /// the exporter never crowds out the other integrations sharing the key.
-pub const DEFAULT_CALLS_PER_MINUTE: u32 = 20;
+pub(crate) const DEFAULT_CALLS_PER_MINUTE: u32 = 20;
 
 /// The default hourly budget: half of the standard plan's 1,000 an hour.
-pub const DEFAULT_CALLS_PER_HOUR: u32 = 500;
+pub(crate) const DEFAULT_CALLS_PER_HOUR: u32 = 500;
 
 /// The campaign statuses whose analytics are collected unless told otherwise, as
 /// `--collector.campaigns.statuses` takes them.
-pub const DEFAULT_CAMPAIGN_STATUSES: &str = "ACTIVE,PAUSED";
+pub(crate) const DEFAULT_CAMPAIGN_STATUSES: &str = "ACTIVE,PAUSED";
 
 /// The most campaign statuses in one list: SmartLead has six.
-pub const MAX_CAMPAIGN_STATUSES: usize = 16;
+pub(crate) const MAX_CAMPAIGN_STATUSES: usize = 16;
 
 /// The longest campaign status accepted.
-pub const MAX_STATUS_LEN: usize = 32;
+pub(crate) const MAX_STATUS_LEN: usize = 32;
 
 /// One of the exporter's collectors: each reads one part of SmartLead's API on its own
 /// interval.
@@ -145,16 +148,6 @@ pub struct CollectorSettings {
     pub interval: Duration,
 }
 
-impl CollectorSettings {
-    /// Every collector on, at its default interval.
-    pub fn defaults() -> [Self; 4] {
-        Collector::ALL.map(|c| Self {
-            enabled: true,
-            interval: c.default_interval(),
-        })
-    }
-}
-
 /// The settings every account has; a file's `defaults:` and the flags supply what an account
 /// leaves out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,65 +190,65 @@ impl Settings {
     /// # Errors
     /// The first setting at fault, with the reason.
     pub fn validate(&self) -> Result<(), SettingError> {
-        let err = |field, reason: String| Err(SettingError { field, reason });
-        let mut durations = vec![(Field::Timeout, self.timeout, MIN_TIMEOUT, MAX_TIMEOUT)];
+        let err = |setting, reason: String| Err(SettingError { setting, reason });
+        let mut durations = vec![(Setting::Timeout, self.timeout, MIN_TIMEOUT, MAX_TIMEOUT)];
         for c in Collector::ALL {
             if self.collector(c).enabled {
                 let interval = self.collector(c).interval;
-                durations.push((Field::Interval(c), interval, MIN_INTERVAL, MAX_INTERVAL));
+                durations.push((Setting::Interval(c), interval, MIN_INTERVAL, MAX_INTERVAL));
             }
         }
         durations.push((
-            Field::MaxBackoff,
+            Setting::MaxBackoff,
             self.max_backoff,
             Duration::ZERO,
             MAX_BACKOFF,
         ));
         durations.push((
-            Field::StaleAfter,
+            Setting::StaleAfter,
             self.stale_after,
             Duration::ZERO,
             MAX_STALE_AFTER,
         ));
-        for (field, value, min, max) in durations {
+        for (setting, value, min, max) in durations {
             if let Some(reason) = out_of_bounds(value, min, max, show_duration) {
-                return err(field, reason);
+                return err(setting, reason);
             }
         }
         if let Some(reason) =
             out_of_bounds(self.max_body_size, MIN_BODY_SIZE, MAX_BODY_SIZE, show_size)
         {
-            return err(Field::MaxBodySize, reason);
+            return err(Setting::MaxBodySize, reason);
         }
         let calls = [
             (
-                Field::MaxCallsPerMinute,
+                Setting::MaxCallsPerMinute,
                 self.max_calls_per_minute,
                 MAX_CALLS_PER_MINUTE,
             ),
             (
-                Field::MaxCallsPerHour,
+                Setting::MaxCallsPerHour,
                 self.max_calls_per_hour,
                 MAX_CALLS_PER_HOUR,
             ),
         ];
-        for (field, value, max) in calls {
+        for (setting, value, max) in calls {
             if let Some(reason) = out_of_bounds(value, 1, max, |n| n.to_string()) {
-                return err(field, reason);
+                return err(setting, reason);
             }
         }
         check_statuses(&self.campaign_statuses)
-            .or_else(|reason| err(Field::CampaignStatuses, reason))?;
+            .or_else(|reason| err(Setting::CampaignStatuses, reason))?;
         if Collector::ALL.iter().all(|&c| !self.collector(c).enabled) {
             return err(
-                Field::Collectors,
+                Setting::Collectors,
                 "every collector is disabled: enable at least one".into(),
             );
         }
         let poll = self.poll_interval();
         if self.max_backoff < poll {
             return err(
-                Field::MaxBackoff,
+                Setting::MaxBackoff,
                 format!(
                     "{} is shorter than the poll interval ({})",
                     show_duration(self.max_backoff),
@@ -265,7 +258,7 @@ impl Settings {
         }
         if self.stale_after <= poll {
             return err(
-                Field::StaleAfter,
+                Setting::StaleAfter,
                 format!(
                     "{} must be longer than the poll interval ({}), or every series would go \
                      stale between polls",
@@ -286,25 +279,25 @@ impl Settings {
         }
         let windows = [
             (
-                Field::MaxCallsPerMinute,
+                Setting::MaxCallsPerMinute,
                 self.max_calls_per_minute,
                 Duration::from_secs(60),
                 "a minute",
             ),
             (
-                Field::MaxCallsPerHour,
+                Setting::MaxCallsPerHour,
                 self.max_calls_per_hour,
                 Duration::from_secs(3600),
                 "an hour",
             ),
         ];
-        for (field, budget, window, per) in windows {
+        for (setting, budget, window, per) in windows {
             // Calls in the window at one per interval, compared without rounding.
             let needed = window.as_millis();
             let allowed = u128::from(budget) * categories.interval.as_millis();
             if needed > allowed {
                 return Err(SettingError {
-                    field,
+                    setting,
                     reason: format!(
                         "{budget} calls {per} cannot fit even the categories collector every \
                          {} ({:.1} calls {per}); raise the budget or lengthen the poll interval",
@@ -320,9 +313,7 @@ impl Settings {
 
 /// A setting, for messages: its flag and its name in the accounts file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Field {
-    /// `--smartlead.base-url`, `base_url`.
-    BaseUrl,
+pub enum Setting {
     /// `--smartlead.timeout`, `timeout`.
     Timeout,
     /// `--smartlead.max-body-size`, `max_body_size`.
@@ -344,11 +335,10 @@ pub enum Field {
     MaxCallsPerHour,
 }
 
-impl Field {
+impl Setting {
     /// The command-line flag.
     pub fn flag(self) -> String {
         match self {
-            Self::BaseUrl => "--smartlead.base-url".into(),
             Self::Timeout => "--smartlead.timeout".into(),
             Self::MaxBodySize => "--smartlead.max-body-size".into(),
             Self::MaxBackoff => "--poll.max-backoff".into(),
@@ -365,7 +355,6 @@ impl Field {
     /// The key in the accounts file.
     pub fn key(self) -> String {
         match self {
-            Self::BaseUrl => "base_url".into(),
             Self::Timeout => "timeout".into(),
             Self::MaxBodySize => "max_body_size".into(),
             Self::MaxBackoff => "max_backoff".into(),
@@ -384,7 +373,7 @@ impl Field {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SettingError {
     /// Which setting.
-    pub field: Field,
+    pub setting: Setting,
     /// Why, with the value.
     pub reason: String,
 }
@@ -458,55 +447,11 @@ impl Account {
     }
 }
 
-/// Which accounts of a file this process collects: those whose stable hash of the name modulo
-/// `total` is `index`, as kube-state-metrics shards its objects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    /// `--shard`.
-    pub index: u32,
-    /// `--total-shards`.
-    pub total: u32,
-}
-
-impl Default for Shard {
-    fn default() -> Self {
-        Self { index: 0, total: 1 }
-    }
-}
-
-impl fmt::Display for Shard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "shard {} of {}", self.index, self.total)
-    }
-}
-
-impl Shard {
-    /// Whether this shard collects the account called `name`.
-    pub fn owns(self, name: &str) -> bool {
-        self.total <= 1 || shard_of(name, self.total) == self.index
-    }
-}
-
-/// The shard an account belongs to among `total`: FNV-1a (64 bits) of the name, modulo
-/// `total`. Stable across processes, versions and platforms, so every replica agrees.
-pub fn shard_of(name: &str, total: u32) -> u32 {
-    let total = u64::from(total.max(1));
-    u32::try_from(stable_hash(name) % total).unwrap_or(0)
-}
-
-/// FNV-1a, 64 bits: tiny, stable, and well spread for short strings.
-pub fn stable_hash(text: &str) -> u64 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    text.bytes().fold(OFFSET, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(PRIME)
-    })
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
+    /// Settings that pass validation: every collector on at its default interval.
     pub(crate) fn settings() -> Settings {
         Settings {
             base_url: Url::parse("https://server.smartlead.ai/api/v1").unwrap(),
@@ -515,7 +460,10 @@ mod tests {
             max_backoff: Duration::from_secs(600),
             stale_after: Duration::from_secs(300),
             global_max_id: 99,
-            collectors: CollectorSettings::defaults(),
+            collectors: Collector::ALL.map(|c| CollectorSettings {
+                enabled: true,
+                interval: c.default_interval(),
+            }),
             campaign_statuses: vec!["ACTIVE".into(), "PAUSED".into()],
             max_calls_per_minute: DEFAULT_CALLS_PER_MINUTE,
             max_calls_per_hour: DEFAULT_CALLS_PER_HOUR,
@@ -528,10 +476,7 @@ mod tests {
             assert_eq!(c.index(), i);
             assert_eq!(Collector::from_name(c.name()), Some(c));
         }
-        let defaults: Vec<u64> = CollectorSettings::defaults()
-            .iter()
-            .map(|c| c.interval.as_secs())
-            .collect();
+        let defaults = Collector::ALL.map(|c| c.default_interval().as_secs());
         assert_eq!(defaults, [60, 900, 300, 300]);
         assert!(settings().validate().is_ok());
     }
@@ -545,7 +490,7 @@ mod tests {
         assert!(s.validate().is_ok(), "20 a minute, 1,200 an hour: exactly");
         s.collectors[0].interval = Duration::from_millis(2999);
         let e = s.validate().unwrap_err();
-        assert_eq!(e.field, Field::MaxCallsPerMinute);
+        assert_eq!(e.setting, Setting::MaxCallsPerMinute);
         assert!(
             e.reason
                 .contains("cannot fit even the categories collector"),
@@ -558,60 +503,41 @@ mod tests {
         for c in &mut s.collectors {
             c.enabled = false;
         }
-        assert_eq!(s.validate().unwrap_err().field, Field::Collectors);
+        assert_eq!(s.validate().unwrap_err().setting, Setting::Collectors);
     }
 
     #[test]
-    fn bounds_name_their_field() {
+    fn bounds_name_their_setting() {
         let mut s = settings();
         s.collectors[2].interval = Duration::from_millis(10);
         assert_eq!(
-            s.validate().unwrap_err().field,
-            Field::Interval(Collector::Campaigns)
+            s.validate().unwrap_err().setting,
+            Setting::Interval(Collector::Campaigns)
         );
         // A disabled collector's interval is not checked.
         s.collectors[2].enabled = false;
         assert!(s.validate().is_ok());
         let mut s = settings();
         s.max_calls_per_minute = MAX_CALLS_PER_MINUTE + 1;
-        assert_eq!(s.validate().unwrap_err().field, Field::MaxCallsPerMinute);
+        assert_eq!(
+            s.validate().unwrap_err().setting,
+            Setting::MaxCallsPerMinute
+        );
         s.max_calls_per_minute = 0;
-        assert_eq!(s.validate().unwrap_err().field, Field::MaxCallsPerMinute);
+        assert_eq!(
+            s.validate().unwrap_err().setting,
+            Setting::MaxCallsPerMinute
+        );
         let mut s = settings();
         s.campaign_statuses.clear();
-        assert_eq!(s.validate().unwrap_err().field, Field::CampaignStatuses);
+        assert_eq!(s.validate().unwrap_err().setting, Setting::CampaignStatuses);
         assert_eq!(
-            Field::Interval(Collector::Replies).flag(),
+            Setting::Interval(Collector::Replies).flag(),
             "--collector.replies.interval"
         );
         assert_eq!(
-            Field::Interval(Collector::Categories).key(),
+            Setting::Interval(Collector::Categories).key(),
             "poll_interval"
         );
-    }
-
-    #[test]
-    fn shards_partition_the_accounts() {
-        let names: Vec<String> = (0..300).map(|i| format!("client-{i}")).collect();
-        for total in [1, 2, 3, 7] {
-            let mut counts = vec![0; total as usize];
-            for name in &names {
-                let owners: Vec<u32> = (0..total)
-                    .filter(|&index| Shard { index, total }.owns(name))
-                    .collect();
-                assert_eq!(owners.len(), 1, "{name} in {total}");
-                counts[owners[0] as usize] += 1;
-            }
-            // Spread: no shard has less than half its fair share.
-            assert!(
-                counts
-                    .iter()
-                    .all(|&c| c * total as usize * 2 >= names.len()),
-                "{counts:?}"
-            );
-        }
-        // Stable: the same answer as any other process computes.
-        assert_eq!(stable_hash(""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(stable_hash("a"), 0xaf63_dc4c_8601_ec8c);
     }
 }

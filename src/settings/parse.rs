@@ -9,13 +9,13 @@ use super::MAX_NAME_LEN;
 use super::MAX_STATUS_LEN;
 
 /// A duration as written in flags (`5m`, `1h 30m`).
-pub fn show_duration(d: Duration) -> String {
+pub(crate) fn show_duration(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
 /// A byte count as written in flags: `16MiB` when it is a whole number of a binary unit,
 /// else in bytes.
-pub fn show_size(bytes: u64) -> String {
+pub(crate) fn show_size(bytes: u64) -> String {
     for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
         if bytes >= size && bytes % size == 0 {
             return format!("{}{unit}", bytes / size);
@@ -29,7 +29,7 @@ pub fn show_size(bytes: u64) -> String {
 ///
 /// # Errors
 /// The parser's message with examples.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim()).map_err(|e| format!("{e} (examples: 30s, 5m, 1h30m)"))
 }
 
@@ -37,7 +37,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 ///
 /// # Errors
 /// The parser's message with examples.
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     parse_size::parse_size(text.trim()).map_err(|e| format!("{e} (examples: 512KiB, 16MiB)"))
 }
 
@@ -45,7 +45,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 ///
 /// # Errors
 /// What is wrong with it.
-pub fn parse_base_url(text: &str) -> Result<Url, String> {
+pub(crate) fn parse_base_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text.trim()).map_err(|e| format!("{text:?}: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("{text:?}: the scheme must be http or https"));
@@ -67,7 +67,7 @@ pub fn parse_base_url(text: &str) -> Result<Url, String> {
 ///
 /// # Errors
 /// Why it is not a bare host name.
-pub fn parse_host(text: &str) -> Result<String, String> {
+pub(crate) fn parse_host(text: &str) -> Result<String, String> {
     let text = text.trim();
     let invalid = || format!("{text:?} is not a host name (give it without scheme or port)");
     if text.is_empty() || text.contains(['/', '@', '?', '#']) {
@@ -84,7 +84,7 @@ pub fn parse_host(text: &str) -> Result<String, String> {
 ///
 /// # Errors
 /// The first entry that is not a host name, or an empty list.
-pub fn parse_hosts(text: &str) -> Result<Vec<String>, String> {
+pub(crate) fn parse_hosts(text: &str) -> Result<Vec<String>, String> {
     let mut hosts = Vec::new();
     for entry in text.split(',') {
         let host = parse_host(entry)?;
@@ -99,7 +99,7 @@ pub fn parse_hosts(text: &str) -> Result<Vec<String>, String> {
 ///
 /// # Errors
 /// Why not, naming the host and the flag that lists the allowed ones.
-pub fn check_host(url: &Url, allowed: &[String]) -> Result<(), String> {
+pub(crate) fn check_host(url: &Url, allowed: &[String]) -> Result<(), String> {
     let host = url.host_str().unwrap_or_default();
     if allowed.iter().any(|a| a == host) {
         return Ok(());
@@ -116,7 +116,7 @@ pub fn check_host(url: &Url, allowed: &[String]) -> Result<(), String> {
 ///
 /// # Errors
 /// Why the token is refused.
-pub fn parse_status(token: &str) -> Result<String, String> {
+pub(crate) fn parse_status(token: &str) -> Result<String, String> {
     let status = token.trim().to_ascii_uppercase();
     if status.is_empty() {
         return Err("an empty status (two commas in a row, or one at an end?)".into());
@@ -135,7 +135,7 @@ pub fn parse_status(token: &str) -> Result<String, String> {
 ///
 /// # Errors
 /// The first malformed status.
-pub fn parse_statuses(text: &str) -> Result<Vec<String>, String> {
+pub(crate) fn parse_statuses(text: &str) -> Result<Vec<String>, String> {
     let mut statuses = Vec::new();
     for token in text.split(',') {
         let status = parse_status(token)?;
@@ -151,7 +151,7 @@ pub fn parse_statuses(text: &str) -> Result<Vec<String>, String> {
 ///
 /// # Errors
 /// Why the name is refused.
-pub fn check_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > MAX_NAME_LEN {
         return Err(format!(
             "{name:?}: a name has 1 to {MAX_NAME_LEN} characters"

@@ -5,7 +5,7 @@
 //! exporter expects from SmartLead"): `sentiment_type` is often `null` or absent, ids sometimes
 //! arrive as strings of digits, and unknown fields come and go. The parser is lenient field by
 //! field: an odd value is understood where it can be (a number as a name) or dropped and
-//! counted, so that the poller warns once, and the rest of the category is kept. It refuses,
+//! counted, so that the collector warns once, and the rest of the category is kept. It refuses,
 //! with a message that says what it saw, only an answer that is not a list of categories.
 //!
 //! Upstream text quoted in a message goes through one path, [`excerpt`]: the API key is
@@ -15,23 +15,21 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
-use std::fmt;
 
-use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
+use serde::de::MapAccess;
 
-pub use super::json::DecodeError;
-use super::json::{id_of, Field};
+pub(crate) use super::json::DecodeError;
+use super::json::{read, read_array, skip, text_of, Element, Field, Oddities, Quoting, Record};
 use super::key::{Redactor, TextEnd};
-use super::text::{self, error_message, excerpt, quote, MAX_NAME_BYTES};
+use super::text::{self, excerpt, MAX_NAME_BYTES};
 
 /// At most this many distinct unrecognised `sentiment_type` values are reported per response,
 /// so that a hostile answer cannot make the warning set grow with its size.
-pub const MAX_UNKNOWN_SENTIMENTS: usize = 16;
+pub(crate) const MAX_UNKNOWN_SENTIMENTS: usize = 16;
 
 /// A category name is cut to this many bytes (on a character boundary): the name becomes a
 /// label value on every scrape, and Prometheus has no use for a longer one.
-pub const MAX_CATEGORY_NAME_BYTES: usize = MAX_NAME_BYTES;
+pub(crate) const MAX_CATEGORY_NAME_BYTES: usize = MAX_NAME_BYTES;
 
 /// A category's sentiment, as exported in the `sentiment` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -73,6 +71,16 @@ impl Sentiment {
         }
     }
 
+    /// Classifies a `sentiment_type` as it arrives: `null` is [`Sentiment::None`], a string
+    /// is classified, any other value is [`Sentiment::Other`].
+    pub(crate) fn of_field(field: &Field<'_>) -> Self {
+        match field {
+            Field::Null => Self::None,
+            Field::Text(text) => Self::classify(Some(text)),
+            _ => Self::Other,
+        }
+    }
+
     /// The label value.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -96,7 +104,7 @@ impl Sentiment {
 /// set by `--categories.global-max-id`. It is a heuristic: SmartLead added globals 8 and 9
 /// after user-created id 1451 existed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// Shared by every SmartLead user.
     Global,
     /// Created by this account.
@@ -105,10 +113,10 @@ pub enum Origin {
 
 impl Origin {
     /// Every value, in exposition order.
-    pub const ALL: [Self; 2] = [Self::Global, Self::User];
+    pub(crate) const ALL: [Self; 2] = [Self::Global, Self::User];
 
     /// Ids up to `global_max_id` are global, larger ones are the user's.
-    pub const fn of(id: u64, global_max_id: u64) -> Self {
+    pub(crate) const fn of(id: u64, global_max_id: u64) -> Self {
         if id <= global_max_id {
             Self::Global
         } else {
@@ -117,7 +125,7 @@ impl Origin {
     }
 
     /// The label value.
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             Self::Global => "global",
             Self::User => "user",
@@ -125,7 +133,7 @@ impl Origin {
     }
 
     /// Position in [`Origin::ALL`], for counting into arrays.
-    pub const fn index(self) -> usize {
+    pub(crate) const fn index(self) -> usize {
         self as usize
     }
 }
@@ -151,20 +159,15 @@ pub struct Catalog {
     /// Distinct unrecognised `sentiment_type` values (a non-string one as `<a number>` and
     /// the like), redacted and quoted, at most [`MAX_UNKNOWN_SENTIMENTS`].
     pub unknown_sentiments: BTreeSet<String>,
-    /// How many elements repeated an id seen before in the same response.
-    pub duplicates: usize,
+    /// What was odd: elements that are not objects or have no usable id are dropped, repeated
+    /// ids are counted once, names are cut to [`MAX_CATEGORY_NAME_BYTES`].
+    pub oddities: Oddities,
     /// How many `created_at` values were present but not RFC 3339 timestamps (a number, an
     /// object, an unreadable string): their categories are kept without a timestamp.
     pub unreadable_timestamps: usize,
     /// How many categories had no readable `name` (absent, null, a bool, an object): they are
     /// kept with an empty name.
     pub unreadable_names: usize,
-    /// How many names were cut to [`MAX_CATEGORY_NAME_BYTES`].
-    pub truncated_names: usize,
-    /// How many elements were dropped because they are not objects or have no usable id.
-    pub dropped: usize,
-    /// Why the first dropped element was dropped, for the warning.
-    pub drop_reason: Option<String>,
 }
 
 /// Parses the body of `GET /leads/fetch-categories`; `redactor` hides the key in everything
@@ -185,257 +188,122 @@ pub struct Catalog {
 /// when it has one), truncated JSON, something other than a list, a list with no category,
 /// invalid UTF-8.
 pub fn parse(body: &[u8], redactor: &Redactor) -> Result<Catalog, DecodeError> {
-    let first = body.iter().copied().find(|b| !b.is_ascii_whitespace());
-    match first {
-        None => return Err(DecodeError("the body is empty".into())),
-        Some(b'<') => {
-            return Err(DecodeError(format!(
-                "expected a JSON array of categories, got HTML or XML: {}",
-                quote(body, redactor)
-            )))
-        }
-        Some(b'{') => {
-            let detail = error_message(body, redactor)
-                .map(|m| format!(" with message {m:?}"))
-                .unwrap_or_default();
-            return Err(DecodeError(format!(
-                "expected a JSON array of categories, got a JSON object{detail}"
-            )));
-        }
-        Some(_) => {}
-    }
-    let mut seed = ListSeed {
-        redactor,
-        catalog: Catalog::default(),
-    };
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let parsed = serde::de::DeserializeSeed::deserialize(&mut seed, &mut deserializer)
-        .and_then(|()| deserializer.end());
-    if let Err(e) = parsed {
-        return Err(DecodeError(format!(
-            "the body is not a list of categories: {} (body starts {})",
-            excerpt(&e.to_string(), redactor, TextEnd::Complete),
-            quote(body, redactor)
-        )));
-    }
-    let mut catalog = seed.catalog;
-    if catalog.categories.is_empty() && catalog.dropped > 0 {
-        return Err(DecodeError(format!(
-            "the body is a list, but none of its {} elements is a category; the first: {}",
-            catalog.dropped,
-            catalog.drop_reason.as_deref().unwrap_or("unknown")
-        )));
-    }
+    let mut catalog = Catalog::default();
+    read_array(
+        body,
+        "categories",
+        Quoting::RedactedOrStart(redactor),
+        |index, element| add(&mut catalog, redactor, index, element),
+    )?;
+    catalog
+        .oddities
+        .none_kept(catalog.categories.len(), "a category")?;
     // SmartLead sorts by id already; a stable sort is linear on sorted input and keeps the
     // first of equal ids.
     catalog.categories.sort_by_key(|c| c.id);
     let before = catalog.categories.len();
     catalog.categories.dedup_by_key(|c| c.id);
-    catalog.duplicates = before - catalog.categories.len();
+    catalog.oddities.duplicates = before - catalog.categories.len();
     Ok(catalog)
 }
 
-/// One element of the list as it arrives: the four fields that matter, whatever their types,
-/// or what the element is when it is not an object.
-enum Element<'a> {
-    Object {
-        id: Option<Field<'a>>,
-        name: Option<Field<'a>>,
-        sentiment_type: Option<Field<'a>>,
-        created_at: Option<Field<'a>>,
-    },
-    Other(&'static str),
+/// One element of the list as it arrives: the four fields that matter, whatever their types.
+#[derive(Default)]
+struct Entry<'a> {
+    id: Option<Field<'a>>,
+    name: Option<Field<'a>>,
+    sentiment_type: Option<Field<'a>>,
+    created_at: Option<Field<'a>>,
 }
 
-impl<'de> Deserialize<'de> for Element<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ElementVisitor)
-    }
-}
-
-struct ElementVisitor;
-
-impl<'de> Visitor<'de> for ElementVisitor {
-    type Value = Element<'de>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a category object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Element<'de>, A::Error> {
-        let (mut id, mut name, mut sentiment_type, mut created_at) = (None, None, None, None);
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            // A repeated field: the last one counts, as in most JSON readers.
-            match key.as_ref() {
-                "id" => id = Some(map.next_value()?),
-                "name" => name = Some(map.next_value()?),
-                "sentiment_type" => sentiment_type = Some(map.next_value()?),
-                "created_at" => created_at = Some(map.next_value()?),
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
+impl<'de> Record<'de> for Entry<'de> {
+    fn field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            "id" => read(map, &mut self.id),
+            "name" => read(map, &mut self.name),
+            "sentiment_type" => read(map, &mut self.sentiment_type),
+            "created_at" => read(map, &mut self.created_at),
+            _ => skip(map),
         }
-        Ok(Element::Object {
-            id,
-            name,
-            sentiment_type,
-            created_at,
-        })
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Element<'de>, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Element::Other("an array"))
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Element<'de>, E> {
-        Ok(Element::Other("a bool"))
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Element<'de>, E> {
-        Ok(Element::Other("a number"))
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Element<'de>, E> {
-        Ok(Element::Other("a number"))
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Element<'de>, E> {
-        Ok(Element::Other("a number"))
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Element<'de>, E> {
-        Ok(Element::Other("a string"))
-    }
-    fn visit_unit<E>(self) -> Result<Element<'de>, E> {
-        Ok(Element::Other("null"))
-    }
-    fn visit_none<E>(self) -> Result<Element<'de>, E> {
-        Ok(Element::Other("null"))
     }
 }
 
-/// Deserialises the top-level array element by element into a [`Catalog`], so that no
-/// intermediate list of wire elements is ever held.
-struct ListSeed<'r> {
-    /// Hides the key in names and sentiments.
-    redactor: &'r Redactor,
-    /// What was read so far.
-    catalog: Catalog,
-}
-
-impl<'de> serde::de::DeserializeSeed<'de> for &mut ListSeed<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for &mut ListSeed<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON array of categories")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        // The hint comes from the input; bound it so it cannot reserve unbounded memory.
-        self.catalog
-            .categories
-            .reserve(seq.size_hint().unwrap_or(0).min(4096));
-        let mut index = 0usize;
-        while let Some(element) = seq.next_element::<Element<'de>>()? {
-            self.add(index, element);
-            index += 1;
+/// Adds one element, leniently, counting what was odd about it.
+fn add(catalog: &mut Catalog, redactor: &Redactor, index: usize, element: Element<Entry<'_>>) {
+    let odd = &mut catalog.oddities;
+    let Some(entry) = odd.record(index, element, "a category object") else {
+        return;
+    };
+    let Some(id) = odd.id(index, entry.id.as_ref()) else {
+        return;
+    };
+    let name = match text_of(entry.name) {
+        Ok(Some(name)) => name,
+        _ => {
+            catalog.unreadable_names += 1;
+            Cow::Borrowed("")
         }
-        Ok(())
+    };
+    let (name, cut) = text::name(name, redactor, MAX_CATEGORY_NAME_BYTES);
+    if cut {
+        odd.truncated_names += 1;
     }
-}
-
-impl ListSeed<'_> {
-    /// Adds one element, leniently, counting what was odd about it.
-    fn add(&mut self, index: usize, element: Element<'_>) {
-        let catalog = &mut self.catalog;
-        let (id, name, sentiment_type, created_at) = match element {
-            Element::Object {
-                id,
-                name,
-                sentiment_type,
-                created_at,
-            } => (id, name, sentiment_type, created_at),
-            Element::Other(kind) => {
-                catalog.dropped += 1;
-                catalog.drop_reason.get_or_insert_with(|| {
-                    format!("element {index}: invalid type: {kind}, expected a category object")
-                });
-                return;
-            }
-        };
-        let id = match id.as_ref().map(id_of) {
-            Some(Ok(id)) => id,
-            problem => {
-                catalog.dropped += 1;
-                catalog.drop_reason.get_or_insert_with(|| match problem {
-                    Some(Err(what)) => format!(
-                        "element {index}: its id is {what}, expected a non-negative integer id \
-                         (a number or a string of digits)"
-                    ),
-                    _ => format!("element {index}: missing field `id`"),
-                });
-                return;
-            }
-        };
-        let name: Cow<'_, str> = match name {
-            Some(Field::Text(text)) => text,
-            Some(Field::Unsigned(n)) => n.to_string().into(),
-            Some(Field::Signed(n)) => n.to_string().into(),
-            Some(Field::Float(n)) => serde_json::Number::from_f64(n)
-                .map_or_else(String::new, |n| n.to_string())
-                .into(),
-            _ => {
-                catalog.unreadable_names += 1;
-                Cow::Borrowed("")
-            }
-        };
-        let (name, cut) = text::name(name, self.redactor, MAX_CATEGORY_NAME_BYTES);
-        if cut {
-            catalog.truncated_names += 1;
-        }
-        let sentiment = match &sentiment_type {
-            None | Some(Field::Null) => Sentiment::None,
-            Some(Field::Text(text)) => Sentiment::classify(Some(text)),
-            Some(_) => Sentiment::Other,
-        };
-        if sentiment == Sentiment::Other
-            && catalog.unknown_sentiments.len() < MAX_UNKNOWN_SENTIMENTS
-        {
-            let shown = match &sentiment_type {
-                Some(Field::Text(text))
-                    if self.redactor.key_len() >= text::MIN_KEY_BYTES_HIDDEN_IN_DATA =>
-                {
-                    excerpt(text, self.redactor, TextEnd::Complete)
-                }
-                Some(Field::Text(text)) => excerpt(text, &Redactor::default(), TextEnd::Complete),
-                Some(other) => format!("<{}>", other.kind()),
-                None => String::new(),
+    let sentiment = entry
+        .sentiment_type
+        .as_ref()
+        .map_or(Sentiment::None, Sentiment::of_field);
+    if sentiment == Sentiment::Other {
+        note_unknown_sentiment(
+            &mut catalog.unknown_sentiments,
+            entry.sentiment_type.as_ref(),
+            redactor,
+        );
+    }
+    let created_unix = match &entry.created_at {
+        None | Some(Field::Null) => None,
+        Some(field) => {
+            let parsed = match field {
+                Field::Text(text) => rfc3339_seconds(text),
+                _ => None,
             };
-            catalog.unknown_sentiments.insert(shown);
-        }
-        let created_unix = match &created_at {
-            None | Some(Field::Null) => None,
-            Some(field) => {
-                let parsed = match field {
-                    Field::Text(text) => unix_seconds(text),
-                    _ => None,
-                };
-                if parsed.is_none() {
-                    catalog.unreadable_timestamps += 1;
-                }
-                parsed
+            if parsed.is_none() {
+                catalog.unreadable_timestamps += 1;
             }
-        };
-        catalog.categories.push(Category {
-            id,
-            name,
-            sentiment,
-            created_unix,
-        });
+            parsed
+        }
+    };
+    catalog.categories.push(Category {
+        id,
+        name,
+        sentiment,
+        created_unix,
+    });
+}
+
+/// Remembers an unrecognised `sentiment_type` for the warning, at most
+/// [`MAX_UNKNOWN_SENTIMENTS`] distinct ones: a string quoted, with the key redacted (when the
+/// key is long enough to be told apart from data), anything else by its kind (`<a number>`).
+pub(crate) fn note_unknown_sentiment(
+    unknown: &mut BTreeSet<String>,
+    sentiment_type: Option<&Field<'_>>,
+    redactor: &Redactor,
+) {
+    if unknown.len() >= MAX_UNKNOWN_SENTIMENTS {
+        return;
     }
+    let shown = match sentiment_type {
+        Some(Field::Text(text)) if redactor.key_len() >= text::MIN_KEY_BYTES_HIDDEN_IN_DATA => {
+            excerpt(text, redactor, TextEnd::Complete)
+        }
+        Some(Field::Text(text)) => excerpt(text, &Redactor::default(), TextEnd::Complete),
+        Some(other) => format!("<{}>", other.kind()),
+        None => String::new(),
+    };
+    unknown.insert(shown);
 }
 
 /// `created_at` (`2024-01-15T10:30:00.000Z`) as Unix seconds.
-fn unix_seconds(text: &str) -> Option<f64> {
+fn rfc3339_seconds(text: &str) -> Option<f64> {
     let time = humantime::parse_rfc3339_weak(text.trim()).ok()?;
     let since = time.duration_since(std::time::UNIX_EPOCH).ok()?;
     Some(since.as_secs_f64())
@@ -454,7 +322,7 @@ mod tests {
 
     /// The message of an error body, with no key to hide.
     fn error_message(body: &[u8]) -> Option<String> {
-        super::error_message(body, &Redactor::default())
+        text::error_message(body, &Redactor::default())
     }
 
     /// The example response from SmartLead's reference page, verbatim.
@@ -471,7 +339,7 @@ mod tests {
         assert_eq!(catalog.categories[3].sentiment, Sentiment::Neutral);
         assert_eq!(catalog.categories[0].created_unix, Some(1_705_314_600.0));
         assert_eq!(catalog.categories[3].created_unix, Some(1_763_648_520.0));
-        assert_eq!(catalog.duplicates, 0);
+        assert_eq!(catalog.oddities.duplicates, 0);
         assert!(catalog.unknown_sentiments.is_empty());
     }
 
@@ -522,7 +390,7 @@ mod tests {
         let ids: Vec<u64> = catalog.categories.iter().map(|c| c.id).collect();
         assert_eq!(ids, [9, 1451]);
         assert_eq!(catalog.categories[1].name, "Referral");
-        assert_eq!(catalog.duplicates, 1);
+        assert_eq!(catalog.oddities.duplicates, 1);
     }
 
     #[test]
@@ -610,9 +478,9 @@ mod tests {
         assert_eq!(times, [None, None, None, None, Some(1_705_314_600.0), None]);
         assert_eq!(catalog.unreadable_timestamps, 4);
         assert_eq!(catalog.unreadable_names, 2);
-        assert_eq!(catalog.dropped, 3);
+        assert_eq!(catalog.oddities.dropped, 3);
         assert_eq!(
-            catalog.drop_reason.as_deref(),
+            catalog.oddities.drop_reason.as_deref(),
             Some("element 6: invalid type: a string, expected a category object")
         );
     }
@@ -632,11 +500,11 @@ mod tests {
             "a".repeat(MAX_CATEGORY_NAME_BYTES - 1)
         );
         assert_eq!(catalog.categories[1].name, "short");
-        assert_eq!(catalog.truncated_names, 1);
+        assert_eq!(catalog.oddities.truncated_names, 1);
         let exact = "x".repeat(MAX_CATEGORY_NAME_BYTES);
         let catalog = parse(format!(r#"[{{"id":1,"name":"{exact}"}}]"#).as_bytes()).unwrap();
         assert_eq!(catalog.categories[0].name, exact);
-        assert_eq!(catalog.truncated_names, 0);
+        assert_eq!(catalog.oddities.truncated_names, 0);
     }
 
     const KEY: &str = "canary-7f3a9c-do-not-leak";
@@ -662,11 +530,11 @@ mod tests {
                 KEY.replace('-', "%2D"),
             ] {
                 let text = format!("{}{key} trailing text", "x".repeat(start));
-                let message = super::error_message(text.as_bytes(), &redactor()).unwrap();
+                let message = text::error_message(text.as_bytes(), &redactor()).unwrap();
                 assert_no_key(&message);
                 assert!(message.starts_with(&"x".repeat(start)), "{message}");
                 let json = format!(r#"{{"message": "{}{key}"}}"#, "y".repeat(start));
-                let message = super::error_message(json.as_bytes(), &redactor()).unwrap();
+                let message = text::error_message(json.as_bytes(), &redactor()).unwrap();
                 assert_no_key(&message);
                 let html = format!("<html>{}{key}</html>", "z".repeat(start));
                 let err = super::parse(html.as_bytes(), &redactor()).unwrap_err();
@@ -678,14 +546,14 @@ mod tests {
     #[test]
     fn a_key_split_by_control_characters_is_still_redacted() {
         let text = "bad key canary-7f3a\u{1}9c-do-not-\u{7f}leak";
-        let message = super::error_message(text.as_bytes(), &redactor()).unwrap();
+        let message = text::error_message(text.as_bytes(), &redactor()).unwrap();
         assert_eq!(message, "bad key [redacted]");
     }
 
     #[test]
     fn a_key_at_the_end_of_a_long_body_cut_is_dropped() {
         let text = format!("{}{KEY}", "w".repeat(QUOTE_WINDOW_BYTES - 10));
-        let message = super::error_message(text.as_bytes(), &redactor()).unwrap();
+        let message = text::error_message(text.as_bytes(), &redactor()).unwrap();
         assert_no_key(&message);
         assert_eq!(message.chars().count(), MAX_QUOTED_BYTES);
         // A long string the parser's own message would quote whole is cut too.
@@ -706,7 +574,7 @@ mod tests {
         assert_no_key(&catalog.categories[0].name);
         // Raw, the name is over the limit; redacted first, it is under, and nothing is cut.
         assert!(catalog.categories[0].name.ends_with("nnnnn[redacted]"));
-        assert_eq!(catalog.truncated_names, 0);
+        assert_eq!(catalog.oddities.truncated_names, 0);
         let unknown: Vec<&String> = catalog.unknown_sentiments.iter().collect();
         assert_eq!(unknown, ["odd [redacted]"]);
 
@@ -760,30 +628,10 @@ mod tests {
 
     mod properties {
         use super::*;
-        use proptest::collection::{btree_map, vec};
+        use crate::smartlead::json::tests::{array_of, assert_linear, json, Shape};
+        use proptest::collection::vec;
         use proptest::prelude::*;
         use serde_json::Value;
-
-        /// Any JSON value, nested a few levels, with keys that often are the real ones.
-        fn json() -> impl Strategy<Value = Value> {
-            let leaf = prop_oneof![
-                Just(Value::Null),
-                any::<bool>().prop_map(Value::Bool),
-                any::<i64>().prop_map(Value::from),
-                any::<u64>().prop_map(Value::from),
-                any::<f64>().prop_map(Value::from),
-                ".{0,12}".prop_map(Value::String),
-                "[0-9]{1,22}".prop_map(Value::String),
-            ];
-            let key = prop_oneof!["id", "name", "sentiment_type", "created_at", ".{0,6}"];
-            leaf.prop_recursive(4, 64, 8, move |inner| {
-                prop_oneof![
-                    vec(inner.clone(), 0..8).prop_map(Value::Array),
-                    btree_map(key.clone(), inner, 0..6)
-                        .prop_map(|m| Value::Object(m.into_iter().collect())),
-                ]
-            })
-        }
 
         fn sentiment() -> impl Strategy<Value = Option<String>> {
             proptest::option::of(prop_oneof![
@@ -837,7 +685,7 @@ mod tests {
                 expected.dedup();
                 let ids: Vec<u64> = catalog.categories.iter().map(|c| c.id).collect();
                 prop_assert_eq!(&ids, &expected);
-                prop_assert_eq!(catalog.duplicates, items.len() - expected.len());
+                prop_assert_eq!(catalog.oddities.duplicates, items.len() - expected.len());
                 for category in &catalog.categories {
                     let first = items.iter().find(|i| i.0 == category.id).unwrap();
                     prop_assert_eq!(&category.name, &first.1);
@@ -846,65 +694,39 @@ mod tests {
             }
         }
 
-        /// The fastest of a few runs, to see through a busy machine.
-        fn fastest(body: &[u8]) -> std::time::Duration {
-            (0..5)
-                .map(|_| {
-                    let started = std::time::Instant::now();
-                    let _ = std::hint::black_box(parse(std::hint::black_box(body)));
-                    started.elapsed()
-                })
-                .min()
-                .unwrap()
-        }
-
-        /// Parse time grows linearly with the body: sixteen times the input takes about sixteen
-        /// times as long (quadratic growth would take 256 times). The bound leaves room for a
-        /// shared, loaded machine: a timing is noisy, the gap between the two growths is not. Each shape is a way to make a
-        /// naive parser go quadratic: many elements, duplicates, one long escaped string,
-        /// nesting in unknown fields, many unknown sentiments.
+        /// Parse time grows linearly with the body. Each shape is a way to make a naive
+        /// parser go quadratic: many elements, duplicates, one long escaped string, nesting in
+        /// unknown fields, many unknown sentiments.
         #[test]
         fn parse_time_is_linear_in_the_body() {
-            type Shape = (&'static str, fn(usize) -> String);
             let shapes: [Shape; 5] = [
                 ("many categories", |n| {
-                    let items: Vec<String> = (0..n)
-                        .map(|i| format!(r#"{{"id":{i},"name":"c{i}","sentiment_type":"positive","created_at":"2024-01-15T10:30:00.000Z"}}"#))
-                        .collect();
-                    format!("[{}]", items.join(","))
+                    array_of(n, |i| {
+                        format!(
+                            r#"{{"id":{i},"name":"c{i}","sentiment_type":"positive","created_at":"2024-01-15T10:30:00.000Z"}}"#
+                        )
+                    })
                 }),
                 ("duplicates in reverse", |n| {
-                    let items: Vec<String> = (0..n)
-                        .map(|i| format!(r#"{{"id":{},"name":"d"}}"#, (n - i) % 97))
-                        .collect();
-                    format!("[{}]", items.join(","))
+                    array_of(n, |i| format!(r#"{{"id":{},"name":"d"}}"#, (n - i) % 97))
                 }),
                 ("one long escaped name", |n| {
                     format!(r#"[{{"id":1,"name":"{}"}}]"#, "\\u00e9\\\"".repeat(n))
                 }),
                 ("nesting in unknown fields", |n| {
-                    let items: Vec<String> = (0..n)
-                        .map(|i| format!(r#"{{"id":{i},"name":"n","x":[[[[{{"y":[1,{{}}]}}]]]]}}"#))
-                        .collect();
-                    format!("[{}]", items.join(","))
+                    array_of(n, |i| {
+                        format!(r#"{{"id":{i},"name":"n","x":[[[[{{"y":[1,{{}}]}}]]]]}}"#)
+                    })
                 }),
                 ("many unknown sentiments", |n| {
-                    let items: Vec<String> = (0..n)
-                        .map(|i| format!(r#"{{"id":{i},"name":"s","sentiment_type":"odd{i}"}}"#))
-                        .collect();
-                    format!("[{}]", items.join(","))
+                    array_of(n, |i| {
+                        format!(r#"{{"id":{i},"name":"s","sentiment_type":"odd{i}"}}"#)
+                    })
                 }),
             ];
-            for (shape, make) in shapes {
-                let small = make(5_000);
-                let large = make(80_000);
-                let ratio = fastest(large.as_bytes()).as_secs_f64()
-                    / fastest(small.as_bytes()).as_secs_f64();
-                assert!(
-                    ratio < 64.0,
-                    "{shape}: 16x the input took {ratio:.1}x the time"
-                );
-            }
+            assert_linear(&shapes, 5000, |body| {
+                let _ = parse(body);
+            });
         }
     }
 }

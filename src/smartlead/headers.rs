@@ -7,9 +7,9 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 /// How far ahead a time taken from outside (a header, a deadline from a flag) may lie; one
 /// further ahead is taken as this far ahead. It keeps every addition to a clock in range, so
-/// none can overflow and panic; nothing waits this long (the poller caps server waits far
-/// lower).
-pub const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+/// none can overflow and panic; nothing waits this long (the collectors cap server waits
+/// far lower).
+pub(crate) const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
 /// The rate-limit headers of one answer. SmartLead's budget is per key and shared with every
 /// other integration using the key, so the exporter shows it.
@@ -212,7 +212,7 @@ mod tests {
                 let wait = retry_after(&map, now);
                 for at in [limits.reset, wait].into_iter().flatten() {
                     prop_assert!(at <= now + FAR_FUTURE);
-                    // What the poller does with it cannot overflow either.
+                    // What a collector does with it cannot overflow either.
                     let _ = at.duration_since(now);
                 }
             }

@@ -10,7 +10,7 @@ use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
 /// already dropped is not reused for the next poll. With a poll interval this long or longer
 /// no connection is kept at all: it could never be reused, and closing it later would be a
 /// wake-up between polls for nothing.
-pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The client could not be built (only at start-up).
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +36,8 @@ pub struct HttpConfig {
 /// Builds the HTTP client shared by every account: rustls with the public roots compiled in
 /// (plus those of `--smartlead.ca-file`), no redirects, explicit User-Agent. Proxies named by
 /// `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` are used (reqwest's default).
-/// Deadlines are per request (see [`ClientConfig::timeout`](super::client::ClientConfig::timeout)), so accounts can differ.
+/// Deadlines are per request (see
+/// [`ClientConfig::timeout`](super::client::ClientConfig::timeout)), so accounts can differ.
 ///
 /// # Errors
 /// [`ClientError::Build`] when the TLS backend cannot be initialised.

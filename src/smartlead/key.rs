@@ -20,15 +20,15 @@ use secrecy::{ExposeSecret as _, SecretString};
 use crate::fsread::ReadError;
 
 /// What `Debug` and `Display` print instead of a key, and what replaces it in upstream text.
-pub const REDACTED: &str = "[redacted]";
+pub(crate) const REDACTED: &str = "[redacted]";
 
 /// The largest key file read. SmartLead keys are tens of bytes; a larger file is a mistake
 /// (or an attack) and is refused without being read, so that it can cost no memory.
-pub const MAX_KEY_FILE_BYTES: u64 = 4096;
+pub(crate) const MAX_KEY_FILE_BYTES: u64 = 4096;
 
 /// The longest key accepted, from the file or the environment. It bounds the work of
 /// redaction, whose table grows with the key.
-pub const MAX_KEY_BYTES: usize = 4096;
+pub(crate) const MAX_KEY_BYTES: usize = 4096;
 
 /// A SmartLead API key. Never printed; its memory is wiped when dropped.
 #[derive(Clone)]
@@ -100,7 +100,7 @@ pub enum KeyError {
         /// What the operating system said.
         source: std::io::Error,
     },
-    /// The key file is a FIFO, a directory, a device or a socket, which could block the poller
+    /// The key file is a FIFO, a directory, a device or a socket, which could block a collector
     /// or never end.
     #[error("the API key file {path} is {kind}, not a regular file")]
     NotAFile {
@@ -378,14 +378,8 @@ fn decode_unit(text: &[u8], out: &mut [u8; 4]) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fsread::testing::{mkfifo, temp_dir};
     use std::time::{Duration, Instant};
-
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("sl-key-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
 
     #[test]
     fn key_never_prints() {
@@ -402,7 +396,7 @@ mod tests {
 
     #[test]
     fn key_file_is_trimmed_and_reread() {
-        let dir = temp_dir("reread");
+        let dir = temp_dir("key-reread");
         let path = dir.join("key");
         std::fs::write(&path, "first\n").unwrap();
         let source = KeySource::File(path.clone());
@@ -432,7 +426,7 @@ mod tests {
         assert!(ApiKey::new(&"k".repeat(MAX_KEY_BYTES)).is_ok());
         assert!(ApiKey::new(&"k".repeat(MAX_KEY_BYTES + 1)).is_err());
 
-        let dir = temp_dir("inner");
+        let dir = temp_dir("key-inner");
         let path = dir.join("key");
         std::fs::write(&path, "first-key\nsecond-key\n").unwrap();
         let err = KeySource::File(path.clone()).load().unwrap_err();
@@ -445,7 +439,7 @@ mod tests {
 
     #[test]
     fn a_huge_sparse_key_file_is_refused_without_reading_it() {
-        let dir = temp_dir("huge");
+        let dir = temp_dir("key-huge");
         let path = dir.join("key");
         let file = std::fs::File::create(&path).unwrap();
         file.set_len(1 << 30).unwrap();
@@ -472,11 +466,9 @@ mod tests {
 
     #[test]
     fn a_fifo_is_refused_without_blocking() {
-        let dir = temp_dir("fifo");
+        let dir = temp_dir("key-fifo");
         let path = dir.join("key");
-        let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-        // SAFETY: a valid NUL-terminated path; mkfifo has no other preconditions.
-        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        mkfifo(&path);
         let source = KeySource::File(path.clone());
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -498,7 +490,7 @@ mod tests {
     #[test]
     fn a_symlink_to_a_regular_file_is_read() {
         // Kubernetes mounts Secrets as symlinks into a `..data` directory.
-        let dir = temp_dir("symlink");
+        let dir = temp_dir("key-symlink");
         std::fs::create_dir(dir.join("..data")).unwrap();
         std::fs::write(dir.join("..data/key"), "linked-key\n").unwrap();
         std::os::unix::fs::symlink("..data/key", dir.join("key")).unwrap();

@@ -10,20 +10,20 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use serde::de::{DeserializeSeed, MapAccess};
+use serde::de::MapAccess;
 
 use super::json::{
-    count_of, flag_of, id_of, not_an_array, optional_id_of, percent_of, read, skip, text_of,
-    unreadable_json, DecodeError, Each, Element, Field, Oddities, Quoting, Record,
+    count_of, flag_of, optional_id_of, percent_of, read, read_array, skip, text_of, DecodeError,
+    Element, Field, Oddities, Quoting, Record,
 };
 use super::key::Redactor;
 use super::text::{self, MAX_NAME_BYTES};
 
 /// The largest page SmartLead serves (`limit` above it is answered 422).
-pub const MAX_PAGE_SIZE: u64 = 100;
+pub(crate) const MAX_PAGE_SIZE: u64 = 100;
 
 /// A mailbox's `type` (`GMAIL`, `OUTLOOK`, `SMTP`, `ZOHO`...) is kept up to this many bytes.
-pub const MAX_TYPE_BYTES: usize = 64;
+pub(crate) const MAX_TYPE_BYTES: usize = 64;
 
 /// A mailbox's warmup state, from `warmup_details.status`: the `warmup_status` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,9 +39,6 @@ pub enum WarmupStatus {
 }
 
 impl WarmupStatus {
-    /// Every value, in exposition order.
-    pub const ALL: [Self; 4] = [Self::Active, Self::Inactive, Self::Paused, Self::Other];
-
     /// Classifies a raw status, ignoring case and surrounding whitespace.
     pub fn parse(raw: &str) -> Self {
         let raw = raw.trim();
@@ -130,35 +127,14 @@ pub struct MailboxPage {
 /// # Errors
 /// A [`DecodeError`] saying what kind of thing was found instead of a list of mailboxes, and
 /// where JSON broke off; it never quotes the body, which holds credentials.
-pub fn parse(body: &[u8], redactor: &Redactor) -> Result<MailboxPage, DecodeError> {
-    if let Some(refused) = not_an_array(body, "mailboxes", Quoting::Nothing) {
-        return Err(refused);
-    }
+pub(crate) fn parse(body: &[u8], redactor: &Redactor) -> Result<MailboxPage, DecodeError> {
     let mut page = MailboxPage::default();
     let mut ids = HashSet::new();
-    let mut each = Each::new("a JSON array of mailboxes", |index, element| {
+    read_array(body, "mailboxes", Quoting::Nothing, |index, element| {
         page.returned += 1;
         add_mailbox(&mut page, &mut ids, redactor, index, element);
-    });
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let parsed = (&mut each)
-        .deserialize(&mut deserializer)
-        .and_then(|()| deserializer.end());
-    if let Err(e) = parsed {
-        return Err(unreadable_json(
-            &e,
-            "a list of mailboxes",
-            body,
-            Quoting::Nothing,
-        ));
-    }
-    if page.mailboxes.is_empty() && page.oddities.dropped > 0 {
-        return Err(DecodeError(format!(
-            "the body is a list, but none of its {} elements is a mailbox; the first: {}",
-            page.oddities.dropped,
-            page.oddities.drop_reason.as_deref().unwrap_or("unknown")
-        )));
-    }
+    })?;
+    page.oddities.none_kept(page.mailboxes.len(), "a mailbox")?;
     Ok(page)
 }
 
@@ -231,29 +207,12 @@ fn add_mailbox(
     element: Element<Entry<'_>>,
 ) {
     let odd = &mut page.oddities;
-    let entry = match element {
-        Element::Record(entry) => entry,
-        Element::Other(kind) => {
-            odd.drop(|| format!("element {index}: invalid type: {kind}, expected a mailbox"));
-            return;
-        }
-    };
-    let id = match entry.id.as_ref().map(id_of) {
-        Some(Ok(id)) => id,
-        problem => {
-            odd.drop(|| match problem {
-                Some(Err(what)) => {
-                    format!("element {index}: its id is {what}, expected a non-negative integer id")
-                }
-                _ => format!("element {index}: missing field `id`"),
-            });
-            return;
-        }
-    };
-    if !ids.insert(id) {
-        odd.duplicates += 1;
+    let Some(entry) = odd.record(index, element, "a mailbox") else {
         return;
-    }
+    };
+    let Some(id) = odd.new_id(index, entry.id.as_ref(), ids) else {
+        return;
+    };
     let email = odd
         .value(text_of(entry.from_email))
         .unwrap_or(Cow::Borrowed(""));
@@ -347,7 +306,7 @@ mod tests {
         let m = &page.mailboxes[2];
         assert_eq!(m.warmup, None);
         assert_eq!(m.kind, "SMTP");
-        assert!(!page.oddities.any(), "{:?}", page.oddities);
+        assert_eq!(page.oddities, crate::smartlead::Oddities::default());
     }
 
     #[test]

@@ -2,27 +2,29 @@
 //! endpoint, each with its lenient parser.
 //!
 //! - [`key`]: the API key, its sources, and the redaction of it from upstream text.
-//! - [`client`]: one bounded GET per call (deadline, body cap, no redirects, rate-limit
-//!   headers, failure classification) and a typed method per endpoint.
+//! - [`client`]: a typed method per endpoint, and what a call returns; `exchange`: the one
+//!   bounded GET every call makes (deadline, body cap, no redirects, rate-limit headers,
+//!   failure classification); `http`: the HTTP client every account shares.
 //! - [`categories`]: `GET /leads/fetch-categories`, the lead categories.
 //! - [`replies`]: `GET /analytics/lead/category-wise-response`, replies by category.
 //! - [`campaigns`]: `GET /campaigns/` and `GET /campaigns/{id}/analytics`.
 //! - [`mailboxes`]: `GET /email-accounts/`, a page of mailboxes.
 //! - [`text`]: names kept as labels and excerpts quoted in messages, with the key redacted.
 
-pub mod campaigns;
-pub mod categories;
-pub mod client;
+pub(crate) mod campaigns;
+pub(crate) mod categories;
+pub(crate) mod client;
+mod exchange;
 mod headers;
 mod http;
 mod json;
-pub mod key;
-pub mod mailboxes;
-pub mod replies;
-pub mod text;
+pub(crate) mod key;
+pub(crate) mod mailboxes;
+pub(crate) mod replies;
+pub(crate) mod text;
 
-pub use json::{DecodeError, Oddities};
-pub use time::Date;
+pub(crate) use json::Oddities;
+pub(crate) use time::Date;
 
 /// One SmartLead endpoint the exporter calls: the `api_endpoint` label of the API metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -16,20 +16,20 @@ use std::time::SystemTime;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use time::{Date, Duration, OffsetDateTime};
 
-use super::categories::{Category, Sentiment, MAX_UNKNOWN_SENTIMENTS};
+use super::categories::{note_unknown_sentiment, Category, Sentiment};
 use super::json::{
     count_of, percent_of, read, skip, text_of, unreadable_json, DecodeError, Element, Field,
     Oddities, Quoting, Record,
 };
-use super::key::{Redactor, TextEnd};
-use super::text::{self, excerpt, json_error_message, quote, MAX_NAME_BYTES};
+use super::key::Redactor;
+use super::text::{self, json_error_message, quote, MAX_NAME_BYTES};
 
 /// The window the exporter asks for: this many UTC days, today included. SmartLead's clients
 /// treat 30 days as the longest window it answers.
-pub const WINDOW_DAYS: u16 = 30;
+pub(crate) const WINDOW_DAYS: u16 = 30;
 
 /// The name of SmartLead's bucket for responses in no category; it has no sentiment.
-pub const UNCATEGORIZED: &str = "Uncategorized";
+pub(crate) const UNCATEGORIZED: &str = "Uncategorized";
 
 /// The last [`WINDOW_DAYS`] UTC days up to the day of `now`, both ends included, as
 /// `(start_date, end_date)`. A clock outside the calendar's range gives its nearest end.
@@ -50,7 +50,7 @@ pub fn window(now: SystemTime) -> (Date, Date) {
 }
 
 /// A date as SmartLead's query takes it: `YYYY-MM-DD`.
-pub fn format_date(date: Date) -> String {
+pub(crate) fn format_date(date: Date) -> String {
     format!(
         "{:04}-{:02}-{:02}",
         date.year(),
@@ -60,7 +60,7 @@ pub fn format_date(date: Date) -> String {
 }
 
 /// A `YYYY-MM-DD` date, when it is one.
-pub fn parse_date(text: &str) -> Option<Date> {
+pub(crate) fn parse_date(text: &str) -> Option<Date> {
     let mut parts = text.split('-');
     let (year, month, day) = (parts.next()?, parts.next()?, parts.next()?);
     let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
@@ -99,7 +99,7 @@ pub struct Replies {
     /// One entry per category name, in SmartLead's order (the first of a repeated name wins).
     pub categories: Vec<CategoryReplies>,
     /// Distinct unrecognised `sentiment_type` values, redacted and quoted, at most
-    /// [`MAX_UNKNOWN_SENTIMENTS`].
+    /// [`MAX_UNKNOWN_SENTIMENTS`](super::categories::MAX_UNKNOWN_SENTIMENTS).
     pub unknown_sentiments: BTreeSet<String>,
     /// What was odd: entries without a name or a readable `total_response` are dropped.
     pub oddities: Oddities,
@@ -142,7 +142,7 @@ impl Replies {
 /// A [`DecodeError`] when the body is not a JSON object holding
 /// `data.lead_responses_by_category` as a list or as `{leadResponseGrouping: [...]}`, saying
 /// what was found instead (with SmartLead's message when it gave one).
-pub fn parse(body: &[u8], redactor: &Redactor) -> Result<Replies, DecodeError> {
+pub(crate) fn parse(body: &[u8], redactor: &Redactor) -> Result<Replies, DecodeError> {
     let first = body.iter().copied().find(|b| !b.is_ascii_whitespace());
     let expected = "a JSON object with data.lead_responses_by_category";
     match first {
@@ -373,26 +373,13 @@ impl Top<'_> {
             return;
         }
         let share = oddities.value(percent_of(entry.percentage.as_ref()));
-        let sentiment = match &entry.sentiment_type {
-            None => None,
-            Some(Field::Null) => Some(Sentiment::None),
-            Some(Field::Text(text)) => Some(Sentiment::classify(Some(text))),
-            Some(_) => Some(Sentiment::Other),
-        };
-        if sentiment == Some(Sentiment::Other)
-            && self.replies.unknown_sentiments.len() < MAX_UNKNOWN_SENTIMENTS
-        {
-            let shown = match &entry.sentiment_type {
-                Some(Field::Text(text))
-                    if self.redactor.key_len() >= text::MIN_KEY_BYTES_HIDDEN_IN_DATA =>
-                {
-                    excerpt(text, self.redactor, TextEnd::Complete)
-                }
-                Some(Field::Text(text)) => excerpt(text, &Redactor::default(), TextEnd::Complete),
-                Some(other) => format!("<{}>", other.kind()),
-                None => String::new(),
-            };
-            self.replies.unknown_sentiments.insert(shown);
+        let sentiment = entry.sentiment_type.as_ref().map(Sentiment::of_field);
+        if sentiment == Some(Sentiment::Other) {
+            note_unknown_sentiment(
+                &mut self.replies.unknown_sentiments,
+                entry.sentiment_type.as_ref(),
+                self.redactor,
+            );
         }
         self.replies.categories.push(CategoryReplies {
             name,
@@ -447,7 +434,7 @@ mod tests {
         assert!(replies.categories[4].is_uncategorized());
         assert!(close(replies.categories[0].share, 0.002));
         assert!(close(replies.categories[4].share, 0.8771));
-        assert!(!replies.oddities.any(), "{:?}", replies.oddities);
+        assert_eq!(replies.oddities, crate::smartlead::Oddities::default());
     }
 
     #[test]

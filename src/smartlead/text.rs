@@ -14,41 +14,41 @@ use serde::Deserialize;
 use super::key::{Redactor, TextEnd};
 
 /// At most this many characters of upstream text are quoted in a message or a warning.
-pub const MAX_QUOTED_BYTES: usize = 120;
+pub(crate) const MAX_QUOTED_BYTES: usize = 120;
 
 /// At most this many bytes of an upstream text are examined for a quote. The key is redacted
 /// in all of them before the quote is cut to [`MAX_QUOTED_BYTES`] characters; the window is
 /// wide enough for the quote and any encoding of a key that straddles it, and a tail of the
 /// window that could begin the key is dropped as well.
-pub const QUOTE_WINDOW_BYTES: usize = 32 * 1024;
+pub(crate) const QUOTE_WINDOW_BYTES: usize = 32 * 1024;
 
 /// Names and sentiments (data, not messages) are searched for the key only when it is at
 /// least this long. Real SmartLead keys are far longer; a short test key such as `k` would
 /// otherwise mangle every name holding the letter.
-pub const MIN_KEY_BYTES_HIDDEN_IN_DATA: usize = 16;
+pub(crate) const MIN_KEY_BYTES_HIDDEN_IN_DATA: usize = 16;
 
 /// A name (category, campaign, mailbox address) is cut to this many bytes, on a character
 /// boundary: it becomes a label value on every scrape, and Prometheus has no use for a longer
 /// one.
-pub const MAX_NAME_BYTES: usize = 1024;
+pub(crate) const MAX_NAME_BYTES: usize = 1024;
 
 /// Extracts a human-readable message from an error body, leniently: a JSON `message`,
 /// `error` (string) or `error.message`, or else the first characters of the text; redacted,
 /// then cut to [`MAX_QUOTED_BYTES`] characters.
-pub fn error_message(body: &[u8], redactor: &Redactor) -> Option<String> {
+pub(crate) fn error_message(body: &[u8], redactor: &Redactor) -> Option<String> {
     message_of(body, TextEnd::Complete, redactor)
 }
 
 /// [`error_message`] of the head of a longer body (read up to a cap): a tail that could begin
 /// the key is dropped as well, since its rest was never read.
-pub fn error_message_of_head(head: &[u8], redactor: &Redactor) -> Option<String> {
+pub(crate) fn error_message_of_head(head: &[u8], redactor: &Redactor) -> Option<String> {
     message_of(head, TextEnd::Cut, redactor)
 }
 
 /// Only the message a JSON error body names (`message`, `error` or `error.message`), redacted
 /// and cut; never the raw text. For answers that may hold secrets other than the key
 /// (mailbox credentials), where a raw excerpt could quote one.
-pub fn json_error_message(body: &[u8], redactor: &Redactor) -> Option<String> {
+pub(crate) fn json_error_message(body: &[u8], redactor: &Redactor) -> Option<String> {
     json_message(body).map(|message| excerpt(&message, redactor, TextEnd::Complete))
 }
 
@@ -93,7 +93,7 @@ fn json_message(body: &[u8]) -> Option<Cow<'_, str>> {
 /// the key redacted from all of it (or from the first [`QUOTE_WINDOW_BYTES`]), and only then
 /// cut to [`MAX_QUOTED_BYTES`] characters, ending in `…` when cut. `end` says whether `text` is
 /// already the head of a longer text.
-pub fn excerpt(text: &str, redactor: &Redactor, end: TextEnd) -> String {
+pub(crate) fn excerpt(text: &str, redactor: &Redactor, end: TextEnd) -> String {
     let (window, end) = if text.len() > QUOTE_WINDOW_BYTES {
         (head(text, QUOTE_WINDOW_BYTES), TextEnd::Cut)
     } else {

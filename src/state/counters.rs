@@ -5,12 +5,12 @@ use crate::smartlead::client::{Exchange, FailureReason};
 
 /// Upper bounds of the API latency histogram's buckets, in seconds: from 25 ms to SmartLead's
 /// slowest useful answer (Cloudflare gives up after about 100 s; the default timeout is 10 s).
-pub const LATENCY_BUCKETS: [f64; 11] =
+pub(crate) const LATENCY_BUCKETS: [f64; 11] =
     [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0];
 
 /// Status codes counted at 0 from the start for every endpoint an account calls, so that the
 /// alerts reading them see the first one (an `increase()` needs a sample before the change).
-pub const PREINITIALISED_CODES: [u16; 3] = [401, 403, 429];
+pub(crate) const PREINITIALISED_CODES: [u16; 3] = [401, 403, 429];
 
 /// Calls to one endpoint.
 #[derive(Debug, Clone, PartialEq)]

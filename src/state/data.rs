@@ -17,7 +17,7 @@ pub struct Categories {
 }
 
 /// Category counts by sentiment and origin: every one of the combinations.
-pub type Counts = [[u64; Origin::ALL.len()]; Sentiment::ALL.len()];
+pub(crate) type Counts = [[u64; Origin::ALL.len()]; Sentiment::ALL.len()];
 
 impl Categories {
     /// Counts the categories in every sentiment and origin combination.
@@ -54,10 +54,10 @@ pub struct CampaignEntry {
 }
 
 /// Campaigns by status, every status counted.
-pub type StatusCounts = [u64; CampaignStatus::LABELS.len()];
+pub(crate) type StatusCounts = [u64; CampaignStatus::LABELS.len()];
 
 /// Counts the campaigns of `list` by status.
-pub fn status_counts(list: &[CampaignEntry]) -> StatusCounts {
+pub(crate) fn status_counts(list: &[CampaignEntry]) -> StatusCounts {
     let mut counts = StatusCounts::default();
     for entry in list {
         counts[entry.campaign.status.index()] += 1;

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
@@ -23,14 +23,16 @@ use crate::settings::Collector;
 use crate::smartlead::client::RateLimit;
 use crate::smartlead::mailboxes::Mailbox;
 use crate::smartlead::Endpoint;
+use crate::sync::lock;
 
 mod counters;
 mod data;
 
-pub use counters::{EndpointCounters, Latency, LATENCY_BUCKETS, PREINITIALISED_CODES};
-pub use data::{
-    status_counts, Budget, CampaignEntry, Categories, Counts, ReplyCount, StatusCounts,
-};
+#[cfg(test)]
+pub(crate) use counters::PREINITIALISED_CODES;
+pub(crate) use counters::{EndpointCounters, LATENCY_BUCKETS};
+pub use data::Categories;
+pub(crate) use data::{status_counts, Budget, CampaignEntry, ReplyCount};
 
 /// Names an account in the store, for as long as it stays registered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,12 +287,6 @@ impl Store {
         });
     }
 
-    /// Whether the configuration is loaded and every account has been polled once: what
-    /// `/-/ready` answers, once the exposition serves it.
-    pub fn polled(&self) -> bool {
-        self.exporter().configured && lock(&self.accounts).values().all(|(_, s)| s.polled())
-    }
-
     /// The number of changes so far.
     pub fn generation(&self) -> u64 {
         *self.generation.borrow()
@@ -304,12 +300,6 @@ impl Store {
     fn touch(&self) {
         self.generation.send_modify(|generation| *generation += 1);
     }
-}
-
-/// Locks a mutex, recovering from poisoning: no code holding these locks panics on input; if
-/// it ever did, the data is still whole, and serving it beats failing every scrape from then on.
-pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -379,25 +369,6 @@ mod tests {
         assert!(!state.up() && state.failing());
         state.collector_mut(Collector::Campaigns).success = true;
         assert!(state.up() && !state.failing());
-    }
-
-    #[test]
-    fn readiness_needs_the_configuration_and_every_first_poll() {
-        let store = Store::new();
-        assert!(!store.polled(), "the configuration is not loaded yet");
-        store.set_reload(true);
-        assert!(
-            store.polled(),
-            "a loaded configuration without accounts is ready"
-        );
-        let mut state = AccountState::new("acme");
-        state.collector_mut(Collector::Categories).enabled = true;
-        let id = store.register(state);
-        assert!(!store.polled());
-        store.update("acme", id, |s| {
-            s.collector_mut(Collector::Categories).attempts = 1
-        });
-        assert!(store.polled());
     }
 
     #[test]

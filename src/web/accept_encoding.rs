@@ -9,8 +9,9 @@
 //! The rules: a coding with `q=0` is refused; `*` stands for every coding not named in the
 //! header; `identity` (no encoding) is acceptable unless refused by name or by `*;q=0`. gzip
 //! is chosen when it is acceptable and weighs at least as much as identity, where the client
-//! gave identity a weight (by name or through `*`); it is an eighth of the size. When the client refuses both, the answer is plain anyway: a scrape is never
-//! failed over its encoding.
+//! gave identity a weight (by name or through `*`), since it is much the smaller answer. When
+//! the client refuses both, the answer is plain anyway: a scrape is never failed over its
+//! encoding.
 
 use hyper::header::HeaderValue;
 
@@ -93,16 +94,9 @@ fn parse_quality(text: &str) -> Option<Quality> {
     }
 }
 
-/// Whether one `Accept-Encoding` value asks for gzip.
-pub fn accepts_gzip(header: &str) -> bool {
-    let mut weights = Weights::default();
-    weights.add(header);
-    weights.gzip()
-}
-
 /// Whether the request's `Accept-Encoding` headers, taken together as one list, ask for gzip.
 /// Values that are not text are skipped; no header means no gzip.
-pub fn wants_gzip<'a>(values: impl IntoIterator<Item = &'a HeaderValue>) -> bool {
+pub(crate) fn wants_gzip<'a>(values: impl IntoIterator<Item = &'a HeaderValue>) -> bool {
     let mut weights = Weights::default();
     for value in values {
         if let Ok(value) = value.to_str() {
@@ -117,9 +111,15 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Whether one `Accept-Encoding` value asks for gzip.
+    fn accepts_gzip(header: &str) -> bool {
+        let mut weights = Weights::default();
+        weights.add(header);
+        weights.gzip()
+    }
+
     #[test]
-    fn the_issues_cases() {
-        // Issue 9, defect 7: `*` does not cover a coding refused by name.
+    fn a_wildcard_does_not_cover_a_coding_refused_by_name() {
         assert!(!accepts_gzip("gzip;q=0, *"));
         assert!(!accepts_gzip("*, gzip;q=0"));
         assert!(!accepts_gzip("gzip;q=0"));

@@ -17,12 +17,12 @@ use hyper::{Method, Request, Response, StatusCode, Version};
 use super::accept_encoding::wants_gzip;
 use super::config::WebSecurity;
 use super::landing::Landing;
-use crate::exposition::{Encoder, Scrape, CONTENT_TYPE as EXPOSITION_TYPE};
+use crate::exposition::{Encoder, Scrape, MEDIA_TYPE};
 
 /// An HTTP/2 response body is handed to the protocol in frames of at most this many bytes
 /// (HTTP/2's default frame size), so that each frame taken is progress the client allowed
 /// with its flow-control window; HTTP/1 gets the whole body in one frame.
-pub const H2_BODY_FRAME: usize = 16 * 1024;
+pub(crate) const H2_BODY_FRAME: usize = 16 * 1024;
 
 /// `Retry-After` on `/` when too many requests for it wait ([`super::landing::MAX_PAGE_WAIT`]).
 const PAGE_RETRY_AFTER: &str = "10";
@@ -51,12 +51,12 @@ pub(crate) struct App {
 }
 
 /// A response body of up to two buffers with an exact `Content-Length`: the exposition's
-/// per-poll part and its `process_*` part go out as they are, where joining them would copy
+/// per-build part and its `process_*` part go out as they are, where joining them would copy
 /// the whole exposition on every scrape. For HTTP/1 both go in one frame, so that hyper writes
 /// the headers and the whole body with one `writev`: one TCP push, one wake-up of the
 /// scraper. For HTTP/2 the frames are at most [`H2_BODY_FRAME`] bytes (slices, not copies).
 #[derive(Debug, Default)]
-pub struct Chunks {
+pub(crate) struct Chunks {
     /// Still to send, in order; taken (left empty) when sent.
     parts: Option<Chain<Bytes, Bytes>>,
     /// The largest frame handed over at once.
@@ -65,7 +65,7 @@ pub struct Chunks {
 
 impl Chunks {
     /// One buffer.
-    pub fn one(bytes: Bytes) -> Self {
+    pub(crate) fn one(bytes: Bytes) -> Self {
         Self::two(bytes, Bytes::new())
     }
 
@@ -171,7 +171,7 @@ async fn handle<B>(app: &App, request: &Request<B>) -> Response<Chunks> {
         if path == telemetry_path {
             let gzip = gzip();
             let body = Chunks::from(app.exposition.scrape(gzip));
-            return compressed(body, EXPOSITION_TYPE, gzip);
+            return compressed(body, MEDIA_TYPE, gzip);
         }
         if path == "/" {
             let gzip = gzip();

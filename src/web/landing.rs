@@ -21,20 +21,21 @@ use flate2::Compression;
 
 use crate::exposition::Spacing;
 use crate::shutdown::Shutdown;
-use crate::state::{lock, AccountState, Store};
+use crate::state::{AccountState, Store};
+use crate::sync::lock;
 
 /// At most this many accounts get a row of their own; the rest are counted.
-pub const MAX_ROWS: usize = 300;
+pub(crate) const MAX_ROWS: usize = 300;
 
 /// The page is answered at most this many times a second, over every client; requests beyond
 /// that wait their turn. Far more than people reading it need, and few enough that clients
 /// reading it in a loop take next to nothing from the thread that answers scrapes.
-pub const MAX_PAGES_PER_SECOND: u32 = 50;
+pub(crate) const MAX_PAGES_PER_SECOND: u32 = 50;
 
 /// A request whose turn would come later than this is refused at once with 503 (at
 /// [`MAX_PAGES_PER_SECOND`], 500 requests wait at most), well within the server's write
 /// timeout.
-pub const MAX_PAGE_WAIT: Duration = Duration::from_secs(10);
+pub(crate) const MAX_PAGE_WAIT: Duration = Duration::from_secs(10);
 
 /// What the page shows besides the accounts.
 #[derive(Debug, Clone)]
@@ -153,7 +154,7 @@ fn build(store: &Store, page: &Page) -> Built {
 }
 
 /// The page for these accounts, built at `now`.
-pub fn render(page: &Page, accounts: &[Arc<AccountState>], now: SystemTime) -> String {
+pub(crate) fn render(page: &Page, accounts: &[Arc<AccountState>], now: SystemTime) -> String {
     let mut sorted: Vec<&Arc<AccountState>> = accounts.iter().collect();
     // Failing first (most consecutive failures first), then waiting, then up; by name within.
     sorted.sort_by(|a, b| {
@@ -315,7 +316,7 @@ fn budget(account: &AccountState, now: SystemTime) -> String {
 }
 
 /// Escapes text for HTML; upstream error messages end up on the page.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

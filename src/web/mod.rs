@@ -10,14 +10,14 @@
 //! - [`config`]: `--web.config.file` (exporter-toolkit format): TLS, basic auth, rate limit,
 //!   extra headers, reloaded when the files change.
 
-pub mod accept_encoding;
-pub mod config;
-pub mod conn_limit;
-pub mod handler;
-pub mod landing;
-pub mod server;
+mod accept_encoding;
+mod config;
+mod conn_limit;
+mod handler;
+mod landing;
+mod server;
 
-pub use config::{WebConfig, WebConfigError, WebSecurity};
-pub use conn_limit::{connection_cap, fd_limit, raise_fd_limit, FdLimit, MAX_CONNECTIONS};
+pub use config::{WebConfig, WebSecurity};
+pub use conn_limit::{raise_fd_limit, MAX_CONNECTIONS};
 pub use landing::{Landing, Page};
 pub use server::{bind, serve, serve_health};

@@ -1,7 +1,7 @@
 //! The HTTP server: the accept loop, each connection's task, and the limits that keep slow,
 //! idle or stuck clients from holding it. What is answered is in [`super::handler`].
 //!
-//! A scrape never waits for a poll: it sends the buffers the last poll encoded, as they are.
+//! A scrape never waits for a poll: it sends the buffers the last build encoded, as they are.
 //! Slow or idle clients cannot hold the server: headers must arrive within
 //! [`HEADER_READ_TIMEOUT`] (which also closes idle HTTP/1 keep-alive connections; an HTTP/2
 //! connection with no response under way is closed after as long), a connection whose
@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
 use super::config::{tls, WebSecurity};
-use super::conn_limit::{connection_cap, fd_limit, Conn, Guarded, Registry, Tracked};
+use super::conn_limit::{connection_cap, fd_limit, Conn, Connections, Guarded, Tracked};
 use super::handler::{respond, App, Routes};
 use super::landing::Landing;
 use crate::exposition::Encoder;
@@ -34,45 +34,45 @@ use crate::shutdown::Shutdown;
 /// A client must send its request headers within this long after connecting or after its
 /// previous response; this also closes idle keep-alive connections (HTTP/1 through hyper,
 /// HTTP/2 through the connection's watchdog).
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A connection is closed when a response of it has not moved for this long: no byte written
 /// (HTTP/1), no frame taken by the protocol (HTTP/2, whose flow control a client can keep
 /// shut). A slow reader that keeps reading is served to the end, however long that takes.
 /// (Reads need no such limit: request headers have [`HEADER_READ_TIMEOUT`], and request bodies
 /// are not read.)
-pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// On shutdown, in-flight requests get this long to finish.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// After `accept` fails for want of a resource (file descriptors, memory), it waits this long
 /// before trying again, doubling with each further failure in a row up to
 /// [`ACCEPT_BACKOFF_MAX`].
-pub const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+pub(crate) const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 
 /// The longest wait between two failing `accept`s.
-pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+pub(crate) const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// `accept` failures less than this far apart are one streak, logged once.
-pub const ACCEPT_ERROR_STREAK_GAP: Duration = Duration::from_secs(60);
+pub(crate) const ACCEPT_ERROR_STREAK_GAP: Duration = Duration::from_secs(60);
 
 /// Connections the kernel completes and queues before the server accepts them; the kernel
 /// caps it at `net.core.somaxconn` (4,096 by default), as Go's servers do. A flood of
 /// connections faster than the server accepts them fills the queue first; past it, the
 /// kernel drops new connection attempts and clients retry only after a second.
-pub const LISTEN_BACKLOG: u32 = 4096;
+pub(crate) const LISTEN_BACKLOG: u32 = 4096;
 
 /// Request headers larger than this are refused.
-pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Requests one HTTP/2 connection may have under way at once. A scraper sends one at a time;
 /// more only multiply what one connection can hold.
-pub const MAX_H2_STREAMS: u32 = 16;
+pub(crate) const MAX_H2_STREAMS: u32 = 16;
 
 /// Connections the health listener (`--web.health-listen-address`) serves at once: the
 /// kubelet's probes need one or two.
-pub const MAX_HEALTH_CONNECTIONS: usize = 64;
+pub(crate) const MAX_HEALTH_CONNECTIONS: usize = 64;
 
 /// Serves the exposition, the landing page and the probes until shutdown, then gives
 /// in-flight requests [`SHUTDOWN_GRACE`] to finish. `web`, the web config, adds TLS, basic
@@ -118,7 +118,7 @@ async fn run(
 ) {
     let app = Arc::new(app);
     debug!(max_connections, "serving");
-    let registry = Arc::new(Registry::new(max_connections));
+    let connections = Arc::new(Connections::new(max_connections));
     let graceful = GracefulShutdown::new();
     // One builder per protocol, HTTP/2 only after ALPN chose it.
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -151,18 +151,18 @@ async fn run(
                 continue;
             }
             Err(e) => {
-                let pause = failures.failed(&e, &registry);
+                let pause = failures.failed(&e, &connections);
                 tokio::select! {
                     () = tokio::time::sleep(pause) => continue,
                     () = shutdown.requested() => break,
                 }
             }
         };
-        let (slot, closed) = registry.admit();
+        let (slot, closed) = connections.admit();
         if closed > 0 {
             debug!(
                 closed,
-                open = registry.len(),
+                open = connections.len(),
                 "closed the quietest connections to make room"
             );
             // Let the closed connections' tasks run and release their descriptors before the
@@ -308,22 +308,22 @@ impl AcceptFailures {
 
     /// Logs the failure if it starts a streak, closes connections if descriptors ran out, and
     /// returns how long to wait before the next `accept`.
-    fn failed(&mut self, error: &io::Error, registry: &Registry) -> Duration {
+    fn failed(&mut self, error: &io::Error, connections: &Connections) -> Duration {
         let now = Instant::now();
         let new_streak = self
             .last
             .is_none_or(|last| now.saturating_duration_since(last) >= ACCEPT_ERROR_STREAK_GAP);
         self.last = Some(now);
         self.in_a_row = self.in_a_row.saturating_add(1);
-        let open = registry.len();
+        let open = connections.len();
         let closed = if is_exhaustion(error) {
-            registry.exhausted()
+            connections.exhausted()
         } else {
             0
         };
         if new_streak {
             if is_exhaustion(error) {
-                warn!(error = %error, open, closed, max_connections = registry.cap(),
+                warn!(error = %error, open, closed, max_connections = connections.cap(),
                     "out of file descriptors or memory accepting connections: closing the \
                      connections waiting longest, lowering the connection cap and backing off \
                      (logged once per streak)");

@@ -12,25 +12,26 @@
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashSet};
 
-use serde::de::{DeserializeSeed, MapAccess};
+use serde::de::MapAccess;
 
 mod analytics;
 
-pub use analytics::{parse_analytics, CampaignAnalytics, Event, LeadState, UniqueEvent};
+pub(crate) use analytics::{parse_analytics, CampaignAnalytics};
+pub use analytics::{Event, LeadState, UniqueEvent};
 
 use super::json::{
-    id_of, not_an_array, optional_id_of, read, skip, text_of, unreadable_json, DecodeError, Each,
-    Element, Field, Oddities, Quoting, Record,
+    optional_id_of, read, read_array, skip, text_of, DecodeError, Element, Field, Oddities,
+    Quoting, Record,
 };
 use super::key::{Redactor, TextEnd};
 use super::text::{self, excerpt, MAX_NAME_BYTES};
 
 /// A status SmartLead does not document is kept up to this many bytes.
-pub const MAX_STATUS_BYTES: usize = 64;
+pub(crate) const MAX_STATUS_BYTES: usize = 64;
 
 /// At most this many distinct unknown statuses are reported per answer, so that a hostile
 /// answer cannot make the warning set grow with its size.
-pub const MAX_UNKNOWN_STATUSES: usize = 16;
+pub(crate) const MAX_UNKNOWN_STATUSES: usize = 16;
 
 /// A campaign's status.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -149,34 +150,19 @@ pub struct CampaignList {
 /// # Errors
 /// A [`DecodeError`] saying what was found instead of a list of campaigns: HTML, an object
 /// (with its message), truncated JSON, or a non-empty list with no campaign in it.
-pub fn parse_list(body: &[u8], redactor: &Redactor) -> Result<CampaignList, DecodeError> {
-    if let Some(refused) = not_an_array(body, "campaigns", Quoting::Redacted(redactor)) {
-        return Err(refused);
-    }
+pub(crate) fn parse_list(body: &[u8], redactor: &Redactor) -> Result<CampaignList, DecodeError> {
     let mut list = CampaignList::default();
     let mut ids = HashSet::new();
-    let mut each = Each::new("a JSON array of campaigns", |index, element| {
-        add_campaign(&mut list, &mut ids, redactor, index, element);
-    });
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let parsed = (&mut each)
-        .deserialize(&mut deserializer)
-        .and_then(|()| deserializer.end());
-    if let Err(e) = parsed {
-        return Err(unreadable_json(
-            &e,
-            "a list of campaigns",
-            body,
-            Quoting::Redacted(redactor),
-        ));
-    }
-    if list.campaigns.is_empty() && list.oddities.dropped > 0 {
-        return Err(DecodeError(format!(
-            "the body is a list, but none of its {} elements is a campaign; the first: {}",
-            list.oddities.dropped,
-            list.oddities.drop_reason.as_deref().unwrap_or("unknown")
-        )));
-    }
+    read_array(
+        body,
+        "campaigns",
+        Quoting::Redacted(redactor),
+        |index, element| {
+            add_campaign(&mut list, &mut ids, redactor, index, element);
+        },
+    )?;
+    list.oddities
+        .none_kept(list.campaigns.len(), "a campaign")?;
     Ok(list)
 }
 
@@ -212,29 +198,12 @@ fn add_campaign(
     element: Element<ListEntry<'_>>,
 ) {
     let odd = &mut list.oddities;
-    let entry = match element {
-        Element::Record(entry) => entry,
-        Element::Other(kind) => {
-            odd.drop(|| format!("element {index}: invalid type: {kind}, expected a campaign"));
-            return;
-        }
-    };
-    let id = match entry.id.as_ref().map(id_of) {
-        Some(Ok(id)) => id,
-        problem => {
-            odd.drop(|| match problem {
-                Some(Err(what)) => {
-                    format!("element {index}: its id is {what}, expected a non-negative integer id")
-                }
-                _ => format!("element {index}: missing field `id`"),
-            });
-            return;
-        }
-    };
-    if !ids.insert(id) {
-        odd.duplicates += 1;
+    let Some(entry) = odd.record(index, element, "a campaign") else {
         return;
-    }
+    };
+    let Some(id) = odd.new_id(index, entry.id.as_ref(), ids) else {
+        return;
+    };
     let name = read_name(odd, entry.name, redactor);
     let status = read_status(odd, entry.status, redactor);
     if let CampaignStatus::Other(text) = &status {
@@ -307,7 +276,7 @@ mod tests {
             list.unknown_statuses.iter().collect::<Vec<_>>(),
             ["SCHEDULED"]
         );
-        assert!(!list.oddities.any(), "{:?}", list.oddities);
+        assert_eq!(list.oddities, crate::smartlead::Oddities::default());
     }
 
     #[test]

@@ -12,7 +12,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -22,19 +22,21 @@ use hyper::{Request, Response, StatusCode};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
+use crate::sync::lock;
+
 /// Verified credentials remembered, so that a scrape every second does not cost a bcrypt each.
 /// The exporter-toolkit keeps 100; a handful of scrapers need a handful of entries.
-pub const AUTH_CACHE_CAPACITY: usize = 100;
+pub(crate) const AUTH_CACHE_CAPACITY: usize = 100;
 
 /// bcrypt checks run at once. Each keeps a core busy for as long as the hash's cost asks
 /// (that is bcrypt's point), so a flood of wrong passwords takes at most this many cores away
 /// from scrapes.
-pub const MAX_CONCURRENT_BCRYPT: usize = 1;
+pub(crate) const MAX_CONCURRENT_BCRYPT: usize = 1;
 
 /// Requests with credentials not yet verified that may wait for a bcrypt slot; beyond them a
 /// request is refused at once with 503. A few, so that two scrapers whose passwords changed at
 /// once both get checked, and so that a flood holds no more than this many connections busy.
-pub const BCRYPT_QUEUE: usize = 4;
+pub(crate) const BCRYPT_QUEUE: usize = 4;
 
 /// How long a client refused for want of a bcrypt slot is asked to wait (`Retry-After`).
 const BUSY_RETRY_AFTER: &str = "1";
@@ -257,12 +259,7 @@ impl Gate {
         };
         let known = users.by_name.get(&user).map(|(hash, _)| hash.clone());
         if let Some(hash) = &known {
-            if self
-                .cache
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .contains(&cache_key(&user, hash, &password))
-            {
+            if lock(&self.cache).contains(&cache_key(&user, hash, &password)) {
                 return None;
             }
         }
@@ -290,10 +287,7 @@ impl Gate {
         .flatten();
         match verified {
             Some(key) => {
-                self.cache
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(key);
+                lock(&self.cache).insert(key);
                 None
             }
             None => Some(Refusal::Unauthorized),

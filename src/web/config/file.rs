@@ -77,7 +77,7 @@ pub(super) struct HttpFile {
     /// Offer `h2` in ALPN (default true).
     #[serde(default)]
     pub(super) http2: Option<bool>,
-    /// Extra response headers, from [`ALLOWED_HEADERS`].
+    /// Extra response headers, among `schema`'s `ALLOWED_HEADERS`.
     #[serde(default)]
     pub(super) headers: UniqueMap,
 }

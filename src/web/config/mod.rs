@@ -10,11 +10,11 @@
 //!
 //! This module joins them: [`WebConfig`] is what one version of the file means, compiled.
 
-pub mod auth;
+mod auth;
 mod file;
-pub mod reload;
-pub mod schema;
-pub mod tls;
+mod reload;
+mod schema;
+pub(super) mod tls;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -25,8 +25,7 @@ use rustls::ServerConfig;
 
 use crate::watch::Fingerprint;
 
-pub use auth::{Refusal, AUTH_CACHE_CAPACITY, BCRYPT_QUEUE, MAX_CONCURRENT_BCRYPT};
-pub use reload::{WebSecurity, MAX_FILE_BYTES};
+pub use reload::WebSecurity;
 
 /// A web config that cannot be used; the message names the file and the field.
 #[derive(Debug, thiserror::Error)]
@@ -95,24 +94,14 @@ impl fmt::Debug for WebConfig {
 impl WebConfig {
     /// Reads, validates and compiles the file at `path` and the files it names (relative paths
     /// are relative to the file's directory, as in the exporter-toolkit). Every file is read
-    /// through [`crate::fsread`]: a FIFO, a device or a file over [`MAX_FILE_BYTES`] is
-    /// refused at once.
+    /// through [`crate::fsread`]: a FIFO, a device or a file over
+    /// [`MAX_FILE_BYTES`](reload::MAX_FILE_BYTES) is refused at once.
     ///
     /// # Errors
     /// Unreadable files, unknown keys, bad values, a key that does not match its certificate,
     /// an invalid bcrypt hash: each names the file and the field.
     pub fn load(path: &Path) -> Result<Self, WebConfigError> {
         reload::read(path)
-    }
-
-    /// Whether connections are TLS.
-    pub fn tls_enabled(&self) -> bool {
-        self.tls.is_some()
-    }
-
-    /// Whether basic auth is required.
-    pub fn basic_auth_enabled(&self) -> bool {
-        self.users.enabled()
     }
 
     /// What the file asks for that this exporter cannot do and skipped (a curve, a cipher
@@ -125,20 +114,11 @@ impl WebConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "smartlead-web-config-{name}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
+    use crate::fsread::testing::{mkfifo, temp_dir};
 
     #[test]
     fn missing_cert_files_name_the_field_and_the_file() {
-        let dir = temp_dir("missing");
+        let dir = temp_dir("web-config-missing");
         let path = dir.join("web.yml");
         std::fs::write(
             &path,
@@ -152,14 +132,10 @@ mod tests {
 
     #[test]
     fn a_cert_file_that_is_a_device_or_a_fifo_is_refused_at_once() {
-        let dir = temp_dir("device");
+        let dir = temp_dir("web-config-device");
         std::os::unix::fs::symlink("/dev/zero", dir.join("zero.crt")).unwrap();
         let fifo = dir.join("fifo.key");
-        assert!(std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success());
+        mkfifo(&fifo);
         let path = dir.join("web.yml");
         std::fs::write(
             &path,

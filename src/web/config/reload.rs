@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use hyper::{HeaderMap, Request};
@@ -21,12 +21,13 @@ use super::schema::{self, Checked, Pem};
 use super::{invalid, tls, WebConfig, WebConfigError};
 use crate::fsread;
 use crate::shutdown::Shutdown;
+use crate::sync::lock;
 use crate::watch::{FileWatch, Fingerprint};
 
 /// The largest web config file, certificate, key or CA bundle read. A certificate chain is a
 /// few kilobytes; the limit stops a file that grows without end (or a mistaken path to a
 /// large file) from exhausting memory.
-pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// What one version of the file is made of: the file checked, and every file it names, read.
 struct Sources {
@@ -183,15 +184,12 @@ impl WebSecurity {
     pub fn reload(&self) -> Result<bool, WebConfigError> {
         let (fingerprint, result) = match read_sources(&self.path) {
             Err((e, watched)) => {
-                *self.watched.lock().unwrap_or_else(PoisonError::into_inner) = watched;
+                *lock(&self.watched) = watched;
                 (None, Err(e))
             }
             Ok(sources) => (Some(sources.fingerprint), self.apply(sources)),
         };
-        let mut last = self
-            .last_failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut last = lock(&self.last_failure);
         match &result {
             Ok(changed) => {
                 *last = None;
@@ -219,7 +217,7 @@ impl WebSecurity {
     /// the one that failed last.
     fn apply(&self, sources: Sources) -> Result<bool, WebConfigError> {
         let fingerprint = sources.fingerprint;
-        *self.watched.lock().unwrap_or_else(PoisonError::into_inner) = {
+        *lock(&self.watched) = {
             let mut watched = vec![self.path.clone()];
             watched.extend(
                 sources
@@ -233,11 +231,7 @@ impl WebSecurity {
         if fingerprint == self.current.load().fingerprint {
             return Ok(false);
         }
-        if let Some((Some(failed), message)) = &*self
-            .last_failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-        {
+        if let Some((Some(failed), message)) = &*lock(&self.last_failure) {
             if *failed == fingerprint {
                 return Err(invalid(&self.path, "(unchanged)", message));
             }
@@ -287,10 +281,7 @@ impl WebSecurity {
     }
 
     fn watched_files(&self) -> Vec<PathBuf> {
-        self.watched
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        lock(&self.watched).clone()
     }
 
     /// Adds the configured extra headers.

@@ -30,10 +30,10 @@ use std::path::Path;
 
 /// A client must finish the TLS handshake within this long after connecting; a client that
 /// connects and sends nothing cannot hold a connection slot longer.
-pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A served connection: TLS over the socket, or the socket itself.
-pub type Stream<IO> = Either<Box<TlsStream<IO>>, IO>;
+pub(crate) type Stream<IO> = Either<Box<TlsStream<IO>>, IO>;
 
 /// Gives the PEM bytes of a source, and how to name it in an error: the field (`cert`, `key`,
 /// `client_ca`) and the source.
@@ -386,7 +386,7 @@ fn valid_at(der: &[u8], now: UnixTime) -> bool {
 /// A certificate's SANs as the exporter-toolkit compares them: DNS names, e-mail addresses,
 /// IP addresses (Go's notation: IPv4 dotted even when stored as 16 bytes) and URIs.
 /// `None` when the certificate cannot be parsed.
-pub fn certificate_sans(der: &[u8]) -> Option<Vec<String>> {
+pub(crate) fn certificate_sans(der: &[u8]) -> Option<Vec<String>> {
     use x509_parser::extensions::GeneralName;
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     let mut sans = Vec::new();
@@ -423,7 +423,10 @@ pub fn certificate_sans(der: &[u8]) -> Option<Vec<String>> {
 /// # Errors
 /// A failed handshake (the client refused the certificate, offered no common version, sent no
 /// or a refused client certificate) or its timeout.
-pub async fn accept<IO>(acceptor: Option<TlsAcceptor>, io: IO) -> io::Result<(Stream<IO>, bool)>
+pub(crate) async fn accept<IO>(
+    acceptor: Option<TlsAcceptor>,
+    io: IO,
+) -> io::Result<(Stream<IO>, bool)>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {

@@ -5,26 +5,21 @@
 //! of these types (nested arrays and objects are skipped, never kept) and the `*_of` functions
 //! read it as what a field should be, or say it is unreadable. A [`Record`] is an object read
 //! field by field into a struct of [`Field`]s; [`Element`] is one list element, a record or
-//! what else it was; [`each`] streams a JSON array element by element, so that no list of
-//! wire elements is ever held. Everything is linear in the body; `serde_json`'s recursion limit
-//! refuses deep nesting.
+//! what else it was. The answer as a whole is `answer`'s: [`read_array`] streams a JSON array
+//! element by element, so that no list of wire elements is ever held, [`Oddities`] counts what
+//! was odd, and [`DecodeError`] says why a body is not the answer expected. Everything is
+//! linear in the body; `serde_json`'s recursion limit refuses deep nesting.
+
+mod answer;
 
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use super::key::{Redactor, TextEnd};
-use super::text::{excerpt, json_error_message, quote};
-
-/// Why a body is not the answer expected. The message quotes at most
-/// [`MAX_QUOTED_BYTES`](super::text::MAX_QUOTED_BYTES) characters of it, with the key
-/// redacted, or nothing at all where the answer may hold other secrets (mailboxes).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct DecodeError(pub(crate) String);
+pub(crate) use answer::{read_array, unreadable_json, DecodeError, Oddities, Quoting};
 
 /// One JSON value where a field was expected, understood as far as a field needs.
 /// Nested arrays and objects are skipped, not kept.
@@ -329,156 +324,6 @@ pub(crate) fn skip<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> 
     Ok(())
 }
 
-/// A JSON array read element by element: `add` gets each element's index and value as it
-/// arrives.
-pub(crate) struct Each<E, F> {
-    /// What the array should hold, for serde's messages (`a JSON array of campaigns`).
-    pub(crate) expecting: &'static str,
-    /// Called once per element.
-    pub(crate) add: F,
-    pub(crate) element: PhantomData<E>,
-}
-
-impl<E, F> Each<E, F> {
-    /// Reads an array of `E`, calling `add` with each.
-    pub(crate) fn new(expecting: &'static str, add: F) -> Self {
-        Self {
-            expecting,
-            add,
-            element: PhantomData,
-        }
-    }
-}
-
-impl<'de, E: Deserialize<'de>, F: FnMut(usize, E)> DeserializeSeed<'de> for &mut Each<E, F> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
-impl<'de, E: Deserialize<'de>, F: FnMut(usize, E)> Visitor<'de> for &mut Each<E, F> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.expecting)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut index = 0usize;
-        while let Some(element) = seq.next_element::<E>()? {
-            (self.add)(index, element);
-            index += 1;
-        }
-        Ok(())
-    }
-}
-
-/// How much of a refused body a message may quote.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Quoting<'r> {
-    /// A short excerpt, with the key redacted.
-    Redacted(&'r Redactor),
-    /// Nothing at all: the answer may hold secrets besides the key (mailbox credentials).
-    Nothing,
-}
-
-/// Refuses a body that cannot be a JSON array at all (empty, HTML, an object), saying what it
-/// is; `None` when it may be one. `what` names the elements (`campaigns`).
-pub(crate) fn not_an_array(body: &[u8], what: &str, quoting: Quoting<'_>) -> Option<DecodeError> {
-    let first = body.iter().copied().find(|b| !b.is_ascii_whitespace());
-    let message = match first {
-        None => "the body is empty".to_owned(),
-        Some(b'<') => match quoting {
-            Quoting::Redacted(redactor) => format!(
-                "expected a JSON array of {what}, got HTML or XML: {}",
-                quote(body, redactor)
-            ),
-            Quoting::Nothing => format!("expected a JSON array of {what}, got HTML or XML"),
-        },
-        Some(b'{') => {
-            let detail = match quoting {
-                Quoting::Redacted(redactor) => json_error_message(body, redactor)
-                    .map(|m| format!(" with message {m:?}"))
-                    .unwrap_or_default(),
-                Quoting::Nothing => String::new(),
-            };
-            format!("expected a JSON array of {what}, got a JSON object{detail}")
-        }
-        Some(_) => return None,
-    };
-    Some(DecodeError(message))
-}
-
-/// A message for a body `serde_json` could not read as `what`. With [`Quoting::Nothing`], only
-/// the kind of error and where it is: `serde_json`'s own text may quote a value.
-pub(crate) fn unreadable_json(
-    error: &serde_json::Error,
-    what: &str,
-    body: &[u8],
-    quoting: Quoting<'_>,
-) -> DecodeError {
-    match quoting {
-        Quoting::Redacted(redactor) => DecodeError(format!(
-            "the body is not {what}: {} (body starts {})",
-            excerpt(&error.to_string(), redactor, TextEnd::Complete),
-            quote(body, redactor)
-        )),
-        Quoting::Nothing => {
-            let kind = match error.classify() {
-                serde_json::error::Category::Io => "it could not be read",
-                serde_json::error::Category::Syntax => "it is not valid JSON",
-                serde_json::error::Category::Data => "it has the wrong shape",
-                serde_json::error::Category::Eof => "it ends early",
-            };
-            DecodeError(format!(
-                "the body is not {what}: {kind}, at line {} column {}",
-                error.line(),
-                error.column()
-            ))
-        }
-    }
-}
-
-/// Counts what was odd in one answer, for a warning given once: elements dropped (with why the
-/// first one was), values unreadable, names cut. Never holds a value taken from the answer.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Oddities {
-    /// Elements dropped because they are not objects or have no usable id.
-    pub dropped: usize,
-    /// Why the first dropped element was dropped: its position and kind, never its content.
-    pub drop_reason: Option<String>,
-    /// Elements that repeated an id (or, for replies, a name) seen before in the same answer;
-    /// the first one is kept.
-    pub duplicates: usize,
-    /// Values present but unreadable as what their field should be (a counter that is not a
-    /// number, a flag that is not a bool...): each is taken as absent.
-    pub unreadable_values: usize,
-    /// Names cut to [`MAX_NAME_BYTES`](super::text::MAX_NAME_BYTES).
-    pub truncated_names: usize,
-}
-
-impl Oddities {
-    /// Whether anything was odd.
-    pub fn any(&self) -> bool {
-        *self != Self::default()
-    }
-
-    /// Counts a dropped element, keeping the first reason.
-    pub(crate) fn drop(&mut self, reason: impl FnOnce() -> String) {
-        self.dropped += 1;
-        if self.drop_reason.is_none() {
-            self.drop_reason = Some(reason());
-        }
-    }
-
-    /// The value of a lenient read, counting an unreadable one and taking it as absent.
-    pub(crate) fn value<T>(&mut self, read: Result<Option<T>, Unreadable>) -> Option<T> {
-        read.unwrap_or_else(|Unreadable| {
-            self.unreadable_values += 1;
-            None
-        })
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -503,6 +348,8 @@ pub(crate) mod tests {
         let key = prop_oneof![
             "id",
             "name",
+            "sentiment_type",
+            "created_at",
             "status",
             "client_id",
             "data",

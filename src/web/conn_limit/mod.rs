@@ -1,20 +1,22 @@
-//! The server's connections as a whole: how many may be open, which one is closed when a new
-//! one needs room, when a connection has gone quiet for too long, and the process's budget of
-//! file descriptors.
+//! The server's connections as a whole: which one is closed when a new one needs room, and when
+//! a connection has gone quiet for too long. How many may be open, from the process's budget
+//! of file descriptors, is `cap`; the socket and body wrappers that report a response's
+//! progress are `progress`.
 //!
-//! Every accepted connection is registered in a [`Registry`] and is in one of two states:
+//! Every accepted connection is entered in the table of open connections, [`Connections`], and
+//! is in one of two states:
 //!
 //! - **waiting**: no response of it is under way: it has not sent a complete request since it
 //!   was accepted, or since its last response was handed to the kernel. Slowloris clients,
-//!   silent clients and idle keep-alive connections are all waiting; the registry remembers
+//!   silent clients and idle keep-alive connections are all waiting; the table remembers
 //!   since when.
-//! - **busy**: a request was read and its response is not yet completely written. The registry
+//! - **busy**: a request was read and its response is not yet completely written. The table
 //!   remembers when the response last made progress: a body frame taken by the protocol (for
 //!   HTTP/2, that is when the client's flow-control window lets it) or, on HTTP/1, bytes
 //!   written to the socket.
 //!
-//! When a new connection would make more than the cap, the registry closes the connection that
-//! has been quiet longest ([`Registry::admit`]): a waiting one, or a busy one whose response
+//! When a new connection would make more than the cap, the table closes the connection that
+//! has been quiet longest ([`Connections::admit`]): a waiting one, or a busy one whose response
 //! has not moved for [`STALLED_AFTER`] (a client that stopped reading, or that keeps an HTTP/2
 //! window shut, is as idle as one that sends nothing). A response that is moving is never cut
 //! to make room. A new connection is always accepted, so a flood of idle clients cannot keep
@@ -24,110 +26,55 @@
 //! The server also asks [`Conn::quiet_for`] to end a connection whose response has not moved
 //! for the write timeout, whatever the protocol.
 //!
-//! The cap is [`MAX_CONNECTIONS`], or fewer when the open-file limit leaves less than that
-//! after [`FD_RESERVE`] ([`connection_cap`]); [`raise_fd_limit`] first lifts the soft limit to
-//! the hard one, as Go's runtime does. If `accept` still runs out of descriptors (the limit was
-//! lowered under the running process, say), [`Registry::exhausted`] lowers the cap below what
-//! is open and closes the quietest connections, so that the SmartLead client finds descriptors
+//! The cap comes from `cap`. If `accept` still runs out of descriptors (the limit was lowered
+//! under the running process, say), [`Connections::exhausted`] lowers the cap below what is
+//! open and closes the quietest connections, so that the SmartLead client finds descriptors
 //! free. See `docs/design-server.md`.
+
+mod cap;
+mod progress;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::io;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use hyper::body::{Body, Frame, SizeHint};
-use rlimit::Resource;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 
-/// Connections served at once, at most. A connection that sent part of a request holds hyper's
-/// read buffer and its task (see `docs/design-server.md` for the measured cost), so this
-/// bounds what idle clients can make the server hold; Prometheus needs one or two. Past the
-/// cap the quietest connection is closed, not the new one.
-pub const MAX_CONNECTIONS: usize = 512;
+use crate::sync::lock;
 
-/// File descriptors kept out of the connection cap for everything else: standard streams,
-/// the runtimes' event queues, the signal pipe, the listeners, the SmartLead client's
-/// connections (up to `--poll.concurrency`) and name lookups, key and configuration files,
-/// and `/proc` reads for the `process_*` metrics.
-pub const FD_RESERVE: usize = 128;
-
-/// The cap never goes below this, however low the open-file limit: with fewer descriptors
-/// than [`FD_RESERVE`] the exporter still serves a few connections.
-pub const MIN_CONNECTIONS: usize = 16;
+pub(crate) use cap::{connection_cap, fd_limit};
+pub use cap::{raise_fd_limit, MAX_CONNECTIONS};
+pub(crate) use progress::{Guarded, Tracked};
 
 /// When `accept` runs out of descriptors, the cap drops to this many below the connections
 /// then open, and that many of the quietest connections are closed: descriptors for the
 /// SmartLead client and for the next `accept`.
-pub const EXHAUSTION_HEADROOM: usize = 16;
+pub(crate) const EXHAUSTION_HEADROOM: usize = 16;
 
 /// A cap lowered by running out of descriptors goes back to the configured one after this
 /// long without running out again (the limit may have been raised, or the other use of
 /// descriptors passed).
-pub const EXHAUSTED_CAP_KEPT: Duration = Duration::from_secs(60);
+pub(crate) const EXHAUSTED_CAP_KEPT: Duration = Duration::from_secs(60);
 
 /// A busy connection whose response has not moved for this long may be closed to make room,
 /// like a waiting one. A scrape being written moves many times a second; this only spares
 /// responses that have just started from being cut while the connection is still new.
-pub const STALLED_AFTER: Duration = Duration::from_millis(500);
+pub(crate) const STALLED_AFTER: Duration = Duration::from_millis(500);
 
-/// The open-file limit before and after [`raise_fd_limit`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FdLimit {
-    /// The soft limit the process was started with.
-    pub before: u64,
-    /// The soft limit now (the hard limit, unless raising failed).
-    pub after: u64,
-}
-
-/// The soft `RLIMIT_NOFILE` in force, if it can be read.
-pub fn fd_limit() -> Option<u64> {
-    Resource::NOFILE.get().ok().map(|(soft, _)| soft)
-}
-
-/// Raises the soft `RLIMIT_NOFILE` to the hard limit, as Go's runtime does at start-up, so
-/// that idle clients run into the connection cap long before the process runs out of
-/// descriptors. Call once at start-up. `None` where the limit cannot be read.
-pub fn raise_fd_limit() -> Option<FdLimit> {
-    let (before, hard) = Resource::NOFILE.get().ok()?;
-    // A refusal leaves the limit as it was.
-    let after = if before < hard && Resource::NOFILE.set(hard, hard).is_ok() {
-        hard
-    } else {
-        before
-    };
-    Some(FdLimit { before, after })
-}
-
-/// The connection cap for a soft open-file limit of `fd_limit` (unknown: `None`):
-/// [`MAX_CONNECTIONS`], or the limit less [`FD_RESERVE`] when that is smaller, and never less
-/// than [`MIN_CONNECTIONS`].
-pub fn connection_cap(fd_limit: Option<u64>) -> usize {
-    let available = fd_limit.map_or(MAX_CONNECTIONS, |limit| {
-        usize::try_from(limit)
-            .unwrap_or(usize::MAX)
-            .saturating_sub(FD_RESERVE)
-    });
-    available.clamp(MIN_CONNECTIONS, MAX_CONNECTIONS.max(MIN_CONNECTIONS))
-}
-
-/// [`Conn::state`] of a connection the registry closed.
+/// [`Conn::state`] of a connection the table closed.
 const EVICTED: u64 = u64::MAX;
 /// The bit of [`Conn::state`] set while a response is under way.
 const BUSY: u64 = 1 << 63;
-/// The bits of [`Conn::state`] holding a time, in nanoseconds after the registry's epoch.
+/// The bits of [`Conn::state`] holding a time, in nanoseconds after the table's epoch.
 const TIME: u64 = BUSY - 1;
 
 /// One connection's entry, shared by its task, its socket wrapper ([`Tracked`]), its
-/// responses ([`InFlight`], [`Guarded`]) and the [`Registry`].
+/// responses ([`InFlight`], [`Guarded`]) and the [`Connections`].
 #[derive(Debug)]
-pub struct Conn {
-    /// Its number in the registry.
+pub(crate) struct Conn {
+    /// Its number in the table.
     id: u64,
     /// [`EVICTED`], or a time (the [`TIME`] bits) with the [`BUSY`] bit: waiting since that
     /// time, or busy with a response that last moved then. Atomic so that the per-request and
@@ -145,9 +92,9 @@ pub struct Conn {
     /// the response; false for HTTP/2, whose control frames (pings, settings) move even when
     /// every response is stuck.
     writes_count: AtomicBool,
-    /// Fired by the registry to close the connection; the task drops it at once.
+    /// Fired by the table to close the connection; the task drops it at once.
     evict: Notify,
-    /// The registry's epoch, to turn `state` into a time.
+    /// The table's epoch, to turn `state` into a time.
     epoch: Instant,
 }
 
@@ -162,7 +109,7 @@ impl Conn {
     /// A complete request arrived: the connection is busy until its response is written. The
     /// response is under way as long as the returned [`InFlight`] lives; move it into the
     /// response body ([`Guarded`]).
-    pub fn request_started(self: &Arc<Self>) -> InFlight {
+    pub(crate) fn request_started(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         let now = BUSY | self.stamp(Instant::now());
         let _ = self
@@ -186,7 +133,7 @@ impl Conn {
     }
 
     /// From now on, writes to the socket are not progress: the connection speaks HTTP/2.
-    pub fn speaks_h2(&self) {
+    pub(crate) fn speaks_h2(&self) {
         self.writes_count.store(false, Ordering::Release);
     }
 
@@ -208,8 +155,8 @@ impl Conn {
     }
 
     /// Whether a response is under way, and how long the connection has been quiet: since its
-    /// response last moved, or since it began waiting. `None` once the registry closed it.
-    pub fn quiet_for(&self, now: Instant) -> Option<(bool, Duration)> {
+    /// response last moved, or since it began waiting. `None` once the table closed it.
+    pub(crate) fn quiet_for(&self, now: Instant) -> Option<(bool, Duration)> {
         let state = self.state.load(Ordering::Acquire);
         if state == EVICTED {
             return None;
@@ -218,8 +165,8 @@ impl Conn {
         Some((state & BUSY != 0, now.saturating_duration_since(since)))
     }
 
-    /// Resolves when the registry closes this connection to make room.
-    pub fn evicted(&self) -> impl Future<Output = ()> + '_ {
+    /// Resolves when the table closes this connection to make room.
+    pub(crate) fn evicted(&self) -> impl Future<Output = ()> + '_ {
         self.evict.notified()
     }
 }
@@ -227,7 +174,7 @@ impl Conn {
 /// A response under way on a [`Conn`]; dropping it (with the body that holds it, once hyper
 /// has taken all of the body, or with the request if the client gave up) ends it.
 #[derive(Debug)]
-pub struct InFlight {
+pub(crate) struct InFlight {
     /// Whose response it is.
     conn: Arc<Conn>,
 }
@@ -240,31 +187,31 @@ impl Drop for InFlight {
     }
 }
 
-/// A connection's place in the [`Registry`]; leaving it (dropping) frees the place.
+/// A connection's place in [`Connections`]; leaving it (dropping) frees the place.
 #[derive(Debug)]
-pub struct Slot {
+pub(crate) struct Slot {
     /// The entry.
     conn: Arc<Conn>,
     /// Where to remove it from on drop.
-    registry: Arc<Registry>,
+    connections: Arc<Connections>,
 }
 
 impl Slot {
     /// The connection's shared entry.
-    pub fn conn(&self) -> &Arc<Conn> {
+    pub(crate) fn conn(&self) -> &Arc<Conn> {
         &self.conn
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.registry.lock().open.remove(&self.conn.id);
+        self.connections.lock().open.remove(&self.conn.id);
     }
 }
 
-/// The open connections, and the cap on them.
+/// The table of open connections, and the cap on them.
 #[derive(Debug)]
-pub struct Registry {
+pub(crate) struct Connections {
     /// Time zero of the connections' times.
     epoch: Instant,
     /// The entries and the cap; held only to add, remove or pick connections.
@@ -334,9 +281,9 @@ impl Inner {
     }
 }
 
-impl Registry {
-    /// An empty registry admitting `cap` connections (see [`connection_cap`]).
-    pub fn new(cap: usize) -> Self {
+impl Connections {
+    /// An empty table admitting `cap` connections (see [`connection_cap`]).
+    pub(crate) fn new(cap: usize) -> Self {
         Self {
             epoch: Instant::now(),
             inner: Mutex::new(Inner {
@@ -349,8 +296,7 @@ impl Registry {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        // Nothing panics while holding the lock; if something did, the map is still whole.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.inner)
     }
 
     /// The time before which a busy connection's last progress makes it closable.
@@ -367,7 +313,7 @@ impl Registry {
     /// Registers a connection just accepted, waiting from now, and closes the quietest ones
     /// beyond the cap: the newcomer itself only if every other connection is busy and moving.
     /// Returns its slot and how many connections were closed.
-    pub fn admit(self: &Arc<Self>) -> (Slot, usize) {
+    pub(crate) fn admit(self: &Arc<Self>) -> (Slot, usize) {
         let now = Instant::now();
         let mut inner = self.lock();
         let id = inner.next_id;
@@ -388,7 +334,7 @@ impl Registry {
         drop(inner);
         let slot = Slot {
             conn,
-            registry: Arc::clone(self),
+            connections: Arc::clone(self),
         };
         (slot, evicted)
     }
@@ -396,7 +342,7 @@ impl Registry {
     /// `accept` ran out of descriptors: lowers the cap to [`EXHAUSTION_HEADROOM`] below the
     /// connections open (for [`EXHAUSTED_CAP_KEPT`]) and closes the quietest ones down to it.
     /// Returns how many were closed.
-    pub fn exhausted(&self) -> usize {
+    pub(crate) fn exhausted(&self) -> usize {
         let now = Instant::now();
         let mut inner = self.lock();
         let cap = inner
@@ -410,132 +356,13 @@ impl Registry {
     }
 
     /// Connections open now.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.lock().open.len()
     }
 
-    /// Whether no connection is open.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The cap in force now.
-    pub fn cap(&self) -> usize {
+    pub(crate) fn cap(&self) -> usize {
         self.lock().cap(Instant::now())
-    }
-}
-
-/// A connection's socket, telling its [`Conn`] when bytes are written (progress, on HTTP/1)
-/// and when a flush completes (the end of a response).
-#[derive(Debug)]
-pub struct Tracked<S> {
-    /// The socket.
-    inner: S,
-    /// Whose socket it is.
-    conn: Arc<Conn>,
-}
-
-impl<S> Tracked<S> {
-    /// Wraps `inner`, the socket of `conn`.
-    pub fn new(inner: S, conn: Arc<Conn>) -> Self {
-        Self { inner, conn }
-    }
-
-    fn wrote(&self, written: &Poll<io::Result<usize>>) {
-        if matches!(written, Poll::Ready(Ok(n)) if *n > 0)
-            && self.conn.writes_count.load(Ordering::Acquire)
-        {
-            self.conn.progress();
-        }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let written = Pin::new(&mut self.inner).poll_write(cx, buf);
-        self.wrote(&written);
-        written
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let written = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        self.wrote(&written);
-        written
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let flushed = Pin::new(&mut self.inner).poll_flush(cx);
-        if let Poll::Ready(Ok(())) = flushed {
-            self.conn.flushed();
-        }
-        flushed
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// A response body that tells its [`Conn`] when hyper takes a frame of it (progress) and,
-/// through the [`InFlight`] it holds, when hyper has taken all of it (on drop).
-#[derive(Debug)]
-pub struct Guarded<B> {
-    /// The body.
-    body: B,
-    /// The response it belongs to.
-    in_flight: InFlight,
-}
-
-impl<B> Guarded<B> {
-    /// Wraps `body`, the response of `in_flight`.
-    pub fn new(body: B, in_flight: InFlight) -> Self {
-        Self { body, in_flight }
-    }
-}
-
-impl<B: Body + Unpin> Body for Guarded<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let frame = Pin::new(&mut self.body).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(_))) = frame {
-            self.in_flight.conn.progress();
-        }
-        frame
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
     }
 }
 
@@ -543,8 +370,8 @@ impl<B: Body + Unpin> Body for Guarded<B> {
 mod tests {
     use super::*;
 
-    fn admit(registry: &Arc<Registry>) -> Slot {
-        registry.admit().0
+    fn admit(connections: &Arc<Connections>) -> Slot {
+        connections.admit().0
     }
 
     fn evicted(slot: &Slot) -> bool {
@@ -556,47 +383,38 @@ mod tests {
     }
 
     #[test]
-    fn the_cap_leaves_the_reserve_under_the_fd_limit() {
-        assert_eq!(connection_cap(None), MAX_CONNECTIONS);
-        assert_eq!(connection_cap(Some(1_048_576)), MAX_CONNECTIONS);
-        assert_eq!(connection_cap(Some(512)), 512 - FD_RESERVE);
-        assert_eq!(connection_cap(Some(64)), MIN_CONNECTIONS);
-        assert_eq!(connection_cap(Some(u64::MAX)), MAX_CONNECTIONS);
-    }
-
-    #[test]
     fn the_longest_waiting_connection_makes_room() {
-        let registry = Arc::new(Registry::new(3));
-        let slots: Vec<Slot> = (0..3).map(|_| admit(&registry)).collect();
-        let (newcomer, closed) = registry.admit();
+        let connections = Arc::new(Connections::new(3));
+        let slots: Vec<Slot> = (0..3).map(|_| admit(&connections)).collect();
+        let (newcomer, closed) = connections.admit();
         assert_eq!(closed, 1);
         assert!(evicted(&slots[0]) && !evicted(&slots[1]) && !evicted(&newcomer));
-        assert_eq!(registry.len(), 3);
+        assert_eq!(connections.len(), 3);
     }
 
     #[test]
     fn a_moving_response_is_never_closed_and_the_newcomer_goes_when_all_are_busy() {
-        let registry = Arc::new(Registry::new(2));
-        let a = admit(&registry);
-        let b = admit(&registry);
+        let connections = Arc::new(Connections::new(2));
+        let a = admit(&connections);
+        let b = admit(&connections);
         let _a_response = a.conn.request_started();
-        let c = admit(&registry);
+        let c = admit(&connections);
         assert!(!evicted(&a) && evicted(&b) && !evicted(&c));
         let _c_response = c.conn.request_started();
-        let d = admit(&registry);
+        let d = admit(&connections);
         assert!(!evicted(&a) && !evicted(&c) && evicted(&d));
     }
 
     #[test]
     fn a_response_that_stopped_moving_makes_room_like_a_waiting_connection() {
-        let registry = Arc::new(Registry::new(2));
-        let stuck = admit(&registry);
-        let moving = admit(&registry);
+        let connections = Arc::new(Connections::new(2));
+        let stuck = admit(&connections);
+        let moving = admit(&connections);
         let _stuck_response = stuck.conn.request_started();
         let _moving_response = moving.conn.request_started();
         std::thread::sleep(STALLED_AFTER + Duration::from_millis(50));
         moving.conn.progress();
-        let newcomer = admit(&registry);
+        let newcomer = admit(&connections);
         assert!(evicted(&stuck) && !evicted(&moving) && !evicted(&newcomer));
         let (busy_now, quiet) = moving.conn.quiet_for(Instant::now()).unwrap();
         assert!(busy_now && quiet < STALLED_AFTER, "{quiet:?}");
@@ -604,8 +422,8 @@ mod tests {
 
     #[test]
     fn a_response_ends_on_the_flush_after_its_body_was_taken() {
-        let registry = Arc::new(Registry::new(1));
-        let a = admit(&registry);
+        let connections = Arc::new(Connections::new(1));
+        let a = admit(&connections);
         let response = a.conn.request_started();
         a.conn.flushed(); // the head was flushed, the body not yet taken
         assert!(busy(&a));
@@ -614,14 +432,14 @@ mod tests {
         a.conn.flushed();
         assert!(!busy(&a) && !evicted(&a));
         // Waiting again (keep-alive): the next newcomer may close it.
-        let _b = admit(&registry);
+        let _b = admit(&connections);
         assert!(evicted(&a));
     }
 
     #[test]
     fn with_two_responses_under_way_the_connection_waits_only_after_both() {
-        let registry = Arc::new(Registry::new(4));
-        let a = admit(&registry);
+        let connections = Arc::new(Connections::new(4));
+        let a = admit(&connections);
         let first = a.conn.request_started();
         let second = a.conn.request_started();
         drop(first);
@@ -634,31 +452,23 @@ mod tests {
 
     #[test]
     fn running_out_of_descriptors_lowers_the_cap_and_frees_some() {
-        let registry = Arc::new(Registry::new(100));
-        let slots: Vec<Slot> = (0..40).map(|_| admit(&registry)).collect();
-        assert_eq!(registry.exhausted(), EXHAUSTION_HEADROOM);
-        assert_eq!(registry.cap(), 40 - EXHAUSTION_HEADROOM);
+        let connections = Arc::new(Connections::new(100));
+        let slots: Vec<Slot> = (0..40).map(|_| admit(&connections)).collect();
+        assert_eq!(connections.exhausted(), EXHAUSTION_HEADROOM);
+        assert_eq!(connections.cap(), 40 - EXHAUSTION_HEADROOM);
         assert!(slots[..EXHAUSTION_HEADROOM].iter().all(evicted));
         assert!(!slots[EXHAUSTION_HEADROOM..].iter().any(evicted));
         // Further newcomers stay within the lowered cap.
-        let _more: Vec<Slot> = (0..10).map(|_| admit(&registry)).collect();
-        assert_eq!(registry.len(), 40 - EXHAUSTION_HEADROOM);
+        let _more: Vec<Slot> = (0..10).map(|_| admit(&connections)).collect();
+        assert_eq!(connections.len(), 40 - EXHAUSTION_HEADROOM);
     }
 
     #[test]
     fn a_closed_connection_leaves_the_registry() {
-        let registry = Arc::new(Registry::new(4));
-        let a = admit(&registry);
-        assert_eq!(registry.len(), 1);
+        let connections = Arc::new(Connections::new(4));
+        let a = admit(&connections);
+        assert_eq!(connections.len(), 1);
         drop(a);
-        assert!(registry.is_empty());
-    }
-
-    #[test]
-    fn raising_the_fd_limit_reaches_the_hard_limit() {
-        let limit = raise_fd_limit().expect("getrlimit works on Linux");
-        let (soft, hard) = Resource::NOFILE.get().unwrap();
-        assert_eq!(limit.after, soft);
-        assert_eq!(soft, hard);
+        assert_eq!(connections.len(), 0);
     }
 }

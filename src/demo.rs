@@ -17,9 +17,10 @@
 //!   warmup details.
 //!
 //! What it answers is a function of the time alone; computing it is a few hundred bytes of
-//! JSON. Every call waits 30 ms to 1.5 s, carries the rate-limit headers SmartLead sends, and
-//! now and then (never the first call) is answered 429 or 500. A wrong key gets SmartLead's
-//! real 401.
+//! JSON. Every call waits 30 ms to 1.5 s and carries the rate-limit headers SmartLead sends; a
+//! call for the category list is now and then (never the first call) answered 429 or 500. The
+//! other endpoints always answer: their collectors run minutes apart, and a failed run would
+//! leave their panels empty for as long. A wrong key gets SmartLead's real 401.
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -48,10 +49,10 @@ pub(crate) const DEMO_KEY: &str = "demo";
 /// The stand-in's API root, under which every endpoint's path lies.
 pub(crate) const BASE_PATH: &str = "/api/v1";
 
-/// Per thousand calls after the first: how many are answered 429.
+/// Per thousand calls for the category list after the first call: how many are answered 429.
 pub(crate) const RATE_LIMITED_PER_MILLE: u32 = 60;
 
-/// Per thousand calls after the first: how many are answered 500.
+/// Per thousand calls for the category list after the first call: how many are answered 500.
 pub(crate) const FAILED_PER_MILLE: u32 = 40;
 
 /// `Retry-After` of a 429, in seconds; `X-RateLimit-Reset` says the same, so that the demo's
@@ -123,12 +124,17 @@ async fn answer<B>(request: &Request<B>, calls: &AtomicU64) -> Response<Full<Byt
     };
     tokio::time::sleep(Duration::from_millis(latency)).await;
 
-    let roll = fastrand::u32(..1000);
+    let flaky = call > 0 && request.uri().path().ends_with("/leads/fetch-categories");
+    let roll = if flaky {
+        fastrand::u32(..1000)
+    } else {
+        u32::MAX
+    };
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs();
-    let limited = call > 0 && roll < RATE_LIMITED_PER_MILLE;
+    let limited = roll < RATE_LIMITED_PER_MILLE;
     let mut response = if limited {
         let mut response = json(
             StatusCode::TOO_MANY_REQUESTS,
@@ -138,7 +144,7 @@ async fn answer<B>(request: &Request<B>, calls: &AtomicU64) -> Response<Full<Byt
             .headers_mut()
             .insert(RETRY_AFTER, RETRY_AFTER_SECS.into());
         response
-    } else if call > 0 && roll < RATE_LIMITED_PER_MILLE + FAILED_PER_MILLE {
+    } else if roll < RATE_LIMITED_PER_MILLE + FAILED_PER_MILLE {
         json(
             StatusCode::INTERNAL_SERVER_ERROR,
             r#"{"error":"Internal Server Error"}"#.into(),

@@ -4,8 +4,9 @@
 # benchmark starts, and the small helpers they all use. Before sourcing, a script sets
 # BENCH_NAME (for messages) and may set BENCH_TOOLS (extra commands to install, as Debian
 # package names) and WAIT_TIMEOUT. After sourcing it has NGINX, WORK, PIDS (append every
-# started process), die, note, free_port, wait_for, status_kib, mib, accounts_up, wait_up and
-# the wrk result readers. Touches only 127.0.0.1.
+# started process; `stop` ends one, `forget` takes an ended one off the list), die, note, free_port, wait_for, status_kib,
+# mib, accounts_up, wait_up, the wrk result readers, and fetch and run_round (a checked scrape,
+# a wrk run whose every answer is checked against a known body). Touches only 127.0.0.1.
 
 die() { echo "$BENCH_NAME: error: $*" >&2; exit 1; }
 note() { echo "$BENCH_NAME: $(date -u +%H:%M:%S) $*" >&2; }
@@ -123,10 +124,79 @@ median_of() {
         sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
 }
 
-# stop PID: ends a process the benchmark started, and waits for it.
+# --- checked scrapes and wrk runs of a known body --------------------------------------------
+# (fetch, run_round; a script using them sets CONNECTIONS and DURATION)
+
+# A body read by wrk counts as the one checked if its bytes per answer lie between this share
+# of the checked body and the body plus this share and HEADER_ALLOWANCE bytes of headers: a
+# side's body changes a little between scrapes (its process_* values, poll durations), and
+# wrk prints the bytes read rounded to three digits.
+BODY_LOW=0.98
+BODY_HIGH=1.02
+HEADER_ALLOWANCE=2048
+
+# bytes_per_answer_of NAME: the bytes wrk read per answer in $WORK/wrk-NAME.txt (headers and
+# body), from its "N requests in Ts, X read" line (X in B, KB, MB, GB or TB of 1,024).
+bytes_per_answer_of() {
+    awk '$2 == "requests" && $3 == "in" {
+        v = $5; u = v; sub(/[0-9.]+/, "", u); sub(/[A-Z]+$/, "", v)
+        f = (u == "B") ? 1 : (u == "KB") ? 1024 : (u == "MB") ? 1048576 : (u == "GB") ? 1073741824 : 1099511627776
+        printf "%.0f", v * f / $1 }' "$WORK/wrk-$1.txt"
+}
+
+# run_round NAME URL PID BODY_BYTES KIND: one wrk run (gzip or plain) against URL, its report
+# in $WORK/wrk-NAME.txt and PID's CPU time in $WORK/cpu-NAME.txt; fails unless every answer
+# was 2xx, no socket erred and the bytes per answer fit BODY_BYTES.
+run_round() {
+    local name="$1" url="$2" pid="$3" body="$4" kind="$5" header=() before per
+    [[ "$kind" == gzip ]] && header=(-H 'Accept-Encoding: gzip')
+    before="$(cpu_ticks "$pid")"
+    wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${header[@]}" "$url" \
+        >"$WORK/wrk-$name.txt" 2>&1 || die "wrk failed against $url: $(cat "$WORK/wrk-$name.txt")"
+    echo $(($(cpu_ticks "$pid") - before)) >"$WORK/cpu-$name.txt"
+    grep -q '^Requests/sec' "$WORK/wrk-$name.txt" || die "wrk printed no result for $url"
+    if grep -q 'Non-2xx\|Socket errors' "$WORK/wrk-$name.txt"; then
+        die "wrk saw errors against $url ($name): $(grep 'Non-2xx\|Socket errors' "$WORK/wrk-$name.txt")"
+    fi
+    per="$(bytes_per_answer_of "$name")"
+    awk -v p="$per" -v b="$body" -v lo="$BODY_LOW" -v hi="$BODY_HIGH" -v h="$HEADER_ALLOWANCE" \
+        'BEGIN { exit !(p >= b * lo && p <= b * hi + h) }' ||
+        die "$name: wrk read $per bytes per answer from $url, expected a $body-byte $kind body plus headers"
+}
+
+# fetch NAME URL GZIP(0|1): one scrape into $WORK/check/NAME.body with its headers in
+# NAME.headers; fails unless 200, non-empty, and Content-Encoding gzip exactly when asked.
+fetch() {
+    local name="$1" url="$2" gzip="$3" code header=()
+    ((gzip)) && header=(-H 'Accept-Encoding: gzip')
+    mkdir -p "$WORK/check"
+    code="$(curl -sS --max-time 10 "${header[@]}" -D "$WORK/check/$name.headers" \
+        -o "$WORK/check/$name.body" -w '%{http_code}' "$url")" || die "$url did not answer"
+    [[ "$code" == 200 ]] || die "$url answered $code"
+    [[ -s "$WORK/check/$name.body" ]] || die "$url answered 200 with an empty body"
+    if ((gzip)); then
+        grep -qi '^content-encoding: *gzip' "$WORK/check/$name.headers" ||
+            die "$url did not answer gzip to Accept-Encoding: gzip"
+    elif grep -qi '^content-encoding:' "$WORK/check/$name.headers"; then
+        die "$url answered $(grep -i '^content-encoding:' "$WORK/check/$name.headers") to a request without Accept-Encoding"
+    fi
+}
+
+# forget PID: takes a process that has ended (and been waited for) off the clean-up's list, so
+# that the clean-up never signals its number, which the system may have given to another.
+forget() {
+    local pid keep=()
+    for pid in "${PIDS[@]}"; do
+        [[ "$pid" == "$1" ]] || keep+=("$pid")
+    done
+    PIDS=("${keep[@]}")
+}
+
+# stop PID: ends a process the benchmark started, waits for it, and forgets it.
 stop() {
     kill -TERM "$1" 2>/dev/null || true
     wait "$1" 2>/dev/null || true
+    forget "$1"
 }
 
 # build_dist: the shipped binary (--profile dist), unless BENCH_SKIP_BUILD=1.

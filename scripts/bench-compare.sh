@@ -63,13 +63,6 @@ ACCOUNT_INTERVAL_S=60
 # minute, and for an hour): never reached by one call per interval and account.
 CALLS_PER_MINUTE=300
 CALLS_PER_HOUR=18000
-# A body read by wrk counts as the one checked if its bytes per answer lie between this share
-# of the checked body and the body plus this share and HEADER_ALLOWANCE bytes of headers: a
-# side's body changes a little between scrapes (its process_* values, poll durations), and
-# wrk prints the bytes read rounded to three digits.
-BODY_LOW=0.98
-BODY_HIGH=1.02
-HEADER_ALLOWANCE=2048
 # RSS allowed above BEFORE's, in KiB, and the throughput share of BEFORE's AFTER must reach.
 RSS_ALLOWANCE_KIB=512
 RPS_SHARE=0.95
@@ -142,53 +135,6 @@ describe() {
 # Per case ("one", "many") and side (A, B, nginx): the checked body sizes, RSS readings.
 declare -A GZIP_BYTES PLAIN_BYTES RSS_POLLED RSS_GZIP RSS_PLAIN RSS_PEAK CALLS SAMPLES
 declare -A CASE_TITLE
-
-# bytes_per_answer_of NAME: the bytes wrk read per answer in $WORK/wrk-NAME.txt (headers and
-# body), from its "N requests in Ts, X read" line (X in B, KB, MB, GB or TB of 1,024).
-bytes_per_answer_of() {
-    awk '$2 == "requests" && $3 == "in" {
-        v = $5; u = v; sub(/[0-9.]+/, "", u); sub(/[A-Z]+$/, "", v)
-        f = (u == "B") ? 1 : (u == "KB") ? 1024 : (u == "MB") ? 1048576 : (u == "GB") ? 1073741824 : 1099511627776
-        printf "%.0f", v * f / $1 }' "$WORK/wrk-$1.txt"
-}
-
-# run_round NAME URL PID BODY_BYTES KIND: one wrk run (gzip or plain) against URL, its report
-# in $WORK/wrk-NAME.txt and PID's CPU time in $WORK/cpu-NAME.txt; fails unless every answer
-# was 2xx, no socket erred and the bytes per answer fit BODY_BYTES.
-run_round() {
-    local name="$1" url="$2" pid="$3" body="$4" kind="$5" header=() before per
-    [[ "$kind" == gzip ]] && header=(-H 'Accept-Encoding: gzip')
-    before="$(cpu_ticks "$pid")"
-    wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${header[@]}" "$url" \
-        >"$WORK/wrk-$name.txt" 2>&1 || die "wrk failed against $url: $(cat "$WORK/wrk-$name.txt")"
-    echo $(($(cpu_ticks "$pid") - before)) >"$WORK/cpu-$name.txt"
-    grep -q '^Requests/sec' "$WORK/wrk-$name.txt" || die "wrk printed no result for $url"
-    if grep -q 'Non-2xx\|Socket errors' "$WORK/wrk-$name.txt"; then
-        die "wrk saw errors against $url ($name): $(grep 'Non-2xx\|Socket errors' "$WORK/wrk-$name.txt")"
-    fi
-    per="$(bytes_per_answer_of "$name")"
-    awk -v p="$per" -v b="$body" -v lo="$BODY_LOW" -v hi="$BODY_HIGH" -v h="$HEADER_ALLOWANCE" \
-        'BEGIN { exit !(p >= b * lo && p <= b * hi + h) }' ||
-        die "$name: wrk read $per bytes per answer from $url, expected a $body-byte $kind body plus headers"
-}
-
-# fetch NAME URL GZIP(0|1): one scrape into $WORK/check/NAME.body with its headers in
-# NAME.headers; fails unless 200, non-empty, and Content-Encoding gzip exactly when asked.
-fetch() {
-    local name="$1" url="$2" gzip="$3" code header=()
-    ((gzip)) && header=(-H 'Accept-Encoding: gzip')
-    mkdir -p "$WORK/check"
-    code="$(curl -sS --max-time 10 "${header[@]}" -D "$WORK/check/$name.headers" \
-        -o "$WORK/check/$name.body" -w '%{http_code}' "$url")" || die "$url did not answer"
-    [[ "$code" == 200 ]] || die "$url answered $code"
-    [[ -s "$WORK/check/$name.body" ]] || die "$url answered 200 with an empty body"
-    if ((gzip)); then
-        grep -qi '^content-encoding: *gzip' "$WORK/check/$name.headers" ||
-            die "$url did not answer gzip to Accept-Encoding: gzip"
-    elif grep -qi '^content-encoding:' "$WORK/check/$name.headers"; then
-        die "$url answered $(grep -i '^content-encoding:' "$WORK/check/$name.headers") to a request without Accept-Encoding"
-    fi
-}
 
 # check_exposition FILE WHAT ACCOUNTS SERIES: every account up, the category series all there,
 # no collector but categories.

@@ -40,9 +40,16 @@ pub(super) struct Built {
 }
 
 impl Built {
-    /// The text, inflated once.
+    /// The text, inflated on the first plain scrape and kept. Inflating happens outside the
+    /// cell, so concurrent plain scrapes each inflate rather than wait on one another; the
+    /// first to finish is kept.
     pub(super) fn plain(&self) -> Bytes {
-        self.plain.get_or_init(|| inflate(self)).clone()
+        if let Some(text) = self.plain.get() {
+            return text.clone();
+        }
+        let text = inflate(self);
+        let _ = self.plain.set(text.clone());
+        text
     }
 }
 

@@ -99,8 +99,11 @@ pub(crate) async fn run_collector(
             continue;
         }
         let started = Instant::now();
+        // Boxed: a task holds its future's largest state for as long as it lives, and a
+        // run's calls and parsing are large beside the loop, which waits most of the time
+        // (docs/performance.md#idle-collector-tasks).
         let outcome = tokio::select! {
-            outcome = job.run(&run, &account) => outcome,
+            outcome = Box::pin(job.run(&run, &account)) => outcome,
             () = shutdown.requested() => return,
         };
         let took = started.elapsed();
@@ -197,5 +200,55 @@ fn system_time(at: Instant) -> SystemTime {
         SystemTime::now() + (at - now)
     } else {
         SystemTime::now() - (now - at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::tests::settings;
+    use crate::smartlead::key::{ApiKey, KeySource};
+    use crate::state::{AccountState, Store};
+    use tokio::sync::{watch, Semaphore};
+
+    /// The most a collector's task may hold while it waits: its loop's state. Every account
+    /// has one task per collector, enabled or not, so this is paid per account four times.
+    const IDLE_TASK_BYTES: usize = 1024;
+
+    #[test]
+    fn a_waiting_collector_task_holds_only_its_loop() {
+        let key = ApiKey::new("key").unwrap();
+        let account = Account {
+            name: "a".into(),
+            key_source: KeySource::Fixed(key.clone()),
+            initial_key: key,
+            settings: settings(),
+        };
+        let store = Arc::new(Store::new());
+        let id = store.register(AccountState::new("a"));
+        let (_sender, receiver) = watch::channel(Arc::new(account));
+        let run = Arc::new(AccountRun::new(
+            id,
+            store,
+            reqwest::Client::new(),
+            Arc::new(Semaphore::new(1)),
+            receiver,
+        ));
+        let (_stop, shutdown) = crate::shutdown::channel();
+        for collector in Collector::ALL {
+            let task = run_collector(
+                Arc::clone(&run),
+                collector,
+                Job::new(collector),
+                Instant::now(),
+                shutdown.clone(),
+            );
+            let bytes = std::mem::size_of_val(&task);
+            assert!(
+                bytes <= IDLE_TASK_BYTES,
+                "{}: {bytes} bytes",
+                collector.name()
+            );
+        }
     }
 }

@@ -16,6 +16,8 @@ pub(super) const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]
 /// The gzip level: the fastest, because the exposition is compressed on every build and a
 /// higher level buys little on repetitive text (docs/design.md#scrapes-copy-nothing).
 pub(super) const GZIP_LEVEL: Compression = Compression::fast();
+/// How every sync flush ends: an empty stored block's length and its complement (RFC 1951).
+const SYNC_MARKER: [u8; 4] = [0, 0, 0xff, 0xff];
 /// Room reserved beyond the expected deflate output: block headers and the flush marker.
 pub(super) const DEFLATE_SLACK: usize = 1024;
 /// Output buffers are first sized for a quarter of the text, more than deflate at the fastest
@@ -141,11 +143,13 @@ impl Deflater {
             }
             let all_in = self.compress.total_in() - start == input.len() as u64;
             let room_left = written < room;
-            // Without a flush, done once all input is in; with one, also once the output
-            // stopped short of filling the window (the flush is then complete).
-            if all_in
-                && (flush == FlushCompress::None || (room_left && flush != FlushCompress::Finish))
-            {
+            // Done once all input is in and the output stopped short of filling the window,
+            // so that the compressor holds no output back; a sync flush also needs its marker
+            // at the end. `miniz_oxide` answers a call that finds output held back by handing
+            // that over and nothing else, even when asked to flush: the flush happens on a
+            // later call, which the marker shows. (`Finish` ends on `StreamEnd` above.)
+            let flushed = flush != FlushCompress::Sync || self.out.ends_with(&SYNC_MARKER);
+            if all_in && room_left && flushed && flush != FlushCompress::Finish {
                 return;
             }
             if before == (self.compress.total_in(), self.compress.total_out()) && room_left {

@@ -377,3 +377,57 @@ fn hand_written_families_match_the_prometheus_crate() {
         assert_eq!(&text[start..end], theirs);
     }
 }
+
+/// Text of `len` bytes: compressible (a repeated line) or not (random printable bytes), so
+/// that deflate's output is both far smaller and a little larger than the room guessed for it.
+fn piece(len: usize, compressible: bool, seed: u64) -> Vec<u8> {
+    const LINE: &[u8] = b"smartlead_category_info{account=\"a\"} 1\n";
+    let mut rng = fastrand::Rng::with_seed(seed);
+    (0..len)
+        .map(|i| {
+            if compressible {
+                LINE[i % LINE.len()]
+            } else {
+                rng.u8(b' '..=b'~')
+            }
+        })
+        .collect()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// The gzip answer's two deflate streams, as the build and the `process_*` part make them,
+    /// always inflate to the two texts whole: the head ends on a sync flush, the tail ends the
+    /// member, whatever sizes the batches and the tail have.
+    #[test]
+    fn head_and_tail_always_inflate_whole(
+        batches in proptest::collection::vec((0usize..200_000, proptest::bool::ANY), 0..6),
+        tail_len in 0usize..20_000,
+        tail_compressible in proptest::bool::ANY,
+        seed in proptest::num::u64::ANY,
+    ) {
+        use self::gzip::{Deflater, GZIP_HEADER};
+        use flate2::FlushCompress;
+        let mut head = Deflater::new(&GZIP_HEADER, 0);
+        let mut text = Vec::new();
+        for (i, (len, compressible)) in batches.iter().enumerate() {
+            let batch = piece(*len, *compressible, seed ^ i as u64);
+            head.write(&batch);
+            text.extend_from_slice(&batch);
+        }
+        let (mut whole, head_crc) = head.finish(FlushCompress::Sync);
+        let process = piece(tail_len, tail_compressible, !seed);
+        let mut tail = Deflater::new(&[], 0);
+        tail.write(&process);
+        let (tail_stream, tail_crc) = tail.finish(FlushCompress::Finish);
+        whole.extend_from_slice(&tail_stream);
+        let mut crc = flate2::Crc::new();
+        crc.combine(&head_crc);
+        crc.combine(&tail_crc);
+        whole.extend_from_slice(&crc.sum().to_le_bytes());
+        whole.extend_from_slice(&crc.amount().to_le_bytes());
+        text.extend_from_slice(&process);
+        proptest::prop_assert_eq!(gunzip(&whole), text);
+    }
+}

@@ -133,7 +133,7 @@ describe() {
 # --- results -----------------------------------------------------------------------------
 
 # Per case ("one", "many") and side (A, B, nginx): the checked body sizes, RSS readings.
-declare -A GZIP_BYTES PLAIN_BYTES RSS_POLLED RSS_GZIP RSS_PLAIN RSS_PEAK CALLS SAMPLES
+declare -A GZIP_BYTES PLAIN_BYTES RSS_POLLED RSS_GZIP RSS_PLAIN RSS_PEAK RSS_ANON RSS_FILE CALLS SAMPLES
 declare -A CASE_TITLE
 
 # check_exposition FILE WHAT ACCOUNTS SERIES: every account up, the category series all there,
@@ -309,7 +309,7 @@ measure() {
 # The RSS arrays are read through rss_row's name reference, which shellcheck does not follow.
 # shellcheck disable=SC2034
 run_case() {
-    local case="$1" accounts="$2" series="$3" limit="$4"
+    local case="$1" accounts="$2" series="$3" limit="$4" side pid_var
     shift 4
     PORT_A="$(free_port)"
     PORT_B="$(free_port)"
@@ -333,6 +333,15 @@ run_case() {
     RSS_GZIP[$case-A]="$(status_kib "$PID_A" VmRSS)"
     RSS_GZIP[$case-B]="$(status_kib "$PID_B" VmRSS)"
     RSS_GZIP[$case-nginx]="$(status_kib "$NGINX_WORKER" VmRSS)"
+    # The same split: the heap and stacks (anonymous) and the mapped binary and libraries
+    # (file), which grows with the code, not with what the code keeps.
+    for side in A B; do
+        pid_var="PID_$side"
+        RSS_ANON[$case-$side]="$(status_kib "${!pid_var}" RssAnon)"
+        RSS_FILE[$case-$side]="$(status_kib "${!pid_var}" RssFile)"
+    done
+    RSS_ANON[$case-nginx]="$(status_kib "$NGINX_WORKER" RssAnon)"
+    RSS_FILE[$case-nginx]="$(status_kib "$NGINX_WORKER" RssFile)"
 
     check_plain "$case" A "$PORT_A" "$accounts" "$series"
     check_plain "$case" B "$PORT_B" "$accounts" "$series"
@@ -457,6 +466,8 @@ $(scrape_rows "$case" gzip)
 $(scrape_rows "$case" plain)
 $(rss_row "$case" "RSS, every account polled" RSS_POLLED 1)
 $(rss_row "$case" "RSS after the gzip rounds" RSS_GZIP 1)
+$(rss_row "$case" "of which anonymous (RssAnon: heap, stacks)" RSS_ANON 0)
+$(rss_row "$case" "of which file-backed (RssFile: the binary's pages)" RSS_FILE 0)
 $(rss_row "$case" "RSS after the plain rounds too" RSS_PLAIN 0)
 $(rss_row "$case" "peak RSS (VmHWM)" RSS_PEAK 0)
 

@@ -203,6 +203,7 @@ impl Encoder {
             Arc::new(build(generation, &accounts, &exporter, &self.build))
         };
         self.served.store(Arc::new(served(built, &self.process)));
+        crate::allocator::release_free_memory();
         started.elapsed()
     }
 
@@ -258,6 +259,7 @@ impl Encoder {
     fn refresh_process(&self) {
         let built = Arc::clone(&self.served.load().built);
         self.served.store(Arc::new(served(built, &self.process)));
+        crate::allocator::release_free_memory();
     }
 }
 

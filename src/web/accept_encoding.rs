@@ -99,6 +99,11 @@ fn parse_quality(text: &str) -> Option<Quality> {
 pub(crate) fn wants_gzip<'a>(values: impl IntoIterator<Item = &'a HeaderValue>) -> bool {
     let mut weights = Weights::default();
     for value in values {
+        // A value of `gzip` alone, what Prometheus sends, gives gzip the highest weight, which
+        // no other item can lower or outweigh: the answer is gzip without parsing the rest.
+        if value.as_bytes().eq_ignore_ascii_case(b"gzip") {
+            return true;
+        }
         if let Ok(value) = value.to_str() {
             weights.add(value);
         }
@@ -188,7 +193,27 @@ mod tests {
         assert!(!wants_gzip(&[]));
     }
 
+    /// Whether `values`, every one parsed, ask for gzip: [`wants_gzip`] without its shortcut.
+    fn weighed(values: &[HeaderValue]) -> bool {
+        let mut weights = Weights::default();
+        for value in values {
+            if let Ok(value) = value.to_str() {
+                weights.add(value);
+            }
+        }
+        weights.gzip()
+    }
+
     proptest! {
+        #[test]
+        fn a_plain_gzip_value_answers_as_the_whole_list_would(
+            values in proptest::collection::vec("[ ,;=a-zA-Z0-9.*qQ-]{0,24}|(?i:gzip)", 0..5)
+        ) {
+            let values: Vec<HeaderValue> =
+                values.iter().filter_map(|v| HeaderValue::from_str(v).ok()).collect();
+            prop_assert_eq!(wants_gzip(&values), weighed(&values));
+        }
+
         #[test]
         fn never_panics_on_arbitrary_text(header in any::<String>()) {
             let _ = accepts_gzip(&header);

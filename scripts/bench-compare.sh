@@ -15,7 +15,12 @@
 # then plain ones (a secondary row). Per side it reports the medians of the rounds:
 # requests/s, p99, the server's CPU time per request, and RSS (VmRSS) once every account has
 # polled, after the gzip rounds and after the plain rounds, and the peak (VmHWM). nginx (one
-# worker, `gzip_static`) serves BEFORE's gzip and plain bytes as the reference.
+# worker, `gzip_static`) serves BEFORE's gzip and plain bytes as the reference. Each RSS
+# figure is the median of several readings, and both binaries are dropped from the page cache
+# before each case, so that each side's file-backed pages are those its own run reads in.
+# After the one-account case it counts what a gzip scrape costs, which the machine's load does
+# not change: user-space instructions (callgrind, three counts per side) and system calls
+# (strace), over BENCH_COUNT_SCRAPES scrapes on one connection.
 #
 # Both sides do the same work: a build that has the collectors of the campaigns, mailboxes and
 # replies endpoints gets `--no-collector.NAME` for each, and the largest API budget
@@ -31,13 +36,14 @@
 # answer are those of the body checked before plus headers (so a gzip run really got gzip).
 #
 # Usage: scripts/bench-compare.sh BEFORE_BIN AFTER_BIN
-#        (as root, or with wrk and nginx already installed; builds nothing)
+#        (as root, or with wrk, nginx, valgrind and strace already installed; builds nothing)
 # Environment: BENCH_ROUNDS (rounds per side and kind, default 5; odd, so that each median is
 #              one round's value: with an even count the lower middle one is taken),
 #              BENCH_DURATION (wrk seconds, default 5), BENCH_CONNECTIONS (default 10),
 #              BENCH_CATEGORIES (one-account case, default 1000),
 #              BENCH_POLL_INTERVAL (seconds, one-account case, default 1),
 #              BENCH_ACCOUNTS (default 500; 0 skips that case),
+#              BENCH_COUNT_SCRAPES (scrapes per count, default 2000),
 #              BENCH_BEFORE_NAME / BENCH_AFTER_NAME (labels, default before / after),
 #              BENCH_LOG (where the report is written too, default
 #              bench-results/compare-UTCTIME.txt, ignored by git),
@@ -68,6 +74,15 @@ RSS_ALLOWANCE_KIB=512
 RPS_SHARE=0.95
 # Any wait for a port gives up after this many seconds.
 WAIT_TIMEOUT=30
+# RSS is the median of this many readings, a tenth of a second apart: one reading can fall
+# in the middle of a poll and its rebuild, which hold a few hundred KiB for a moment.
+RSS_READINGS=11
+# The counted cost of a gzip scrape (one-account case): this many scrapes over one connection,
+# counted this many times per side (median shown), with polls this far apart so that no poll
+# falls among the counted scrapes.
+COUNT_SCRAPES="${BENCH_COUNT_SCRAPES:-2000}"
+COUNT_RUNS=3
+COUNT_POLL_INTERVAL=4m
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SCRIPTS="$ROOT/scripts"
@@ -75,7 +90,7 @@ STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 LOG="${BENCH_LOG:-$ROOT/bench-results/compare-$STAMP.txt}"
 
 BENCH_NAME=bench-compare.sh
-BENCH_TOOLS=gzip
+BENCH_TOOLS="gzip valgrind strace"
 # shellcheck source=scripts/bench-common.sh
 source "$SCRIPTS/bench-common.sh"
 # nginx's worker runs as nobody: everything it serves must be readable by anyone.
@@ -86,12 +101,13 @@ declare -A BIN=([A]="$(realpath -e "$1" 2>/dev/null || true)" [B]="$(realpath -e
 declare -A LABEL=([A]="${BENCH_BEFORE_NAME:-before}" [B]="${BENCH_AFTER_NAME:-after}")
 [[ -n "${BIN[A]}" && -x "${BIN[A]}" ]] || die "BEFORE_BIN is not an executable file: $1"
 [[ -n "${BIN[B]}" && -x "${BIN[B]}" ]] || die "AFTER_BIN is not an executable file: $2"
-for value in ROUNDS DURATION CONNECTIONS CATEGORIES POLL_INTERVAL_S ACCOUNTS; do
+for value in ROUNDS DURATION CONNECTIONS CATEGORIES POLL_INTERVAL_S ACCOUNTS COUNT_SCRAPES; do
     [[ "${!value}" =~ ^[0-9]+$ ]] || die "$value must be a whole number, got '${!value}'"
 done
 ((ROUNDS >= 1 && DURATION >= 1 && CONNECTIONS >= 1 && CATEGORIES >= 1 && POLL_INTERVAL_S >= 1)) ||
     die "BENCH_ROUNDS, BENCH_DURATION, BENCH_CONNECTIONS, BENCH_CATEGORIES and BENCH_POLL_INTERVAL must be at least 1"
 ((ACCOUNTS == 0 || ACCOUNTS >= 2)) || die "BENCH_ACCOUNTS must be 0 (skip) or at least 2"
+((COUNT_SCRAPES >= 100)) || die "BENCH_COUNT_SCRAPES must be at least 100"
 # The exporter reads some settings from the environment; only the flags below may count.
 while read -r name; do unset "$name"; done < <(compgen -e | grep '^SMARTLEAD_' || true)
 
@@ -133,7 +149,10 @@ describe() {
 # --- results -----------------------------------------------------------------------------
 
 # Per case ("one", "many") and side (A, B, nginx): the checked body sizes, RSS readings.
+# The RSS arrays are written and read through name references, which shellcheck does not follow.
+# shellcheck disable=SC2034
 declare -A GZIP_BYTES PLAIN_BYTES RSS_POLLED RSS_GZIP RSS_PLAIN RSS_PEAK RSS_ANON RSS_FILE CALLS SAMPLES
+declare -A INSTRUCTIONS SYSCALLS
 declare -A CASE_TITLE
 
 # check_exposition FILE WHAT ACCOUNTS SERIES: every account up, the category series all there,
@@ -182,11 +201,13 @@ check_calls() {
 
 # start_side SIDE CASE PORT ARGS...: starts SIDE's binary on PORT with its own flags and ARGS
 # against the stand-in's /CASE-SIDE/ prefix, logging to $WORK/CASE-SIDE.log; sets LAST_PID.
+# The binary runs under the command in WRAP when it has one (valgrind, for the counts).
+WRAP=()
 start_side() {
     local side="$1" case="$2" port="$3" flags
     shift 3
     if [[ "$side" == A ]]; then flags=("${FLAGS_A[@]}"); else flags=("${FLAGS_B[@]}"); fi
-    "${BIN[$side]}" --web.listen-address="127.0.0.1:$port" \
+    "${WRAP[@]}" "${BIN[$side]}" --web.listen-address="127.0.0.1:$port" \
         --smartlead.base-url="http://127.0.0.1:$NGINX_PORT/$case-$side/api/v1" \
         --log.level=warn "${flags[@]}" "$@" >"$WORK/$case-$side.log" 2>&1 &
     LAST_PID=$!
@@ -199,10 +220,11 @@ mkdir -p "$WORK/www" "$WORK/tmp"
 python3 "$SCRIPTS/gen_categories.py" "$CATEGORIES" >"$WORK/one.json"
 python3 "$SCRIPTS/gen_categories.py" "$ACCOUNT_CATEGORIES" >"$WORK/many.json"
 # One prefix per case and side, so that the access log says who called what.
-for case in one many; do
+# The counts ("count") serve the one-account answer.
+for case in one many count; do
     for side in A B; do
         mkdir -p "$WORK/www/$case-$side/api/v1/leads"
-        cp "$WORK/$case.json" "$WORK/www/$case-$side/api/v1/leads/fetch-categories"
+        cp "$WORK/${case/count/one}.json" "$WORK/www/$case-$side/api/v1/leads/fetch-categories"
     done
     mkdir -p "$WORK/www/ref-$case"
 done
@@ -237,7 +259,7 @@ http {
         listen 127.0.0.1:$NGINX_PORT;
         root $WORK/www;
         # The SmartLead stand-in, one prefix per case and side; any other path answers 404.
-        location ~ ^/(one|many)-[AB]/ {
+        location ~ ^/(one|many|count)-[AB]/ {
             access_log $WORK/upstream.log calls;
             default_type application/json;
         }
@@ -305,14 +327,69 @@ measure() {
     done
 }
 
+# settled_kib PID: VmRSS, RssAnon and RssFile in KiB on one line, each the median of
+# RSS_READINGS readings a tenth of a second apart.
+settled_kib() {
+    python3 - "$1" "$RSS_READINGS" <<'EOF' || die "process $1 is gone; see $WORK/*.log (BENCH_KEEP=1 keeps them)"
+import statistics, sys, time
+pid, readings = sys.argv[1], int(sys.argv[2])
+seen = {"VmRSS": [], "RssAnon": [], "RssFile": []}
+for reading in range(readings):
+    if reading:
+        time.sleep(0.1)
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            name, _, value = line.partition(":")
+            if name in seen:
+                seen[name].append(int(value.split()[0]))
+print(*(statistics.median_low(values) for values in seen.values()))
+EOF
+}
+
+# pid_of TARGET: the process of side A, side B or nginx (its worker).
+pid_of() {
+    case "$1" in
+        A) echo "$PID_A" ;;
+        B) echo "$PID_B" ;;
+        *) echo "$NGINX_WORKER" ;;
+    esac
+}
+
+# read_rss CASE ARRAY [SPLIT]: every server's settled VmRSS into ARRAY[CASE-TARGET]; with
+# SPLIT, its RssAnon and RssFile into RSS_ANON and RSS_FILE too.
+# shellcheck disable=SC2034
+read_rss() {
+    local -n into="$2"
+    local target rss anon file
+    for target in A B nginx; do
+        read -r rss anon file <<<"$(settled_kib "$(pid_of "$target")")"
+        into["$1-$target"]="$rss"
+        if [[ -n "${3:-}" ]]; then
+            RSS_ANON["$1-$target"]="$anon"
+            RSS_FILE["$1-$target"]="$file"
+        fi
+    done
+}
+
+# evict FILE: drops FILE's pages from the page cache, so that the pages of a binary started
+# next are those its run reads in, whatever wrote or read the file before (the kernel maps
+# the cached neighbours of each page a process touches into its RSS).
+evict() {
+    python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$1" || die "cannot drop $1 from the page cache"
+}
+
 # run_case CASE ACCOUNTS SERIES UP_LIMIT_S ARGS...: both sides on CASE, measured; ARGS go to both.
-# The RSS arrays are read through rss_row's name reference, which shellcheck does not follow.
+# RSS_PEAK is read through rss_row's name reference, which shellcheck does not follow.
 # shellcheck disable=SC2034
 run_case() {
-    local case="$1" accounts="$2" series="$3" limit="$4" side pid_var
+    local case="$1" accounts="$2" series="$3" limit="$4"
     shift 4
     PORT_A="$(free_port)"
     PORT_B="$(free_port)"
+    evict "${BIN[A]}"
+    evict "${BIN[B]}"
     start_side A "$case" "$PORT_A" "$@"
     PID_A="$LAST_PID"
     start_side B "$case" "$PORT_B" "$@"
@@ -322,33 +399,20 @@ run_case() {
     note "$case: waiting for $accounts account(s) up on each side (at most ${limit}s)"
     wait_up "$PORT_A" "$accounts" "$limit"
     wait_up "$PORT_B" "$accounts" "$limit"
-    RSS_POLLED[$case-A]="$(status_kib "$PID_A" VmRSS)"
-    RSS_POLLED[$case-B]="$(status_kib "$PID_B" VmRSS)"
-    RSS_POLLED[$case-nginx]="$(status_kib "$NGINX_WORKER" VmRSS)"
+    read_rss "$case" RSS_POLLED
 
     check_gzip "$case" A "$PORT_A" "$accounts" "$series"
     check_gzip "$case" B "$PORT_B" "$accounts" "$series"
     set_reference "$case"
     measure "$case" gzip
-    RSS_GZIP[$case-A]="$(status_kib "$PID_A" VmRSS)"
-    RSS_GZIP[$case-B]="$(status_kib "$PID_B" VmRSS)"
-    RSS_GZIP[$case-nginx]="$(status_kib "$NGINX_WORKER" VmRSS)"
-    # The same split: the heap and stacks (anonymous) and the mapped binary and libraries
-    # (file), which grows with the code, not with what the code keeps.
-    for side in A B; do
-        pid_var="PID_$side"
-        RSS_ANON[$case-$side]="$(status_kib "${!pid_var}" RssAnon)"
-        RSS_FILE[$case-$side]="$(status_kib "${!pid_var}" RssFile)"
-    done
-    RSS_ANON[$case-nginx]="$(status_kib "$NGINX_WORKER" RssAnon)"
-    RSS_FILE[$case-nginx]="$(status_kib "$NGINX_WORKER" RssFile)"
+    # Split too: the heap and stacks (anonymous) and the mapped binary and libraries (file),
+    # which grows with the code, not with what the code keeps.
+    read_rss "$case" RSS_GZIP split
 
     check_plain "$case" A "$PORT_A" "$accounts" "$series"
     check_plain "$case" B "$PORT_B" "$accounts" "$series"
     measure "$case" plain
-    RSS_PLAIN[$case-A]="$(status_kib "$PID_A" VmRSS)"
-    RSS_PLAIN[$case-B]="$(status_kib "$PID_B" VmRSS)"
-    RSS_PLAIN[$case-nginx]="$(status_kib "$NGINX_WORKER" VmRSS)"
+    read_rss "$case" RSS_PLAIN
     RSS_PEAK[$case-A]="$(status_kib "$PID_A" VmHWM)"
     RSS_PEAK[$case-B]="$(status_kib "$PID_B" VmHWM)"
     RSS_PEAK[$case-nginx]="$(status_kib "$NGINX_WORKER" VmHWM)"
@@ -359,6 +423,91 @@ run_case() {
     stop "$PID_B"
     check_calls "$case" A
     check_calls "$case" B
+}
+
+# --- the cost of a gzip scrape, counted rather than timed -------------------------------
+
+# scrape_n PORT N: N gzip scrapes over one keep-alive connection; fails unless every answer
+# is 200, gzip-encoded and not empty.
+scrape_n() {
+    python3 - "$1" "$2" <<'EOF' || die "the counted scrapes on port $1 failed"
+import http.client, sys
+port, scrapes = int(sys.argv[1]), int(sys.argv[2])
+connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+for _ in range(scrapes):
+    connection.request("GET", "/metrics", headers={"Accept-Encoding": "gzip"})
+    answer = connection.getresponse()
+    body = answer.read()
+    encoding = answer.getheader("Content-Encoding")
+    if answer.status != 200 or encoding != "gzip" or not body:
+        sys.exit(f"answer {answer.status}, Content-Encoding {encoding}, {len(body)} bytes")
+EOF
+}
+
+# start_counted SIDE: SIDE on a free port, one account polled every COUNT_POLL_INTERVAL, up
+# and scraped once (connections, buffers and the first process_* part made); sets LAST_PID
+# and COUNT_PORT.
+start_counted() {
+    COUNT_PORT="$(free_port)"
+    SMARTLEAD_API_KEY=bench start_side "$1" count "$COUNT_PORT" --poll.interval="$COUNT_POLL_INTERVAL"
+    WAIT_TIMEOUT=120 wait_for "http://127.0.0.1:$COUNT_PORT/-/healthy" "${LABEL[$1]} (counted)" "$LAST_PID"
+    wait_up "$COUNT_PORT" 1 120
+    scrape_n "$COUNT_PORT" 200
+}
+
+# count_instructions SIDE RUN: SIDE's user-space instructions per gzip scrape, every thread
+# (callgrind counts executed instructions, which a busy neighbour does not change).
+count_instructions() {
+    local side="$1" pid dump
+    WRAP=(valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind-$side-$2.%p")
+    start_counted "$side"
+    WRAP=()
+    pid="$LAST_PID"
+    callgrind_control -z "$pid" >/dev/null 2>&1 || die "callgrind_control could not zero ${LABEL[$side]}'s counts"
+    scrape_n "$COUNT_PORT" "$COUNT_SCRAPES"
+    callgrind_control -d "$pid" >/dev/null 2>&1 || die "callgrind_control could not dump ${LABEL[$side]}'s counts"
+    dump="$WORK/callgrind-$side-$2.$pid.1"
+    [[ -s "$dump" ]] || die "callgrind wrote no counts for ${LABEL[$side]} ($dump)"
+    awk -v n="$COUNT_SCRAPES" '/^summary:/ { printf "%.0f\n", $2 / n }' "$dump"
+    stop "$pid"
+}
+
+# count_syscalls SIDE: SIDE's system calls per gzip scrape, every thread (strace -f -c).
+count_syscalls() {
+    local side="$1" pid tracer
+    start_counted "$side"
+    pid="$LAST_PID"
+    strace -f -c -o "$WORK/strace-$side.txt" -p "$pid" 2>"$WORK/strace-$side.log" &
+    tracer=$!
+    PIDS+=("$tracer")
+    # strace attaches to each thread in turn.
+    sleep 1
+    scrape_n "$COUNT_PORT" "$COUNT_SCRAPES"
+    kill -INT "$tracer" 2>/dev/null || true
+    wait "$tracer" 2>/dev/null || true
+    forget "$tracer"
+    SYSCALLS[$side]="$(awk -v n="$COUNT_SCRAPES" '$NF == "total" { printf "%.2f", $4 / n }' "$WORK/strace-$side.txt")"
+    [[ -n "${SYSCALLS[$side]}" ]] || die "strace counted nothing for ${LABEL[$side]}; see $WORK/strace-$side.log"
+    stop "$pid"
+}
+
+# count_costs: both sides' counted costs, the instructions COUNT_RUNS times each in
+# alternating order; INSTRUCTIONS holds the median, INSTRUCTION_RUNS every count.
+declare -A INSTRUCTION_RUNS
+count_costs() {
+    local run side order
+    note "counting a gzip scrape's instructions (callgrind, $COUNT_RUNS x $COUNT_SCRAPES scrapes per side) and system calls (strace)"
+    for run in $(seq "$COUNT_RUNS"); do
+        if ((run % 2)); then order=(A B); else order=(B A); fi
+        for side in "${order[@]}"; do
+            INSTRUCTION_RUNS[$side]+="$(count_instructions "$side" "$run") "
+        done
+    done
+    for side in A B; do
+        INSTRUCTIONS[$side]="$(tr ' ' '\n' <<<"${INSTRUCTION_RUNS[$side]}" | grep . | sort -n |
+            awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')"
+        count_syscalls "$side"
+    done
 }
 
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -374,6 +523,7 @@ STARTED="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 CASE_TITLE[one]="one account, $CATEGORIES categories, polled every ${POLL_INTERVAL_S}s"
 note "${CASE_TITLE[one]}"
 SMARTLEAD_API_KEY=bench run_case one 1 "$CATEGORIES" "$WAIT_TIMEOUT" --poll.interval="${POLL_INTERVAL_S}s"
+count_costs
 
 # --- case 2: many accounts -----------------------------------------------------------------
 
@@ -442,6 +592,12 @@ rss_row() {
     echo "| $2 | $(mib "$a") | $(mib "$b") | $(kib_delta "$b" "$a") | | $(mib "${values[$1-nginx]}") (worker) | | | $target |"
 }
 
+# count_rows: the counted costs of a gzip scrape (one-account case).
+count_rows() {
+    echo "| gzip: instructions per scrape (callgrind; median of $COUNT_RUNS counts of $COUNT_SCRAPES) | ${INSTRUCTIONS[A]} | ${INSTRUCTIONS[B]} | $(ratio "${INSTRUCTIONS[B]}" "${INSTRUCTIONS[A]}") | | | | | |"
+    echo "| gzip: system calls per scrape (strace) | ${SYSCALLS[A]} | ${SYSCALLS[B]} | $(ratio "${SYSCALLS[B]}" "${SYSCALLS[A]}") | | | | | |"
+}
+
 report() {
     local case
     cat <<EOF
@@ -470,6 +626,7 @@ $(rss_row "$case" "of which anonymous (RssAnon: heap, stacks)" RSS_ANON 0)
 $(rss_row "$case" "of which file-backed (RssFile: the binary's pages)" RSS_FILE 0)
 $(rss_row "$case" "RSS after the plain rounds too" RSS_PLAIN 0)
 $(rss_row "$case" "peak RSS (VmHWM)" RSS_PEAK 0)
+$([[ "$case" == one ]] && count_rows)
 
 every round, requests/s / p99 / CPU per request:
 gzip  A: $(rounds_line "$case-gzip" A)
@@ -479,6 +636,9 @@ plain A: $(rounds_line "$case-plain" A)
 plain B: $(rounds_line "$case-plain" B)
 plain nginx: $(rounds_line "$case-plain" nginx)
 EOF
+        if [[ "$case" == one ]]; then
+            echo "instructions per gzip scrape, every count: A ${INSTRUCTION_RUNS[A]% }; B ${INSTRUCTION_RUNS[B]% }"
+        fi
     done
 }
 

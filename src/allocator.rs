@@ -4,8 +4,9 @@
 //! the largest block freed, so after one large poll every later buffer of that size comes from
 //! a heap that never shrinks. A fixed threshold sends every block of [`MMAP_THRESHOLD`] or
 //! more (bodies, expositions, category lists) to its own mapping, returned on free, and
-//! `malloc_trim` after each poll returns the pages the poll's small blocks (names) freed. The
-//! effect is measured in `docs/performance.md#returning-memory-to-the-system-srcallocatorrs`.
+//! `malloc_trim` after each poll returns the pages the poll's small blocks (names) freed, and
+//! after each build of the exposition those of the compressor's working memory. The effect is
+//! measured in `docs/performance.md#returning-memory-to-the-system-srcallocatorrs`.
 //! The container image's binary links glibc statically, so this holds there too. Other C
 //! libraries (musl, in `Dockerfile.multistage`'s build) return large blocks on their own, so
 //! there this module does nothing.
@@ -30,8 +31,8 @@ pub fn configure() {
     }
 }
 
-/// Returns freed heap pages to the system; called after each collector run, on the polling
-/// runtime's thread.
+/// Returns freed heap pages to the system; called after each collector run and each build
+/// or `process_*` refresh of the exposition, on the polling runtime's thread.
 pub(crate) fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases memory that no allocation uses.

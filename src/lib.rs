@@ -14,8 +14,8 @@
 //!   and fingerprints content to tell whether it did.
 //! - `logging`: the `tracing` subscriber (`--log.level`, `--log.format`), on stderr.
 //! - `sync`: locking a mutex, a panic elsewhere notwithstanding.
-//! - `allocator`: glibc tuning that returns a large poll's memory to the system; the one
-//!   module allowed `unsafe`.
+//! - `allocator`: glibc tuning that returns a large poll's or build's memory to the system;
+//!   the one module allowed `unsafe`.
 //!
 //! SmartLead, which knows nothing of the exporter around it:
 //! - `smartlead`: the API key, the HTTP client and its limits, and one model file per

@@ -202,8 +202,7 @@ impl Encoder {
             let exporter = self.store.exporter();
             Arc::new(build(generation, &accounts, &exporter, &self.build))
         };
-        self.served.store(Arc::new(served(built, &self.process)));
-        crate::allocator::release_free_memory();
+        self.serve(built);
         started.elapsed()
     }
 
@@ -257,7 +256,13 @@ impl Encoder {
 
     /// Gathers `process_*` anew, keeping the per-build part.
     fn refresh_process(&self) {
-        let built = Arc::clone(&self.served.load().built);
+        self.serve(Arc::clone(&self.served.load().built));
+    }
+
+    /// Serves `built` with a fresh gathering of `process_*`, then returns the memory the
+    /// building and compressing freed to the system (the compressor's working memory, freed on
+    /// this thread, would otherwise stay resident here).
+    fn serve(&self, built: Arc<Built>) {
         self.served.store(Arc::new(served(built, &self.process)));
         crate::allocator::release_free_memory();
     }

@@ -496,10 +496,15 @@ def test_every_rule_expression_evaluates_and_finds_its_series_under_both_jobs(st
 def test_a_revoked_key_meets_one_alert_expression(stack):
     # The exporter's real series for a revoked key (globex) and a good one (acme): of the account
     # alerts, only SmartLeadAuthFailing's expression holds, and only for globex (`for` aside).
+    # Each expression is evaluated at the accounts exporter's latest scrape: evaluated later,
+    # the samples' age (up to the 1 s scrape interval, as long as the 1 s polls here) would add
+    # to the time since the last success that SmartLeadDataStale compares with two intervals.
+    (scraped,) = stack.api("query", query=f'max(timestamp(smartlead_up{{account="{GOOD_ACCOUNT}"}}))')["result"]
+    at = float(scraped["value"][1])
     for rule in alert_rules():
         if rule["alert"] not in ACCOUNT_ALERTS:
             continue
-        result = stack.api("query", query=rule["expr"], time=time.time())["result"]
+        result = stack.api("query", query=rule["expr"], time=at)["result"]
         accounts = sorted(r["metric"]["account"] for r in result if r["metric"]["account"] != "demo")
         expected = [REVOKED_ACCOUNT] if rule["alert"] == "SmartLeadAuthFailing" else []
         assert accounts == expected, rule["alert"]

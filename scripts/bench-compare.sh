@@ -44,6 +44,8 @@
 #              BENCH_POLL_INTERVAL (seconds, one-account case, default 1),
 #              BENCH_ACCOUNTS (default 500; 0 skips that case),
 #              BENCH_COUNT_SCRAPES (scrapes per count, default 2000),
+#              BENCH_IDLE_SECONDS (how long each case reads both sides' CPU while scraped
+#              as Prometheus scrapes, default 60),
 #              BENCH_BEFORE_NAME / BENCH_AFTER_NAME (labels, default before / after),
 #              BENCH_LOG (where the report is written too, default
 #              bench-results/compare-UTCTIME.txt, ignored by git),
@@ -83,6 +85,10 @@ RSS_READINGS=11
 COUNT_SCRAPES="${BENCH_COUNT_SCRAPES:-2000}"
 COUNT_RUNS=3
 COUNT_POLL_INTERVAL=4m
+# The path users take: both sides polled and scraped with gzip every IDLE_SCRAPE_EVERY_S
+# seconds, as Prometheus scrapes, for IDLE_S seconds; their CPU time over that is reported.
+IDLE_S="${BENCH_IDLE_SECONDS:-60}"
+IDLE_SCRAPE_EVERY_S=15
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SCRIPTS="$ROOT/scripts"
@@ -101,13 +107,14 @@ declare -A BIN=([A]="$(realpath -e "$1" 2>/dev/null || true)" [B]="$(realpath -e
 declare -A LABEL=([A]="${BENCH_BEFORE_NAME:-before}" [B]="${BENCH_AFTER_NAME:-after}")
 [[ -n "${BIN[A]}" && -x "${BIN[A]}" ]] || die "BEFORE_BIN is not an executable file: $1"
 [[ -n "${BIN[B]}" && -x "${BIN[B]}" ]] || die "AFTER_BIN is not an executable file: $2"
-for value in ROUNDS DURATION CONNECTIONS CATEGORIES POLL_INTERVAL_S ACCOUNTS COUNT_SCRAPES; do
+for value in ROUNDS DURATION CONNECTIONS CATEGORIES POLL_INTERVAL_S ACCOUNTS COUNT_SCRAPES IDLE_S; do
     [[ "${!value}" =~ ^[0-9]+$ ]] || die "$value must be a whole number, got '${!value}'"
 done
 ((ROUNDS >= 1 && DURATION >= 1 && CONNECTIONS >= 1 && CATEGORIES >= 1 && POLL_INTERVAL_S >= 1)) ||
     die "BENCH_ROUNDS, BENCH_DURATION, BENCH_CONNECTIONS, BENCH_CATEGORIES and BENCH_POLL_INTERVAL must be at least 1"
 ((ACCOUNTS == 0 || ACCOUNTS >= 2)) || die "BENCH_ACCOUNTS must be 0 (skip) or at least 2"
 ((COUNT_SCRAPES >= 100)) || die "BENCH_COUNT_SCRAPES must be at least 100"
+((IDLE_S >= IDLE_SCRAPE_EVERY_S)) || die "BENCH_IDLE_SECONDS must be at least $IDLE_SCRAPE_EVERY_S"
 # The exporter reads some settings from the environment; only the flags below may count.
 while read -r name; do unset "$name"; done < <(compgen -e | grep '^SMARTLEAD_' || true)
 
@@ -152,7 +159,7 @@ describe() {
 # The RSS arrays are written and read through name references, which shellcheck does not follow.
 # shellcheck disable=SC2034
 declare -A GZIP_BYTES PLAIN_BYTES RSS_POLLED RSS_GZIP RSS_PLAIN RSS_PEAK RSS_ANON RSS_FILE CALLS SAMPLES
-declare -A INSTRUCTIONS SYSCALLS
+declare -A INSTRUCTIONS SYSCALLS IDLE_CPU
 declare -A CASE_TITLE
 
 # check_exposition FILE WHAT ACCOUNTS SERIES: every account up, the category series all there,
@@ -380,6 +387,37 @@ fd = os.open(sys.argv[1], os.O_RDONLY)
 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$1" || die "cannot drop $1 from the page cache"
 }
 
+# cpu_ticks PID: the process's user and system CPU time, in clock ticks (proc(5): utime and
+# stime, the 12th and 13th fields after the command name's closing parenthesis).
+cpu_ticks() {
+    local stat
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || die "process $1 is gone; see $WORK/*.log (BENCH_KEEP=1 keeps them)"
+    awk '{ print $12 + $13 }' <<<"${stat##*) }"
+}
+
+# idle_cpu CASE: both sides' CPU over IDLE_S seconds, in milliseconds per second, while they
+# poll and are scraped with gzip every IDLE_SCRAPE_EVERY_S seconds (each scrape checked: 200
+# and a gzip body); into IDLE_CPU[CASE-SIDE].
+idle_cpu() {
+    local case="$1" side started ended tick_hz scrape
+    local -A before after
+    tick_hz="$(getconf CLK_TCK)"
+    note "$case: CPU of both sides over ${IDLE_S}s, scraped with gzip every ${IDLE_SCRAPE_EVERY_S}s"
+    started="$(date +%s.%N)"
+    for side in A B; do before[$side]="$(cpu_ticks "$(pid_of "$side")")"; done
+    for ((scrape = 0; scrape * IDLE_SCRAPE_EVERY_S < IDLE_S; scrape++)); do
+        fetch "$case-A-idle" "http://127.0.0.1:$PORT_A/metrics" 1
+        fetch "$case-B-idle" "http://127.0.0.1:$PORT_B/metrics" 1
+        sleep "$IDLE_SCRAPE_EVERY_S"
+    done
+    for side in A B; do after[$side]="$(cpu_ticks "$(pid_of "$side")")"; done
+    ended="$(date +%s.%N)"
+    for side in A B; do
+        IDLE_CPU[$case-$side]="$(awk -v t="$((after[$side] - before[$side]))" -v hz="$tick_hz" \
+            -v s="$started" -v e="$ended" 'BEGIN { printf "%.1f", t * 1000 / hz / (e - s) }')"
+    done
+}
+
 # run_case CASE ACCOUNTS SERIES UP_LIMIT_S ARGS...: both sides on CASE, measured; ARGS go to both.
 # RSS_PEAK is read through rss_row's name reference, which shellcheck does not follow.
 # shellcheck disable=SC2034
@@ -400,6 +438,7 @@ run_case() {
     wait_up "$PORT_A" "$accounts" "$limit"
     wait_up "$PORT_B" "$accounts" "$limit"
     read_rss "$case" RSS_POLLED
+    idle_cpu "$case"
 
     check_gzip "$case" A "$PORT_A" "$accounts" "$series"
     check_gzip "$case" B "$PORT_B" "$accounts" "$series"
@@ -620,6 +659,7 @@ stand-in calls during the case: A ${CALLS[$case-A]}, B ${CALLS[$case-B]} (fetch-
 |---|---:|---:|---:|---:|---:|---:|---:|---|
 $(scrape_rows "$case" gzip)
 $(scrape_rows "$case" plain)
+| CPU while polled and scraped every ${IDLE_SCRAPE_EVERY_S}s (${IDLE_S}s) | ${IDLE_CPU[$case-A]} ms/s | ${IDLE_CPU[$case-B]} ms/s | $(ratio "${IDLE_CPU[$case-B]}" "${IDLE_CPU[$case-A]}") | | | | | |
 $(rss_row "$case" "RSS, every account polled" RSS_POLLED 1)
 $(rss_row "$case" "RSS after the gzip rounds" RSS_GZIP 1)
 $(rss_row "$case" "of which anonymous (RssAnon: heap, stacks)" RSS_ANON 0)

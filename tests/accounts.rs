@@ -427,7 +427,7 @@ async fn a_changed_account_keeps_its_data_and_readiness_until_its_next_poll() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // Past the longest a change waits to be served (metrics::MAX_REBUILD_DELAY).
+    // Past the longest a change waits to be served (exposition::MAX_REBUILD_DELAY).
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let text = exporter.metrics().await;
     assert_eq!(value(&text, &series("smartlead_up", "acme")), Some(1.0));

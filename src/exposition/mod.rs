@@ -3,7 +3,7 @@
 //! and cached until something changes, so that a scrape never encodes.
 //!
 //! The [`Encoder`] runs on the polling runtime: it rebuilds when the store changes, spaced so
-//! that building takes at most a twentieth of its time ([`ENCODER_DUTY`]), and refreshes the
+//! that building takes at most a hundredth of its time ([`ENCODER_DUTY`]), and refreshes the
 //! `process_*` metrics at most once per [`PROCESS_METRICS_MAX_AGE`] while scrapes come. What
 //! it made is swapped in whole; a scrape loads it and clones two buffers ([`Scrape`]), taking
 //! no lock and doing no I/O. The gzip answer is one gzip member made of the two parts' deflate
@@ -43,9 +43,11 @@ pub(crate) const PROCESS_METRICS_MAX_AGE: Duration = Duration::from_secs(1);
 pub(crate) const PROCESS_SCRAPED_WINDOW: Duration = Duration::from_secs(150);
 
 /// The encoder spends at most one part in this many of its time building: after a build that
-/// took `t`, the next waits `t × (ENCODER_DUTY - 1)`, so that 500 accounts publishing 8 times a
-/// second do not rebuild 8 times a second, while one account's change shows at once.
-pub(crate) const ENCODER_DUTY: u32 = 20;
+/// took `t`, the next waits `t × (ENCODER_DUTY - 1)`. Many accounts publishing several times a
+/// second are then served about once a second, the freshness of `process_*`, far more often
+/// than Prometheus scrapes, while a build of one account's few kilobytes waits milliseconds
+/// (docs/design.md#the-exposition).
+pub(crate) const ENCODER_DUTY: u32 = 100;
 
 /// However long builds take, a change waits at most this long to be served.
 pub(crate) const MAX_REBUILD_DELAY: Duration = Duration::from_secs(1);

@@ -3,11 +3,13 @@
 //! first. Above [`MAX_ROWS`] accounts the page lists the failing ones first and counts the
 //! rest.
 //!
-//! Like the exposition, the page is built once per change of the state, off the serving
-//! thread and spaced the same way, and kept in plain and gzip forms: serving it is a buffer
-//! clone, however many accounts there are and however many clients read it. It is for people,
-//! so it is also paced ([`MAX_PAGES_PER_SECOND`]): clients reading it in a loop wait their
-//! turn asleep and leave the serving thread to scrapes.
+//! The page is built off the serving thread and kept in plain and gzip forms: serving it is a
+//! buffer clone, however many accounts there are and however many clients read it. It is built
+//! only while someone reads it: a request after [`READ_WINDOW`] without one wakes the builder
+//! and waits for a page of the state as it is; while requests keep coming, the page follows
+//! each change of the state, spaced as the exposition's builds are. It is for people, so it is
+//! also paced ([`MAX_PAGES_PER_SECOND`]): clients reading it in a loop wait their turn asleep
+//! and leave the serving thread to scrapes.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -18,6 +20,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use flate2::write::GzEncoder;
 use flate2::Compression;
+use tokio::sync::{watch, Notify};
 
 use crate::exposition::Spacing;
 use crate::shutdown::Shutdown;
@@ -36,6 +39,14 @@ pub(crate) const MAX_PAGES_PER_SECOND: u32 = 50;
 /// [`MAX_PAGES_PER_SECOND`], 500 requests wait at most), well within the server's write
 /// timeout.
 pub(crate) const MAX_PAGE_WAIT: Duration = Duration::from_secs(10);
+
+/// The page follows the state while it was read at most this long ago; after that, nothing
+/// builds it until the next request, which waits for a fresh one.
+pub(crate) const READ_WINDOW: Duration = Duration::from_secs(60);
+
+/// A request that woke the builder waits at most this long for the fresh page, then gets the
+/// page as last built.
+pub(crate) const MAX_BUILD_WAIT: Duration = Duration::from_secs(5);
 
 /// What the page shows besides the accounts.
 #[derive(Debug, Clone)]
@@ -66,8 +77,14 @@ pub struct Landing {
     page: Page,
     /// The page as last built.
     built: ArcSwap<Built>,
+    /// The generation of the page as last built, for requests waiting for a fresh one.
+    built_generation: watch::Sender<u64>,
     /// When the next answer may go: [`MAX_PAGES_PER_SECOND`] over every client.
     next_turn: Mutex<Instant>,
+    /// When the page was last asked for.
+    last_read: Mutex<Option<Instant>>,
+    /// Wakes the builder when a request comes after [`READ_WINDOW`] without one.
+    wanted: Notify,
 }
 
 impl Landing {
@@ -77,17 +94,50 @@ impl Landing {
         Self {
             store,
             page,
+            built_generation: watch::Sender::new(built.generation),
             built: ArcSwap::from_pointee(built),
             next_turn: Mutex::new(Instant::now()),
+            last_read: Mutex::new(None),
+            wanted: Notify::new(),
         }
     }
 
     /// The page, gzip-compressed when `gzip` is set, once this request's turn has come;
-    /// `None`, at once, when that would be more than [`MAX_PAGE_WAIT`] away.
+    /// `None`, at once, when that would be more than [`MAX_PAGE_WAIT`] away. After
+    /// [`READ_WINDOW`] without a request, the page shows the state as it is when the request
+    /// came (or, past [`MAX_BUILD_WAIT`], as last built).
     pub async fn paced(&self, gzip: bool) -> Option<Bytes> {
-        let turn = self.turn(Instant::now())?;
+        let now = Instant::now();
+        let turn = self.turn(now)?;
+        let followed = self.read(now);
+        let mut fresh = None;
+        if !followed {
+            let generation = self.store.generation();
+            if self.built.load().generation != generation {
+                fresh = Some((self.built_generation.subscribe(), generation));
+                self.wanted.notify_one();
+            }
+        }
         tokio::time::sleep_until(turn.into()).await;
+        if let Some((mut built, generation)) = fresh {
+            let _ =
+                tokio::time::timeout(MAX_BUILD_WAIT, built.wait_for(|g| *g >= generation)).await;
+        }
         Some(self.get(gzip))
+    }
+
+    /// Records a request at `now`; returns whether the page was following the state, that is
+    /// whether the previous request is at most [`READ_WINDOW`] old.
+    fn read(&self, now: Instant) -> bool {
+        let mut last = lock(&self.last_read);
+        let followed = last.is_some_and(|at| now.saturating_duration_since(at) <= READ_WINDOW);
+        *last = Some(now);
+        followed
+    }
+
+    /// Whether a request came within [`READ_WINDOW`].
+    fn followed(&self) -> bool {
+        lock(&self.last_read).is_some_and(|at| at.elapsed() <= READ_WINDOW)
     }
 
     /// Takes the next turn after `now`, if it is at most [`MAX_PAGE_WAIT`] away. A request
@@ -112,15 +162,18 @@ impl Landing {
         }
     }
 
-    /// Rebuilds the page whenever the state changes, spaced like the exposition, until
-    /// shutdown.
+    /// Rebuilds the page whenever the state changes while someone reads it (within
+    /// [`READ_WINDOW`]), spaced like the exposition, and when a request wants a fresh one,
+    /// until shutdown.
     pub async fn run(self: Arc<Self>, mut shutdown: Shutdown) {
         let mut changes = self.store.subscribe();
         let mut spacing = Spacing::default();
         loop {
-            if *changes.borrow_and_update() == self.built.load().generation {
+            let changed = *changes.borrow_and_update() != self.built.load().generation;
+            if !changed || !self.followed() {
                 tokio::select! {
                     changed = changes.changed() => if changed.is_err() { return },
+                    () = self.wanted.notified() => {}
                     () = shutdown.requested() => return,
                 }
                 continue;
@@ -132,7 +185,10 @@ impl Landing {
                 }
             }
             let started = Instant::now();
-            self.built.store(Arc::new(build(&self.store, &self.page)));
+            let built = build(&self.store, &self.page);
+            let generation = built.generation;
+            self.built.store(Arc::new(built));
+            self.built_generation.send_replace(generation);
             spacing.built(started, started.elapsed());
         }
     }
@@ -437,24 +493,55 @@ mod tests {
         assert_eq!(landing.turn(idle), Some(idle));
     }
 
+    /// The page, inflated.
+    fn gunzip(page: &[u8]) -> String {
+        use std::io::Read as _;
+        let mut html = String::new();
+        flate2::read::GzDecoder::new(page)
+            .read_to_string(&mut html)
+            .unwrap();
+        html
+    }
+
     #[tokio::test]
-    async fn the_page_is_rebuilt_when_the_state_changes_and_served_compressed() {
+    async fn unread_the_page_is_not_built_and_the_next_request_gets_the_state_as_it_is() {
         let store = Arc::new(Store::new());
         let landing = Arc::new(Landing::new(Arc::clone(&store), page(false)));
         let (trigger, shutdown) = crate::shutdown::channel();
         let task = tokio::spawn(Arc::clone(&landing).run(shutdown));
+        store.register((*account("acme", 1, true, 0)).clone());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !String::from_utf8_lossy(&landing.get(false)).contains("<td>acme</td>"),
+            "built while nobody read it"
+        );
+        let html = landing.paced(false).await.unwrap();
+        assert!(String::from_utf8_lossy(&html).contains("<td>acme</td>"));
+        assert_eq!(
+            gunzip(&landing.paced(true).await.unwrap()).as_bytes(),
+            &html[..]
+        );
+        trigger.fire();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn while_read_the_page_follows_the_state() {
+        let store = Arc::new(Store::new());
+        let landing = Arc::new(Landing::new(Arc::clone(&store), page(false)));
+        let (trigger, shutdown) = crate::shutdown::channel();
+        let task = tokio::spawn(Arc::clone(&landing).run(shutdown));
+        landing.paced(false).await.unwrap();
         store.register((*account("acme", 1, true, 0)).clone());
         let deadline = Instant::now() + Duration::from_secs(5);
         while !String::from_utf8_lossy(&landing.get(false)).contains("<td>acme</td>") {
             assert!(Instant::now() < deadline, "the change was never built");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let mut html = String::new();
-        use std::io::Read as _;
-        flate2::read::GzDecoder::new(&landing.get(true)[..])
-            .read_to_string(&mut html)
-            .unwrap();
-        assert_eq!(html.as_bytes(), &landing.get(false)[..]);
+        assert_eq!(
+            gunzip(&landing.get(true)).as_bytes(),
+            &landing.get(false)[..]
+        );
         trigger.fire();
         task.await.unwrap();
     }

@@ -3,8 +3,9 @@
 #
 # BEFORE_BIN and AFTER_BIN (any two builds, e.g. the `dist` binary of tag pre-reshape and the
 # current one) run at the same time on this machine against the same SmartLead stand-in, and
-# wrk scrapes one server at a time in alternating rounds: nginx, BEFORE, AFTER in odd rounds,
-# nginx, AFTER, BEFORE in even ones, so that a neighbour's burst hits one round, not one side.
+# wrk scrapes one server at a time in alternating rounds: nginx with BEFORE's bytes, BEFORE,
+# AFTER, nginx with AFTER's bytes in odd rounds, the reverse in even ones, so that a
+# neighbour's burst hits one round, not one side.
 # Two cases, one after the other:
 #   one account:  BENCH_CATEGORIES categories (default 1,000), polled every
 #                 BENCH_POLL_INTERVAL seconds (default 1, as in scripts/bench.sh: polls fall
@@ -15,7 +16,8 @@
 # then plain ones (a secondary row). Per side it reports the medians of the rounds:
 # requests/s, p99, the server's CPU time per request, and RSS (VmRSS) once every account has
 # polled, after the gzip rounds and after the plain rounds, and the peak (VmHWM). nginx (one
-# worker, `gzip_static`) serves BEFORE's gzip and plain bytes as the reference. Each RSS
+# worker, `gzip_static`) serves each side's gzip and plain bytes as its reference, so that a
+# side whose answer is larger is also compared with nginx sending those same bytes. Each RSS
 # figure is the median of several readings, and both binaries are dropped from the page cache
 # before each case, so that each side's file-backed pages are those its own run reads in.
 # After the one-account case it counts what a gzip scrape costs, which the machine's load does
@@ -233,7 +235,7 @@ for case in one many count; do
         mkdir -p "$WORK/www/$case-$side/api/v1/leads"
         cp "$WORK/${case/count/one}.json" "$WORK/www/$case-$side/api/v1/leads/fetch-categories"
     done
-    mkdir -p "$WORK/www/ref-$case"
+    mkdir -p "$WORK/www/ref-$case-A" "$WORK/www/ref-$case-B"
 done
 chmod -R a+rX "$WORK/www"
 : >"$WORK/upstream.log"
@@ -270,8 +272,8 @@ http {
             access_log $WORK/upstream.log calls;
             default_type application/json;
         }
-        # The reference: the BEFORE side's /metrics, plain and gzip (metrics.gz beside it).
-        location ~ ^/ref-(one|many)/metrics\$ {
+        # The references: each side's /metrics, plain and gzip (metrics.gz beside it).
+        location ~ ^/ref-(one|many)-[AB]/metrics\$ {
             gzip_static on;
             default_type "text/plain; version=0.0.4; charset=utf-8";
         }
@@ -288,34 +290,40 @@ NGINX_WORKER="$(pgrep -P "$NGINX_PID" | head -n1)"
 [[ -n "$NGINX_WORKER" ]] || die "nginx started no worker process"
 : >"$WORK/upstream.log"
 
-# set_reference CASE: nginx serves side A's checked gzip body and its inflated text; checks
-# that it answers both with 200 and the same bytes.
+# set_reference CASE: nginx serves each side's checked gzip body and its inflated text;
+# checks that it answers both with 200 and the same bytes.
 set_reference() {
-    local dir="$WORK/www/ref-$1" url="http://127.0.0.1:$NGINX_PORT/ref-$1/metrics"
-    cp "$WORK/check/$1-A-gzip.body" "$dir/metrics.gz"
-    cp "$WORK/check/$1-A-gzip.txt" "$dir/metrics"
-    chmod a+r "$dir/metrics" "$dir/metrics.gz"
-    fetch "ref-$1-gzip" "$url" 1
-    cmp -s "$WORK/check/ref-$1-gzip.body" "$dir/metrics.gz" || die "nginx's gzip body differs from the reference"
-    fetch "ref-$1-plain" "$url" 0
-    cmp -s "$WORK/check/ref-$1-plain.body" "$dir/metrics" || die "nginx's plain body differs from the reference"
-    GZIP_BYTES[$1-nginx]="$(stat -c %s "$dir/metrics.gz")"
-    PLAIN_BYTES[$1-nginx]="$(stat -c %s "$dir/metrics")"
+    local side dir url
+    for side in A B; do
+        dir="$WORK/www/ref-$1-$side"
+        url="http://127.0.0.1:$NGINX_PORT/ref-$1-$side/metrics"
+        cp "$WORK/check/$1-$side-gzip.body" "$dir/metrics.gz"
+        cp "$WORK/check/$1-$side-gzip.txt" "$dir/metrics"
+        chmod a+r "$dir/metrics" "$dir/metrics.gz"
+        fetch "ref-$1-$side-gzip" "$url" 1
+        cmp -s "$WORK/check/ref-$1-$side-gzip.body" "$dir/metrics.gz" || die "nginx's gzip body of $side differs from the reference"
+        fetch "ref-$1-$side-plain" "$url" 0
+        cmp -s "$WORK/check/ref-$1-$side-plain.body" "$dir/metrics" || die "nginx's plain body of $side differs from the reference"
+        GZIP_BYTES[$1-nginx$side]="$(stat -c %s "$dir/metrics.gz")"
+        PLAIN_BYTES[$1-nginx$side]="$(stat -c %s "$dir/metrics")"
+    done
 }
 
 # measure CASE KIND: warm-up, then ROUNDS alternating rounds of KIND (gzip or plain) against
-# nginx and both sides; reports in $WORK/wrk-CASE-KIND-{nginx,A,B}-ROUND.txt.
+# both sides and nginx serving each side's bytes (nginxA, nginxB); reports in
+# $WORK/wrk-CASE-KIND-{nginxA,A,B,nginxB}-ROUND.txt.
 measure() {
     local case="$1" kind="$2" round target order url pid body
-    local -A urls=([nginx]="http://127.0.0.1:$NGINX_PORT/ref-$case/metrics"
+    local -A urls=([nginxA]="http://127.0.0.1:$NGINX_PORT/ref-$case-A/metrics"
+        [nginxB]="http://127.0.0.1:$NGINX_PORT/ref-$case-B/metrics"
         [A]="http://127.0.0.1:$PORT_A/metrics" [B]="http://127.0.0.1:$PORT_B/metrics")
-    local -A pids=([nginx]="$NGINX_WORKER" [A]="$PID_A" [B]="$PID_B")
+    local -A pids=([nginxA]="$NGINX_WORKER" [nginxB]="$NGINX_WORKER" [A]="$PID_A" [B]="$PID_B")
     local -A bodies
-    for target in nginx A B; do
+    for target in nginxA A B nginxB; do
         if [[ "$kind" == gzip ]]; then bodies[$target]="${GZIP_BYTES[$case-$target]}"; else bodies[$target]="${PLAIN_BYTES[$case-$target]}"; fi
     done
     note "$case: $kind scrapes, wrk -t1 -c$CONNECTIONS -d${DURATION}s, $ROUNDS rounds"
-    for target in nginx A B; do
+    for target in nginxA A B nginxB; do
         if [[ "$kind" == gzip ]]; then
             wrk -t1 -c"$CONNECTIONS" -d1s -H 'Accept-Encoding: gzip' "${urls[$target]}" >/dev/null 2>&1 || true
         else
@@ -323,7 +331,7 @@ measure() {
         fi
     done
     for round in $(seq "$ROUNDS"); do
-        if ((round % 2)); then order=(nginx A B); else order=(nginx B A); fi
+        if ((round % 2)); then order=(nginxA A B nginxB); else order=(nginxB B A nginxA); fi
         for target in "${order[@]}"; do
             url="${urls[$target]}"
             pid="${pids[$target]}"
@@ -387,21 +395,12 @@ fd = os.open(sys.argv[1], os.O_RDONLY)
 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$1" || die "cannot drop $1 from the page cache"
 }
 
-# cpu_ticks PID: the process's user and system CPU time, in clock ticks (proc(5): utime and
-# stime, the 12th and 13th fields after the command name's closing parenthesis).
-cpu_ticks() {
-    local stat
-    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || die "process $1 is gone; see $WORK/*.log (BENCH_KEEP=1 keeps them)"
-    awk '{ print $12 + $13 }' <<<"${stat##*) }"
-}
-
 # idle_cpu CASE: both sides' CPU over IDLE_S seconds, in milliseconds per second, while they
 # poll and are scraped with gzip every IDLE_SCRAPE_EVERY_S seconds (each scrape checked: 200
 # and a gzip body); into IDLE_CPU[CASE-SIDE].
 idle_cpu() {
-    local case="$1" side started ended tick_hz scrape
+    local case="$1" side started ended scrape
     local -A before after
-    tick_hz="$(getconf CLK_TCK)"
     note "$case: CPU of both sides over ${IDLE_S}s, scraped with gzip every ${IDLE_SCRAPE_EVERY_S}s"
     started="$(date +%s.%N)"
     for side in A B; do before[$side]="$(cpu_ticks "$(pid_of "$side")")"; done
@@ -413,7 +412,7 @@ idle_cpu() {
     for side in A B; do after[$side]="$(cpu_ticks "$(pid_of "$side")")"; done
     ended="$(date +%s.%N)"
     for side in A B; do
-        IDLE_CPU[$case-$side]="$(awk -v t="$((after[$side] - before[$side]))" -v hz="$tick_hz" \
+        IDLE_CPU[$case-$side]="$(awk -v t="$((after[$side] - before[$side]))" -v hz="$CLK_TCK" \
             -v s="$started" -v e="$ended" 'BEGIN { printf "%.1f", t * 1000 / hz / (e - s) }')"
     done
 }
@@ -595,6 +594,16 @@ paired() {
         awk -v b="$("$2" "$1-B-$round")" -v a="$("$2" "$1-A-$round")" 'BEGIN { if (a > 0) printf "%.3f\n", b / a }'
     done | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
 }
+# paired_same_bytes CASE-KIND FN: the median over the rounds of B's value over nginx's with B's
+# bytes, divided by A's over nginx's with A's bytes, all in the same round.
+paired_same_bytes() {
+    local round
+    for round in $(seq "$ROUNDS"); do
+        awk -v b="$("$2" "$1-B-$round")" -v nb="$("$2" "$1-nginxB-$round")" \
+            -v a="$("$2" "$1-A-$round")" -v na="$("$2" "$1-nginxA-$round")" \
+            'BEGIN { if (a > 0 && nb > 0) printf "%.3f\n", (b / nb) / (a / na) }'
+    done | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+}
 # rounds_line CASE-KIND TARGET: every round, requests/s / p99 / CPU per request.
 rounds_line() {
     local round line=""
@@ -604,23 +613,34 @@ rounds_line() {
     echo "${line%; }"
 }
 
-# scrape_rows CASE KIND: the table rows of one kind of scrape.
+# scrape_row CASE-KIND WHAT FN UNIT TARGET: one row of a scrape measure FN, in UNIT (us for
+# times, empty for counts), with TARGET in its last column.
+scrape_row() {
+    local key="$1" a b na nb show=echo
+    a="$(median_of "$key-A" "$3")"
+    b="$(median_of "$key-B" "$3")"
+    na="$(median_of "$key-nginxA" "$3")"
+    nb="$(median_of "$key-nginxB" "$3")"
+    [[ "$4" == us ]] && show=fmt_us
+    echo "| $2 | $("$show" "$a") | $("$show" "$b") | $(ratio "$b" "$a") | $(paired "$key" "$3") | $("$show" "$na") | $("$show" "$nb") | $(ratio "$a" "$na") | $(ratio "$b" "$nb") | $(paired_same_bytes "$key" "$3") | $5 |"
+}
+
+# scrape_rows CASE KIND: the table rows of one kind of scrape; the targets apply to gzip.
 scrape_rows() {
-    local key="$1-$2" a b n target=""
-    a="$(median_of "$key-A" rps_of)"
-    b="$(median_of "$key-B" rps_of)"
-    n="$(median_of "$key-nginx" rps_of)"
-    [[ "$2" == gzip ]] && target="B/A >= $RPS_SHARE $(verdict "awk -v r=$(ratio "$b" "$a") -v s=$RPS_SHARE 'BEGIN { exit !(r >= s) }'")"
-    echo "| $2 scrapes/s | $a | $b | $(ratio "$b" "$a") | $(paired "$key" rps_of) | $n | $(ratio "$a" "$n") | $(ratio "$b" "$n") | $target |"
-    a="$(median_of "$key-A" p99_us_of)"
-    b="$(median_of "$key-B" p99_us_of)"
-    n="$(median_of "$key-nginx" p99_us_of)"
-    [[ "$2" == gzip ]] && target="B <= A $(verdict "((b <= a))")"
-    echo "| $2 p99 | $(fmt_us "$a") | $(fmt_us "$b") | $(ratio "$b" "$a") | $(paired "$key" p99_us_of) | $(fmt_us "$n") | $(ratio "$a" "$n") | $(ratio "$b" "$n") | $target |"
-    a="$(median_of "$key-A" cpu_us_of)"
-    b="$(median_of "$key-B" cpu_us_of)"
-    n="$(median_of "$key-nginx" cpu_us_of)"
-    echo "| $2: server CPU per request | $a us | $b us | $(ratio "$b" "$a") | $(paired "$key" cpu_us_of) | $n us | $(ratio "$a" "$n") | $(ratio "$b" "$n") | |"
+    local key="$1-$2" a b same rps_target="" p99_target=""
+    if [[ "$2" == gzip ]]; then
+        a="$(median_of "$key-A" rps_of)"
+        b="$(median_of "$key-B" rps_of)"
+        same="$(paired_same_bytes "$key" rps_of)"
+        rps_target="B/A >= $RPS_SHARE $(verdict "awk -v r=$(ratio "$b" "$a") -v s=$RPS_SHARE 'BEGIN { exit !(r >= s) }'"); same bytes $(verdict "awk -v r=$same -v s=$RPS_SHARE 'BEGIN { exit !(r >= s) }'")"
+        a="$(median_of "$key-A" p99_us_of)"
+        b="$(median_of "$key-B" p99_us_of)"
+        same="$(paired_same_bytes "$key" p99_us_of)"
+        p99_target="B <= A $(verdict "((b <= a))"); same bytes $(verdict "awk -v r=$same 'BEGIN { exit !(r <= 1) }'")"
+    fi
+    scrape_row "$key" "$2 scrapes/s" rps_of "" "$rps_target"
+    scrape_row "$key" "$2 p99" p99_us_of us "$p99_target"
+    scrape_row "$key" "$2: server CPU per request (us)" cpu_us_of "" ""
 }
 
 # rss_row CASE WHAT ARRAY TARGETED: one RSS row.
@@ -628,13 +648,13 @@ rss_row() {
     local -n values="$3"
     local a="${values[$1-A]}" b="${values[$1-B]}" target=""
     [[ "$4" == 1 ]] && target="B - A <= +$(awk -v k=$RSS_ALLOWANCE_KIB 'BEGIN { printf "%.1f", k / 1024 }') MiB $(verdict "((b - a <= RSS_ALLOWANCE_KIB))")"
-    echo "| $2 | $(mib "$a") | $(mib "$b") | $(kib_delta "$b" "$a") | | $(mib "${values[$1-nginx]}") (worker) | | | $target |"
+    echo "| $2 | $(mib "$a") | $(mib "$b") | $(kib_delta "$b" "$a") | | $(mib "${values[$1-nginx]}") (worker) | | | | | $target |"
 }
 
 # count_rows: the counted costs of a gzip scrape (one-account case).
 count_rows() {
-    echo "| gzip: instructions per scrape (callgrind; median of $COUNT_RUNS counts of $COUNT_SCRAPES) | ${INSTRUCTIONS[A]} | ${INSTRUCTIONS[B]} | $(ratio "${INSTRUCTIONS[B]}" "${INSTRUCTIONS[A]}") | | | | | |"
-    echo "| gzip: system calls per scrape (strace) | ${SYSCALLS[A]} | ${SYSCALLS[B]} | $(ratio "${SYSCALLS[B]}" "${SYSCALLS[A]}") | | | | | |"
+    echo "| gzip: instructions per scrape (callgrind; median of $COUNT_RUNS counts of $COUNT_SCRAPES) | ${INSTRUCTIONS[A]} | ${INSTRUCTIONS[B]} | $(ratio "${INSTRUCTIONS[B]}" "${INSTRUCTIONS[A]}") | | | | | | | |"
+    echo "| gzip: system calls per scrape (strace) | ${SYSCALLS[A]} | ${SYSCALLS[B]} | $(ratio "${SYSCALLS[B]}" "${SYSCALLS[A]}") | | | | | | | |"
 }
 
 report() {
@@ -642,7 +662,8 @@ report() {
     cat <<EOF
 smartlead_exporter, two builds side by side: $(uname -m), $(nproc) cores, $STARTED to $(date -u +%H:%M:%SZ), load average $LOAD_START at the start, $LOAD_END at the end
 nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), $(wrk --version 2>&1 | awk 'NR == 1 { print $1, $2 }'); wrk -t1 -c$CONNECTIONS -d${DURATION}s --latency over loopback, $ROUNDS rounds per server and kind,
-alternating (odd rounds nginx, A, B; even rounds nginx, B, A), medians shown; "paired" is the median over the rounds of B's value over A's in the same round.
+alternating (odd rounds nginx with A's bytes, A, B, nginx with B's bytes; even rounds the reverse), medians shown; "paired" is the median over the rounds of B's value over A's in the same round;
+"same bytes" is the median over the rounds of (B / nginx with B's bytes) over (A / nginx with A's bytes): the sides compared with the size of their answers taken out.
 A = $(describe A)
     flags added: ${FLAGS_A[*]:-(none)}
 B = $(describe B)
@@ -652,14 +673,14 @@ EOF
         cat <<EOF
 
 ## ${CASE_TITLE[$case]}
-/metrics: A ${PLAIN_BYTES[$case-A]} bytes plain, ${GZIP_BYTES[$case-A]} gzip, ${SAMPLES[$case-A]} samples; B ${PLAIN_BYTES[$case-B]} plain, ${GZIP_BYTES[$case-B]} gzip, ${SAMPLES[$case-B]} samples; nginx serves A's (gzip_static, 1 worker)
+/metrics: A ${PLAIN_BYTES[$case-A]} bytes plain, ${GZIP_BYTES[$case-A]} gzip, ${SAMPLES[$case-A]} samples; B ${PLAIN_BYTES[$case-B]} plain, ${GZIP_BYTES[$case-B]} gzip, ${SAMPLES[$case-B]} samples; nginx serves each side's (gzip_static, 1 worker)
 stand-in calls during the case: A ${CALLS[$case-A]}, B ${CALLS[$case-B]} (fetch-categories only, every one 200)
 
-| | A: ${LABEL[A]} | B: ${LABEL[B]} | B / A | paired B / A | nginx | A / nginx | B / nginx | target |
-|---|---:|---:|---:|---:|---:|---:|---:|---|
+| | A: ${LABEL[A]} | B: ${LABEL[B]} | B / A | paired B / A | nginx, A's bytes | nginx, B's bytes | A / its nginx | B / its nginx | same bytes, paired | target |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
 $(scrape_rows "$case" gzip)
 $(scrape_rows "$case" plain)
-| CPU while polled and scraped every ${IDLE_SCRAPE_EVERY_S}s (${IDLE_S}s) | ${IDLE_CPU[$case-A]} ms/s | ${IDLE_CPU[$case-B]} ms/s | $(ratio "${IDLE_CPU[$case-B]}" "${IDLE_CPU[$case-A]}") | | | | | |
+| CPU while polled and scraped every ${IDLE_SCRAPE_EVERY_S}s (${IDLE_S}s) | ${IDLE_CPU[$case-A]} ms/s | ${IDLE_CPU[$case-B]} ms/s | $(ratio "${IDLE_CPU[$case-B]}" "${IDLE_CPU[$case-A]}") | | | | | | | |
 $(rss_row "$case" "RSS, every account polled" RSS_POLLED 1)
 $(rss_row "$case" "RSS after the gzip rounds" RSS_GZIP 1)
 $(rss_row "$case" "of which anonymous (RssAnon: heap, stacks)" RSS_ANON 0)
@@ -671,10 +692,12 @@ $([[ "$case" == one ]] && count_rows)
 every round, requests/s / p99 / CPU per request:
 gzip  A: $(rounds_line "$case-gzip" A)
 gzip  B: $(rounds_line "$case-gzip" B)
-gzip  nginx: $(rounds_line "$case-gzip" nginx)
+gzip  nginx, A's bytes: $(rounds_line "$case-gzip" nginxA)
+gzip  nginx, B's bytes: $(rounds_line "$case-gzip" nginxB)
 plain A: $(rounds_line "$case-plain" A)
 plain B: $(rounds_line "$case-plain" B)
-plain nginx: $(rounds_line "$case-plain" nginx)
+plain nginx, A's bytes: $(rounds_line "$case-plain" nginxA)
+plain nginx, B's bytes: $(rounds_line "$case-plain" nginxB)
 EOF
         if [[ "$case" == one ]]; then
             echo "instructions per gzip scrape, every count: A ${INSTRUCTION_RUNS[A]% }; B ${INSTRUCTION_RUNS[B]% }"

@@ -322,4 +322,4 @@ fn encode(families: &[prometheus::proto::MetricFamily]) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

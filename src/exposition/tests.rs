@@ -214,7 +214,7 @@ fn reload_and_shard_gauges() {
 }
 
 /// Decodes one gzip member, as a single-member decoder does: it stops at the member's end.
-fn gunzip(gzip: &[u8]) -> Vec<u8> {
+pub(crate) fn gunzip(gzip: &[u8]) -> Vec<u8> {
     use std::io::Read as _;
     let mut decoded = Vec::new();
     flate2::read::GzDecoder::new(gzip)

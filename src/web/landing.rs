@@ -390,6 +390,7 @@ pub(crate) fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exposition::tests::gunzip;
     use crate::settings::Collector;
 
     #[test]
@@ -493,22 +494,24 @@ mod tests {
         assert_eq!(landing.turn(idle), Some(idle));
     }
 
-    /// The page, inflated.
-    fn gunzip(page: &[u8]) -> String {
-        use std::io::Read as _;
-        let mut html = String::new();
-        flate2::read::GzDecoder::new(page)
-            .read_to_string(&mut html)
-            .unwrap();
-        html
-    }
-
-    #[tokio::test]
-    async fn unread_the_page_is_not_built_and_the_next_request_gets_the_state_as_it_is() {
+    /// A landing page of an empty store, its builder running: the store, the page, and what
+    /// stops the builder and its task.
+    fn running() -> (
+        Arc<Store>,
+        Arc<Landing>,
+        crate::shutdown::Trigger,
+        tokio::task::JoinHandle<()>,
+    ) {
         let store = Arc::new(Store::new());
         let landing = Arc::new(Landing::new(Arc::clone(&store), page(false)));
         let (trigger, shutdown) = crate::shutdown::channel();
         let task = tokio::spawn(Arc::clone(&landing).run(shutdown));
+        (store, landing, trigger, task)
+    }
+
+    #[tokio::test]
+    async fn unread_the_page_is_not_built_and_the_next_request_gets_the_state_as_it_is() {
+        let (store, landing, trigger, task) = running();
         store.register((*account("acme", 1, true, 0)).clone());
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(
@@ -517,20 +520,14 @@ mod tests {
         );
         let html = landing.paced(false).await.unwrap();
         assert!(String::from_utf8_lossy(&html).contains("<td>acme</td>"));
-        assert_eq!(
-            gunzip(&landing.paced(true).await.unwrap()).as_bytes(),
-            &html[..]
-        );
+        assert_eq!(gunzip(&landing.paced(true).await.unwrap()), &html[..]);
         trigger.fire();
         task.await.unwrap();
     }
 
     #[tokio::test]
     async fn while_read_the_page_follows_the_state() {
-        let store = Arc::new(Store::new());
-        let landing = Arc::new(Landing::new(Arc::clone(&store), page(false)));
-        let (trigger, shutdown) = crate::shutdown::channel();
-        let task = tokio::spawn(Arc::clone(&landing).run(shutdown));
+        let (store, landing, trigger, task) = running();
         landing.paced(false).await.unwrap();
         store.register((*account("acme", 1, true, 0)).clone());
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -538,10 +535,7 @@ mod tests {
             assert!(Instant::now() < deadline, "the change was never built");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert_eq!(
-            gunzip(&landing.get(true)).as_bytes(),
-            &landing.get(false)[..]
-        );
+        assert_eq!(gunzip(&landing.get(true)), &landing.get(false)[..]);
         trigger.fire();
         task.await.unwrap();
     }

@@ -613,34 +613,37 @@ rounds_line() {
     echo "${line%; }"
 }
 
-# scrape_row CASE-KIND WHAT FN UNIT TARGET: one row of a scrape measure FN, in UNIT (us for
-# times, empty for counts), with TARGET in its last column.
+# rps_target A B SAME: the verdicts of the throughput target, on B / A and on the same-bytes ratio.
+rps_target() {
+    echo "B/A >= $RPS_SHARE $(verdict "awk -v r=$(ratio "$2" "$1") -v s=$RPS_SHARE 'BEGIN { exit !(r >= s) }'"); same bytes $(verdict "awk -v r=$3 -v s=$RPS_SHARE 'BEGIN { exit !(r >= s) }'")"
+}
+# p99_target A B SAME: the verdicts of the latency target, on B against A and on the same-bytes ratio.
+p99_target() {
+    echo "B <= A $(verdict "(($2 <= $1))"); same bytes $(verdict "awk -v r=$3 'BEGIN { exit !(r <= 1) }'")"
+}
+
+# scrape_row CASE-KIND WHAT FN UNIT [TARGET_FN]: one row of a scrape measure FN, in UNIT (us
+# for times, empty for counts); TARGET_FN, given A's and B's medians and the same-bytes ratio,
+# writes the last column.
 scrape_row() {
-    local key="$1" a b na nb show=echo
+    local key="$1" a b na nb same show=echo target=""
     a="$(median_of "$key-A" "$3")"
     b="$(median_of "$key-B" "$3")"
     na="$(median_of "$key-nginxA" "$3")"
     nb="$(median_of "$key-nginxB" "$3")"
+    same="$(paired_same_bytes "$key" "$3")"
     [[ "$4" == us ]] && show=fmt_us
-    echo "| $2 | $("$show" "$a") | $("$show" "$b") | $(ratio "$b" "$a") | $(paired "$key" "$3") | $("$show" "$na") | $("$show" "$nb") | $(ratio "$a" "$na") | $(ratio "$b" "$nb") | $(paired_same_bytes "$key" "$3") | $5 |"
+    [[ -n "${5:-}" ]] && target="$("$5" "$a" "$b" "$same")"
+    echo "| $2 | $("$show" "$a") | $("$show" "$b") | $(ratio "$b" "$a") | $(paired "$key" "$3") | $("$show" "$na") | $("$show" "$nb") | $(ratio "$a" "$na") | $(ratio "$b" "$nb") | $same | $target |"
 }
 
 # scrape_rows CASE KIND: the table rows of one kind of scrape; the targets apply to gzip.
 scrape_rows() {
-    local key="$1-$2" a b same rps_target="" p99_target=""
-    if [[ "$2" == gzip ]]; then
-        a="$(median_of "$key-A" rps_of)"
-        b="$(median_of "$key-B" rps_of)"
-        same="$(paired_same_bytes "$key" rps_of)"
-        rps_target="B/A >= $RPS_SHARE $(verdict "awk -v r=$(ratio "$b" "$a") -v s=$RPS_SHARE 'BEGIN { exit !(r >= s) }'"); same bytes $(verdict "awk -v r=$same -v s=$RPS_SHARE 'BEGIN { exit !(r >= s) }'")"
-        a="$(median_of "$key-A" p99_us_of)"
-        b="$(median_of "$key-B" p99_us_of)"
-        same="$(paired_same_bytes "$key" p99_us_of)"
-        p99_target="B <= A $(verdict "((b <= a))"); same bytes $(verdict "awk -v r=$same 'BEGIN { exit !(r <= 1) }'")"
-    fi
-    scrape_row "$key" "$2 scrapes/s" rps_of "" "$rps_target"
-    scrape_row "$key" "$2 p99" p99_us_of us "$p99_target"
-    scrape_row "$key" "$2: server CPU per request (us)" cpu_us_of "" ""
+    local key="$1-$2" rps="" p99=""
+    [[ "$2" == gzip ]] && rps=rps_target p99=p99_target
+    scrape_row "$key" "$2 scrapes/s" rps_of "" "$rps"
+    scrape_row "$key" "$2 p99" p99_us_of us "$p99"
+    scrape_row "$key" "$2: server CPU per request (us)" cpu_us_of ""
 }
 
 # rss_row CASE WHAT ARRAY TARGETED: one RSS row.
